@@ -1,0 +1,127 @@
+"""A content-addressed artifact cache on disk (ONNX files now, TensorRT engines later).
+
+Each entry is a directory `<root>/<kind>/<name>-<digest>/` holding the artifact's files and a
+`perfsuite-entry.json` that records the key. Entries are built in a temporary directory and
+renamed into place, so an interrupted build leaves no half-written entry; a per-entry file lock
+keeps two processes from building the same entry at once. An entry that fails validation is
+moved aside (never silently deleted) and rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfsuite.errors import CacheError
+
+ENTRY_RECORD = "perfsuite-entry.json"
+CACHE_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+    key: Mapping[str, str]
+    hit: bool
+
+    def files(self) -> list[Path]:
+        """The artifact's files (the entry record excluded)."""
+        return sorted(p for p in self.path.iterdir() if p.is_file() and p.name != ENTRY_RECORD)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.files())
+
+
+def cache_digest(key: Mapping[str, str]) -> str:
+    canonical = json.dumps({"schema": CACHE_SCHEMA, **key}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+class ArtifactCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entry_path(self, kind: str, name: str, key: Mapping[str, str]) -> Path:
+        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return self.root / kind / f"{safe_name}-{cache_digest(key)}"
+
+    def get_or_build(
+        self,
+        kind: str,
+        name: str,
+        key: Mapping[str, str],
+        build: Callable[[Path], None],
+        validate: Callable[[Path], None] = lambda path: None,
+    ) -> CacheEntry:
+        """The entry for `key`, calling `build(tmp_dir)` to fill a new one when it is missing.
+
+        `validate(entry_dir)` raises on a corrupt entry; the entry is then moved aside to
+        `<entry>.corrupt-<n>` and rebuilt, with a warning.
+        """
+        path = self.entry_path(kind, name, key)
+        self._make_dirs(path.parent)
+        with _locked(path.with_name(path.name + ".lock")):
+            if path.is_dir():
+                try:
+                    _check_record(path, key)
+                    validate(path)
+                    return CacheEntry(path, dict(key), hit=True)
+                except Exception as exc:  # any failure to read an entry means: rebuild it
+                    aside = _move_aside(path)
+                    warnings.warn(
+                        f"perfsuite cache | entry {path} is unusable ({exc}); moved to {aside} "
+                        "and rebuilding.",
+                        stacklevel=2,
+                    )
+            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+            try:
+                build(staging)
+                (staging / ENTRY_RECORD).write_text(json.dumps(dict(key), indent=2, sort_keys=True))
+                validate(staging)
+                os.replace(staging, path)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return CacheEntry(path, dict(key), hit=False)
+
+    def _make_dirs(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(
+                f"artifact cache {self.root} | cannot create {directory}: {exc}.\n"
+                "Remedy: set PERFSUITE_CACHE_DIR to a writable directory."
+            ) from exc
+
+
+def _check_record(path: Path, key: Mapping[str, str]) -> None:
+    recorded = json.loads((path / ENTRY_RECORD).read_text())
+    if recorded != dict(key):
+        raise ValueError("its recorded key differs from the requested key")
+
+
+def _move_aside(path: Path) -> Path:
+    for n in range(1, 1000):
+        aside = path.with_name(f"{path.name}.corrupt-{n}")
+        if not aside.exists():
+            os.replace(path, aside)
+            return aside
+    raise CacheError(f"artifact cache | too many corrupt copies of {path}; delete them.")
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,115 @@
+"""The backend interface: a Backend prepares Sessions; a Session runs one model one way.
+
+A Session is a small object with a lifecycle (prepare -> run -> describe -> close), usable as a
+context manager. The base class owns the shared checks: inputs match the declared shape and a
+closed session refuses work. Concrete sessions implement `_run` (and optionally
+`_enqueue_on_device` for CUDA-event timing).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from perfsuite.errors import InternalError, PerfsuiteError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from perfsuite.export import OnnxArtifact
+    from perfsuite.models import ModelSpec
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """One measured combination; keys tables, results and (later) baselines."""
+
+    model: str
+    backend: str
+    precision: str
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.backend}-{self.precision}"
+
+
+class ModelArtifacts(ABC):
+    """What a backend may ask for about one model; each item is built at most once."""
+
+    spec: ModelSpec
+
+    @abstractmethod
+    def torch_model(self) -> object:
+        """The fp32 CPU torch.nn.Module in eval mode (shared: copy before changing it)."""
+
+    @abstractmethod
+    def onnx(self, precision: str) -> OnnxArtifact:
+        """The cached ONNX export for `precision` ('fp32' or 'fp16')."""
+
+
+class Session(ABC):
+    def __init__(self, case: CaseSpec, input_shape: tuple[int, ...], artifact_bytes: int) -> None:
+        self.case = case
+        self.input_shape = input_shape
+        self.artifact_bytes = artifact_bytes  # what this session loads: weights, ONNX, engine
+        self.closed = False
+
+    def run(self, inputs: np.ndarray) -> np.ndarray:
+        """Outputs (fp32, on the host) for host `inputs`; returns after the device finished."""
+        if self.closed:
+            raise InternalError(f"{self.case.id} | session is closed; prepare a new one.")
+        if tuple(inputs.shape) != self.input_shape:
+            raise PerfsuiteError(
+                f"{self.case.id} | input shape {tuple(inputs.shape)} does not match the "
+                f"session's {self.input_shape}."
+            )
+        return self._run(inputs)
+
+    @abstractmethod
+    def _run(self, inputs: np.ndarray) -> np.ndarray: ...
+
+    def device_enqueue(self, inputs: np.ndarray) -> Callable[[], object] | None:
+        """A callable that launches one inference on the current CUDA stream, inputs already on
+        the device, without synchronising; None where the session has no CUDA device."""
+        return None
+
+    @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """What exactly runs: provider, exporter, opset, dtype, TF32, graphs; plain strings."""
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]]
+
+    def __init__(self, cpu_threads: int = 0) -> None:
+        self.cpu_threads = cpu_threads  # 0: every core this process may use
+
+    @abstractmethod
+    def available(self) -> tuple[bool, str]:
+        """Whether the packages this backend needs are installed; never imports them."""
+
+    @abstractmethod
+    def prepare(
+        self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
+    ) -> Session:
+        """A ready session; raises BackendUnavailable when this device cannot run `precision`."""

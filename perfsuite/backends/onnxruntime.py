@@ -1,0 +1,77 @@
+"""ONNX Runtime: the CPU provider, or the CUDA provider when onnxruntime-gpu is installed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.device import available_cpu_threads
+from perfsuite.errors import BackendUnavailable
+from perfsuite.export import OnnxArtifact
+from perfsuite.lazy import is_installed, require
+from perfsuite.models import ModelSpec
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+_INPUT_DTYPES = {"fp32": np.float32, "fp16": np.float16}
+
+
+class OrtSession(Session):
+    def __init__(self, case: CaseSpec, spec: ModelSpec, onnx: OnnxArtifact, threads: int) -> None:
+        super().__init__(case, spec.input_shape, onnx.size_bytes)
+        ort = require("onnxruntime")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._provider = PROVIDERS[case.device]
+        self._threads = threads
+        self._onnx = onnx
+        self._version = ort.__version__
+        self._session: Any = ort.InferenceSession(
+            str(onnx.path), sess_options=options, providers=[self._provider]
+        )
+        self._input_name = self._session.get_inputs()[0].name
+        self._input_dtype = _INPUT_DTYPES[case.precision]
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        feed = {self._input_name: inputs.astype(self._input_dtype, copy=False)}
+        return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "runtime": f"onnxruntime {self._version}",
+            "provider": self._provider,
+            "threads": str(self._threads),
+            "onnx": self._onnx.path.name,
+            "exporter": self._onnx.exporter,
+            "opset": str(self._onnx.opset),
+        }
+
+    def close(self) -> None:
+        self._session = None
+        super().close()
+
+
+class OnnxRuntimeBackend(Backend):
+    name: ClassVar[str] = "onnxruntime"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+
+    def available(self) -> tuple[bool, str]:
+        if not is_installed("onnxruntime"):
+            return False, "onnxruntime is not installed (pip install 'perfsuite[ort]')"
+        return True, ""
+
+    def prepare(
+        self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
+    ) -> Session:
+        provider = PROVIDERS[device]
+        installed = require("onnxruntime").get_available_providers()
+        if provider not in installed:
+            raise BackendUnavailable(
+                f"onnxruntime has no {provider} here (providers: {', '.join(installed)}); "
+                "install onnxruntime-gpu for CUDA"
+            )
+        case = CaseSpec(spec.name, self.name, precision, device)
+        threads = self.cpu_threads or available_cpu_threads()
+        return OrtSession(case, spec, artifacts.onnx(precision), threads)

@@ -1,0 +1,74 @@
+"""torch eager: the reference (fp32) and the blog post's fp16 run, plus bf16."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.device import check_torch_device, torch_dtype
+from perfsuite.lazy import is_installed, require
+from perfsuite.models import ModelSpec
+from perfsuite.sizes import state_dict_bytes
+
+
+class TorchEagerSession(Session):
+    def __init__(self, case: CaseSpec, spec: ModelSpec, model: object) -> None:
+        torch = require("torch")
+        self._torch = torch
+        self._dtype = torch_dtype(case.precision)
+        self._device = torch.device(case.device)
+        self._model = copy.deepcopy(model).to(device=self._device, dtype=self._dtype).eval()
+        super().__init__(case, spec.input_shape, state_dict_bytes(self._model))
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(inputs).to(device=self._device, dtype=self._dtype)
+            # .cpu() waits for the device: the call returns only when the work is done.
+            return self._model(x).float().cpu().numpy()  # type: ignore[no-any-return]
+
+    def device_enqueue(self, inputs: np.ndarray) -> Callable[[], object] | None:
+        if self._device.type != "cuda":
+            return None
+        torch = self._torch
+        x = torch.from_numpy(inputs).to(device=self._device, dtype=self._dtype)
+
+        def enqueue() -> object:
+            with torch.inference_mode():
+                return self._model(x)
+
+        return enqueue
+
+    def describe(self) -> dict[str, str]:
+        torch = self._torch
+        details = {"runtime": f"torch {torch.__version__} eager", "dtype": str(self._dtype),
+                   "device": str(self._device), "threads": str(torch.get_num_threads())}  # fmt: skip
+        if self._device.type == "cuda":
+            details["tf32"] = str(torch.backends.cudnn.allow_tf32)
+            details["cuda_graph"] = "off"
+        return details
+
+    def close(self) -> None:
+        self._model = None
+        super().close()
+
+
+class TorchEagerBackend(Backend):
+    name: ClassVar[str] = "torch"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
+
+    def available(self) -> tuple[bool, str]:
+        if not is_installed("torch"):
+            return False, "torch is not installed (pip install torch)"
+        return True, ""
+
+    def prepare(
+        self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
+    ) -> Session:
+        check_torch_device(device, precision)
+        case = CaseSpec(spec.name, self.name, precision, device)
+        return TorchEagerSession(case, spec, artifacts.torch_model())

@@ -1,0 +1,356 @@
+"""SuiteConfig: read, validate and merge the suite's settings.
+
+Precedence: command line (--perf-*) > the file named by PERFSUITE_CONFIG > pyproject.toml's
+[tool.perfsuite] > defaults. Every error names the setting, where it came from, what was expected
+and the valid values.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from perfsuite.agreement import Tolerance
+from perfsuite.errors import ConfigError
+from perfsuite.models import IMAGE_INPUT_RANGE, ModelSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (JetPack 6)
+    import tomli as tomllib
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+EXPORTERS = ("torchscript", "dynamo")
+CONFIG_ENV = "PERFSUITE_CONFIG"
+CACHE_ENV = "PERFSUITE_CACHE_DIR"
+DEFAULT_MODEL = ModelSpec(
+    name="mobilenet_v3_small", torchvision="mobilenet_v3_small", input_shape=(1, 3, 224, 224)
+)
+# Elementwise tolerances against torch fp32, chosen from measured drift (docs/benchmarks.md)
+# with about 3x headroom; logits have a standard deviation of about 3.
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(atol=1e-4, rtol=1e-3),
+    "fp16": Tolerance(atol=0.2, rtol=0.05),
+    "bf16": Tolerance(atol=1.5, rtol=0.25),
+}
+DEFAULT_MAX_REL_L2 = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 6e-2}
+# Per drawn input in the property test: out-of-distribution inputs (constant or gradient images)
+# push logits to 10x their usual spread; measured worst cases were fp32 3.6e-5, fp16 2.0e-2,
+# bf16 4.1e-2 (docs/benchmarks.md).
+DEFAULT_PROPERTY_REL_L2 = {"fp32": 1e-4, "fp16": 5e-2, "bf16": 1.5e-1}
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    warmup_seconds: float = 0.2
+    warmup_min_runs: int = 10
+    rounds: int = 100
+    trials: int = 5
+
+
+@dataclass(frozen=True)
+class OnnxConfig:
+    exporter: str = "torchscript"
+    opset: int = 17
+
+
+@dataclass(frozen=True)
+class AgreementConfig:
+    num_inputs: int = 8
+    seed: int = 0
+    property_examples: int = 5
+    tolerances: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    max_rel_l2: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_REL_L2))
+    property_rel_l2: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_PROPERTY_REL_L2)
+    )
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    models: tuple[ModelSpec, ...] = (DEFAULT_MODEL,)
+    backends: tuple[str, ...] = ("torch", "onnxruntime")
+    precisions: tuple[str, ...] = PRECISIONS
+    device: str = "auto"
+    cpu_threads: int = 0  # 0: every core this process may use
+    tf32: bool = False
+    cache_dir: Path = Path(".perfsuite-cache")
+    timing: TimingConfig = TimingConfig()
+    onnx: OnnxConfig = OnnxConfig()
+    agreement: AgreementConfig = AgreementConfig()
+    source: str = "defaults"
+
+    def model(self, name: str) -> ModelSpec:
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class CliOverrides:
+    models: str | None = None
+    backends: str | None = None
+    precisions: str | None = None
+    device: str | None = None
+    rounds: int | None = None
+
+
+def load_config(
+    rootdir: Path,
+    known_backends: Sequence[str],
+    cli: CliOverrides = CliOverrides(),
+    environ: Mapping[str, str] = os.environ,
+) -> SuiteConfig:
+    """The suite's configuration for a run rooted at `rootdir`."""
+    table, where = _read_table(rootdir, environ)
+    config = _from_table(table, where, rootdir, known_backends)
+    cache = environ.get(CACHE_ENV)
+    config = replace(
+        config, cache_dir=Path(cache) if cache else rootdir / ".perfsuite-cache"
+    )
+    return _apply_cli(config, cli, known_backends)
+
+
+def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    named = environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_absolute():
+            path = rootdir / path
+        if not path.is_file():
+            raise ConfigError(
+                f"{CONFIG_ENV}={named!r} | file not found ({path}).\n"
+                f"Remedy: point {CONFIG_ENV} at a TOML file or unset it to use pyproject.toml."
+            )
+        document = _parse_toml(path)
+        table = document.get("tool", {}).get("perfsuite", document)
+        return table, f"{path} "
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}, "defaults "
+    table = _parse_toml(path).get("tool", {}).get("perfsuite", {})
+    return table, f"{path.name} [tool.perfsuite] "
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} | is not valid TOML: {exc}") from exc
+
+
+_TOP_KEYS = {
+    "models", "backends", "precisions", "device", "cpu_threads", "tf32",
+    "timing", "onnx", "agreement",
+}  # fmt: skip
+_MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}| expected a table, got {type(table).__name__}.")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}| unknown key {unknown[0]!r}. Valid keys: {', '.join(sorted(allowed))}."
+        )
+
+
+def _from_table(
+    table: Mapping[str, Any], where: str, rootdir: Path, known_backends: Sequence[str]
+) -> SuiteConfig:
+    _check_keys(table, _TOP_KEYS, where)
+    base = SuiteConfig(backends=tuple(b for b in SuiteConfig.backends if b in known_backends))
+    models = table.get("models")
+    return SuiteConfig(
+        models=_models(models, where, rootdir) if models is not None else base.models,
+        backends=_choices(table.get("backends", base.backends), known_backends, f"{where}backends"),
+        precisions=_choices(table.get("precisions", base.precisions), PRECISIONS,
+                            f"{where}precisions"),  # fmt: skip
+        device=_choice(table.get("device", base.device), DEVICES, f"{where}device"),
+        cpu_threads=_int(table.get("cpu_threads", base.cpu_threads), f"{where}cpu_threads", 0),
+        tf32=_bool(table.get("tf32", base.tf32), f"{where}tf32"),
+        timing=_timing(table.get("timing", {}), f"{where}timing."),
+        onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
+        agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
+        source=where.strip(),
+    )
+
+
+def _models(value: Any, where: str, rootdir: Path) -> tuple[ModelSpec, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}models | expected a non-empty array of [[models]] tables.")
+    specs = [_model(entry, f"{where}models[{i}] ", rootdir) for i, entry in enumerate(value)]
+    names = [spec.name for spec in specs]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigError(f"{where}models | model name {duplicate!r} is used twice.")
+    return tuple(specs)
+
+
+def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
+    _check_keys(entry, _MODEL_KEYS, where)
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}| 'name' is required: a non-empty string.")
+    sources = [key for key in ("torchvision", "factory") if key in entry]
+    if len(sources) != 1:
+        raise ConfigError(
+            f"{where}({name}) | give exactly one of 'torchvision = \"<model name>\"' or "
+            f"'factory = \"module:callable\"'; got {sources or 'neither'}."
+        )
+    source_value = entry[sources[0]]
+    if not isinstance(source_value, str) or not source_value:
+        raise ConfigError(f"{where}({name}) | {sources[0]!r} must be a non-empty string.")
+    if sources[0] == "factory" and ":" not in source_value:
+        raise ConfigError(
+            f"{where}({name}) | factory {source_value!r} is not of the form 'module:callable'."
+        )
+    shape = entry.get("input_shape")
+    if not (isinstance(shape, list) and shape and all(_positive_int(d) for d in shape)):
+        raise ConfigError(
+            f"{where}({name}) | 'input_shape' must be a list of positive integers such as "
+            f"[1, 3, 224, 224]; got {shape!r}."
+        )
+    weights = entry.get("weights")
+    if weights is not None and not isinstance(weights, str):
+        raise ConfigError(f"{where}({name}) | 'weights' must be a path string.")
+    low_high = entry.get("input_range", list(IMAGE_INPUT_RANGE))
+    if not (
+        isinstance(low_high, list) and len(low_high) == 2
+        and all(isinstance(v, (int, float)) for v in low_high) and low_high[0] < low_high[1]
+    ):  # fmt: skip
+        raise ConfigError(f"{where}({name}) | 'input_range' must be [low, high] with low < high.")
+    return ModelSpec(
+        name=name,
+        input_shape=tuple(shape),
+        torchvision=source_value if sources[0] == "torchvision" else None,
+        factory=source_value if sources[0] == "factory" else None,
+        weights=(rootdir / weights) if weights else None,
+        seed=_int(entry.get("seed", 0), f"{where}({name}) seed", 0),
+        input_range=(float(low_high[0]), float(low_high[1])),
+    )
+
+
+def _timing(table: Any, where: str) -> TimingConfig:
+    _check_keys(table, {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}, where)
+    base = TimingConfig()
+    timing = TimingConfig(
+        warmup_seconds=_float(table.get("warmup_seconds", base.warmup_seconds),
+                              f"{where}warmup_seconds"),  # fmt: skip
+        warmup_min_runs=_int(table.get("warmup_min_runs", base.warmup_min_runs),
+                             f"{where}warmup_min_runs", 0),  # fmt: skip
+        rounds=_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
+        trials=_int(table.get("trials", base.trials), f"{where}trials", 1),
+    )
+    if timing.trials > timing.rounds:
+        raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
+                          f"(got rounds = {timing.rounds}).")  # fmt: skip
+    return timing
+
+
+def _onnx(table: Any, where: str) -> OnnxConfig:
+    _check_keys(table, {"exporter", "opset"}, where)
+    return OnnxConfig(
+        exporter=_choice(table.get("exporter", "torchscript"), EXPORTERS, f"{where}exporter"),
+        opset=_int(table.get("opset", 17), f"{where}opset", 7),
+    )
+
+
+def _agreement(table: Any, where: str) -> AgreementConfig:
+    _check_keys(table, {"num_inputs", "seed", "property_examples", *PRECISIONS}, where)
+    tolerances = dict(DEFAULT_TOLERANCES)
+    max_rel_l2 = dict(DEFAULT_MAX_REL_L2)
+    property_rel_l2 = dict(DEFAULT_PROPERTY_REL_L2)
+    for precision in PRECISIONS:
+        sub = table.get(precision, {})
+        _check_keys(sub, {"atol", "rtol", "max_rel_l2", "property_rel_l2"}, f"{where}{precision}.")
+        base = tolerances[precision]
+        tolerances[precision] = Tolerance(
+            atol=_float(sub.get("atol", base.atol), f"{where}{precision}.atol"),
+            rtol=_float(sub.get("rtol", base.rtol), f"{where}{precision}.rtol"),
+        )
+        max_rel_l2[precision] = _float(sub.get("max_rel_l2", max_rel_l2[precision]),
+                                       f"{where}{precision}.max_rel_l2")  # fmt: skip
+        property_rel_l2[precision] = _float(
+            sub.get("property_rel_l2", property_rel_l2[precision]),
+            f"{where}{precision}.property_rel_l2",
+        )
+    return AgreementConfig(
+        num_inputs=_int(table.get("num_inputs", 8), f"{where}num_inputs", 1),
+        seed=_int(table.get("seed", 0), f"{where}seed", 0),
+        property_examples=_int(table.get("property_examples", 5),
+                               f"{where}property_examples", 1),  # fmt: skip
+        tolerances=tolerances,
+        max_rel_l2=max_rel_l2,
+        property_rel_l2=property_rel_l2,
+    )
+
+
+def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[str]) -> SuiteConfig:
+    changes: dict[str, Any] = {}
+    if cli.models is not None:
+        valid = [spec.name for spec in config.models]
+        names = _choices(_split(cli.models), valid, "--perf-models", f" (configured in {config.source})")
+        changes["models"] = tuple(config.model(name) for name in names)
+    if cli.backends is not None:
+        changes["backends"] = _choices(_split(cli.backends), known_backends, "--perf-backends")
+    if cli.precisions is not None:
+        changes["precisions"] = _choices(_split(cli.precisions), PRECISIONS, "--perf-precisions")
+    if cli.device is not None:
+        changes["device"] = _choice(cli.device, DEVICES, "--perf-device")
+    if cli.rounds is not None:
+        rounds = _int(cli.rounds, "--perf-rounds", 1)
+        changes["timing"] = replace(config.timing, rounds=rounds,
+                                    trials=min(config.timing.trials, rounds))  # fmt: skip
+    return replace(config, **changes)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _choices(value: Any, valid: Sequence[str], where: str, note: str = "") -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} | expected a non-empty list of: {', '.join(valid)}.")
+    for item in value:
+        _choice(item, valid, where, note)
+    return tuple(dict.fromkeys(value))
+
+
+def _choice(value: Any, valid: Sequence[str], where: str, note: str = "") -> str:
+    if value not in valid:
+        raise ConfigError(f"{where} | unknown value {value!r}. Valid values{note}: "
+                          f"{', '.join(valid)}.")  # fmt: skip
+    return str(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where} | expected an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def _float(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where} | expected a number >= 0, got {value!r}.")
+    return float(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} | expected true or false, got {value!r}.")
+    return value

@@ -1,0 +1,72 @@
+"""The compute device: resolving 'auto', what it can run, and the settings every side records."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from perfsuite.errors import BackendUnavailable
+from perfsuite.lazy import is_installed, require
+
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def torch_dtype(precision: str) -> object:
+    return getattr(require("torch"), _DTYPES[precision])
+
+
+def resolve_device(requested: str) -> str:
+    """'cpu' or 'cuda'; 'auto' picks cuda when torch sees a CUDA device."""
+    if requested != "auto":
+        return requested
+    if not is_installed("torch"):
+        return "cpu"
+    return "cuda" if require("torch").cuda.is_available() else "cpu"
+
+
+def available_cpu_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def configure_torch(cpu_threads: int, tf32: bool) -> int:
+    """Set torch's CPU thread count and TF32 switches explicitly; returns the thread count."""
+    torch = require("torch")
+    threads = cpu_threads or available_cpu_threads()
+    torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    return threads
+
+
+def check_torch_device(device: str, precision: str) -> None:
+    """Raise BackendUnavailable, with the reason, when torch cannot run `precision` on `device`."""
+    reason = _torch_device_problem(device, precision)
+    if reason:
+        raise BackendUnavailable(reason)
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_device_problem(device: str, precision: str) -> str:
+    torch = require("torch")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available to torch on this machine (no GPU or no CUDA build)"
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            major, minor = torch.cuda.get_device_capability()
+            return (f"bf16 needs compute capability >= 8.0; {torch.cuda.get_device_name()} "
+                    f"is {major}.{minor}")  # fmt: skip
+    dtype = torch_dtype(precision)
+    try:  # a tiny convolution proves the kernels exist for this dtype on this device
+        x = torch.ones(1, 1, 4, 4, dtype=dtype, device=device)
+        torch.nn.functional.conv2d(x, torch.ones(1, 1, 3, 3, dtype=dtype, device=device))
+    except RuntimeError as exc:
+        return f"torch {torch.__version__} cannot run {precision} convolutions on {device}: {exc}"
+    return ""
+
+
+def cuda_device_name() -> str:
+    torch = require("torch")
+    return str(torch.cuda.get_device_name()) if torch.cuda.is_available() else ""

@@ -1,0 +1,190 @@
+"""Models under test: their spec, how they are built, and deterministic, realistic weights.
+
+A randomly initialised torchvision classifier has logits near 1e-10 (its BatchNorm layers keep the
+identity statistics, so activations shrink layer after layer); fp16 then underflows to zero and
+every drift metric reads 100%. Without a weights file perfsuite therefore (1) seeds the
+initialisation, (2) calibrates BatchNorm statistics on synthetic inputs from the model's input
+domain, and (3) scales the last Linear layer so logits have a standard deviation of
+`LOGIT_STD`, about what trained ImageNet classifiers produce. The result is deterministic for a
+given seed, torch version and machine; its digest keys the ONNX cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsuite.errors import ModelError
+from perfsuite.lazy import require
+
+if TYPE_CHECKING:
+    import torch
+
+# ImageNet-normalised pixels, (p - mean) / std with p in [0, 1], lie within about this range.
+IMAGE_INPUT_RANGE = (-2.1, 2.6)
+LOGIT_STD = 3.0
+CALIBRATION_BATCHES = 4
+CALIBRATION_BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to build: a torchvision model by name or a `module:callable` factory."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    torchvision: str | None = None
+    factory: str | None = None
+    weights: Path | None = None
+    seed: int = 0
+    input_range: tuple[float, float] = IMAGE_INPUT_RANGE
+
+    @property
+    def source(self) -> str:
+        return f"torchvision:{self.torchvision}" if self.torchvision else f"factory:{self.factory}"
+
+
+def torchvision_classifiers() -> list[str]:
+    """Names of torchvision's classification models (imports torchvision)."""
+    models = require("torchvision.models")
+    return sorted(models.list_models(module=models))
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """The fp32 CPU model in eval mode, with the spec's weights file or realistic seeded weights."""
+    torch = require("torch")
+    torch.manual_seed(spec.seed)
+    model = _construct(spec)
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(
+            f"model {spec.name!r} | {spec.source} returned {type(model).__name__}, "
+            "expected a torch.nn.Module.\nRemedy: make the factory return the model instance."
+        )
+    model = model.float().eval()
+    if spec.weights is not None:
+        load_weights(model, spec.weights, spec.name)
+    else:
+        make_weights_realistic(model, spec)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _construct(spec: ModelSpec) -> Any:
+    if spec.torchvision is not None:
+        models = require("torchvision.models")
+        try:
+            return models.get_model(spec.torchvision, weights=None)
+        except ValueError as exc:
+            raise ModelError(
+                f"model {spec.name!r} | torchvision has no model {spec.torchvision!r} ({exc})."
+            ) from exc
+    return resolve_factory(spec)()
+
+
+def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:
+    module_name, _, attr = (spec.factory or "").partition(":")
+    if not module_name or not attr:
+        raise ModelError(
+            f"model {spec.name!r} | factory {spec.factory!r} is not of the form 'module:callable'."
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(
+            f"model {spec.name!r} | factory {spec.factory!r} cannot be resolved: {exc}.\n"
+            "Remedy: check the module is importable from the rootdir and the callable exists."
+        ) from exc
+    if not callable(target):
+        raise ModelError(f"model {spec.name!r} | factory {spec.factory!r} is not callable.")
+    return target  # type: ignore[no-any-return]
+
+
+def load_weights(model: torch.nn.Module, path: Path, name: str) -> None:
+    """Load a state_dict file safely (`weights_only=True`); every key must match."""
+    torch = require("torch")
+    if not path.is_file():
+        raise ModelError(
+            f"model {name!r} | weights file {str(path)!r} does not exist.\n"
+            "Remedy: fix the `weights` path (relative paths start at the rootdir) or remove it "
+            "to use deterministic synthetic weights."
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for unreadable files
+        raise ModelError(
+            f"model {name!r} | weights file {str(path)!r} cannot be read as a state_dict: {exc}"
+        ) from exc
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelError(
+            f"model {name!r} | weights file {str(path)!r} holds {type(state).__name__}, "
+            "expected a state_dict (a dict of tensors).\n"
+            "Remedy: save with torch.save(model.state_dict(), path)."
+        )
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelError(
+            f"model {name!r} | weights file {str(path)!r} does not match the model: "
+            f"missing keys {_preview(result.missing_keys)}, "
+            f"unexpected keys {_preview(result.unexpected_keys)}."
+        )
+
+
+def _preview(keys: list[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit]) or "none"
+    return f"[{shown}{', ...' if len(keys) > limit else ''}] ({len(keys)})"
+
+
+def make_weights_realistic(model: torch.nn.Module, spec: ModelSpec) -> None:
+    """Calibrate BatchNorm statistics and scale the classifier head (see the module docstring)."""
+    torch = require("torch")
+    generator = torch.Generator().manual_seed(spec.seed + 1)
+    batch_shape = (CALIBRATION_BATCH_SIZE, *spec.input_shape[1:])
+    low, high = spec.input_range
+
+    def synthetic_batch() -> torch.Tensor:
+        return torch.rand(batch_shape, generator=generator) * (high - low) + low
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        if norms:
+            momenta = [m.momentum for m in norms]
+            for norm in norms:
+                norm.reset_running_stats()
+                norm.momentum = None  # cumulative average over all calibration batches
+            model.train()
+            for _ in range(CALIBRATION_BATCHES):
+                model(synthetic_batch())
+            for norm, momentum in zip(norms, momenta):
+                norm.momentum = momentum
+            model.eval()
+        heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        if heads:
+            logits = model(synthetic_batch())
+            spread = float(logits.float().std())
+            if spread > 0:
+                heads[-1].weight.mul_(LOGIT_STD / spread)
+                if heads[-1].bias is not None:
+                    heads[-1].bias.mul_(LOGIT_STD / spread)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 over the state_dict's names, dtypes, shapes and bytes: keys the ONNX cache."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{data.dtype}|{tuple(data.shape)}|".encode())
+        digest.update(data.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _byte_dtype() -> Any:
+    return require("torch").uint8

@@ -1,0 +1,165 @@
+"""perfsuite's pytest glue: options, the session object, fixtures and the summary hook.
+
+Importing this module imports nothing heavy; torch and friends load when a perf test first
+needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from perfsuite.backends import BACKEND_TYPES, CaseSpec, Session
+from perfsuite.config import CliOverrides, load_config
+from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
+from perfsuite.models import torchvision_classifiers
+from perfsuite.report import results_table
+from perfsuite.session import PerfSession, SuiteModelArtifacts
+
+SESSION_KEY = pytest.StashKey[PerfSession]()
+_CASE_FIXTURES = ("perf_case", "perf_compared_case")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("perfsuite", "perfsuite performance suite")
+    group.addoption("--perf-models", metavar="NAMES",
+                    help="comma-separated configured model names to run (default: all)")
+    group.addoption("--perf-backends", metavar="NAMES",
+                    help=f"comma-separated backends: {', '.join(BACKEND_TYPES)}")
+    group.addoption("--perf-precisions", metavar="NAMES",
+                    help="comma-separated precisions: fp32, fp16, bf16")
+    group.addoption("--perf-device", metavar="DEVICE",
+                    help="cpu, cuda or auto (cuda when torch sees a GPU)")
+    group.addoption("--perf-rounds", metavar="N", type=int,
+                    help="timed rounds per benchmark (overrides [tool.perfsuite.timing] rounds)")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cli = CliOverrides(
+        models=config.getoption("perf_models"),
+        backends=config.getoption("perf_backends"),
+        precisions=config.getoption("perf_precisions"),
+        device=config.getoption("perf_device"),
+        rounds=config.getoption("perf_rounds"),
+    )
+    try:
+        suite = load_config(config.rootpath, list(BACKEND_TYPES), cli)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
+    config.stash[SESSION_KEY] = PerfSession(suite, progress=_progress_writer(config))
+
+
+def _progress_writer(config: pytest.Config) -> Any:
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"[perfsuite] {message}")
+        else:
+            reporter.write_line(f"[perfsuite] {message}")
+
+    return write
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    perf = config.stash.get(SESSION_KEY, None)
+    if perf is not None:
+        perf.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    perf = metafunc.config.stash[SESSION_KEY]
+    params = perf.case_params()
+    if "perf_compared_case" in metafunc.fixturenames:
+        params = [p for p in params if (p[1], p[2]) != ("torch", "fp32")]
+    for name in _CASE_FIXTURES:
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, params, ids=["-".join(p) for p in params],
+                                 indirect=True, scope="session")  # fmt: skip
+    if "perf_model" in metafunc.fixturenames:
+        names = [spec.name for spec in perf.config.models]
+        metafunc.parametrize("perf_model", names, ids=names, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check torchvision model names once, and only when perf tests were collected."""
+    uses_models = any(
+        name in getattr(item, "fixturenames", ()) for item in items
+        for name in (*_CASE_FIXTURES, "perf_model")
+    )  # fmt: skip
+    wanted = [s for s in config.stash[SESSION_KEY].config.models if s.torchvision]
+    if not (uses_models and wanted):
+        return
+    try:
+        known = set(torchvision_classifiers())
+    except BackendUnavailable as exc:
+        raise pytest.UsageError(f"perfsuite: torchvision models are configured but {exc}") from exc
+    for spec in wanted:
+        if spec.torchvision not in known:
+            raise pytest.UsageError(
+                f"perfsuite configuration: model {spec.name!r} | unknown torchvision model "
+                f"{spec.torchvision!r}. Valid names: {', '.join(sorted(known))}."
+            )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    perf = config.stash.get(SESSION_KEY, None)
+    if perf is None or not perf.results():
+        return
+    header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
+    terminalreporter.section("perfsuite results")
+    for line in results_table(perf.results(), header):
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def perf(pytestconfig: pytest.Config) -> PerfSession:
+    """The run's PerfSession: configuration, cached models, sessions and results."""
+    return pytestconfig.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def perf_case(request: pytest.FixtureRequest, perf: PerfSession) -> CaseSpec:
+    """One (model, backend, precision) on this run's device."""
+    return perf.case(*request.param)
+
+
+@pytest.fixture(scope="session")
+def perf_compared_case(request: pytest.FixtureRequest, perf: PerfSession) -> CaseSpec:
+    """Like perf_case, without the torch fp32 reference itself."""
+    return perf.case(*request.param)
+
+
+@pytest.fixture(scope="session")
+def perf_model(request: pytest.FixtureRequest, perf: PerfSession) -> SuiteModelArtifacts:
+    """A configured model's artifacts (torch module, ONNX exports)."""
+    return _or_fail(lambda: perf.artifacts(request.param))
+
+
+def _or_fail(build: Any) -> Any:
+    """Run `build`; a perfsuite error other than BackendUnavailable fails the test readably."""
+    try:
+        return build()
+    except BackendUnavailable:
+        raise
+    except PerfsuiteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def session_or_skip(perf: PerfSession, case: CaseSpec) -> Session:
+    """The prepared session, or a skip that states why this case cannot run here."""
+    try:
+        return _or_fail(lambda: perf.session(case))  # type: ignore[no-any-return]
+    except BackendUnavailable as exc:
+        pytest.skip(f"{case.id} on {case.device}: {exc}")
+
+
+@pytest.fixture
+def perf_session(perf: PerfSession, perf_case: CaseSpec) -> Iterator[Session]:
+    """The backend session for perf_case, built once per pytest session and shared."""
+    yield session_or_skip(perf, perf_case)

@@ -1,0 +1,58 @@
+"""Rendering results: the terminal table (the blog post's table, done right)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
+from perfsuite.session import CaseResult
+
+COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
+           "speedup", "artifact MB", "drift rel_l2")  # fmt: skip
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
+    latency = result.latency
+    median = latency.median_ms if latency else None
+    speedup = reference_ms / median if (reference_ms and median) else None
+    if result.drift is not None:
+        drift_text = f"{result.drift.rel_l2:.2e}"
+    elif result.case.backend == REFERENCE_BACKEND and result.case.precision == REFERENCE_PRECISION:
+        drift_text = "reference"
+    else:
+        drift_text = "n/a"
+    return (
+        result.case.backend,
+        result.case.precision,
+        result.case.device,
+        _number(median),
+        _number(latency.p90_ms if latency else None),
+        _number(result.gpu_latency.median_ms if result.gpu_latency else None),
+        _number(latency.throughput_per_s if latency else None, 1),
+        "n/a" if speedup is None else f"{speedup:.2f}x",
+        f"{result.artifact_bytes / 1e6:.2f}",
+        drift_text,
+    )
+
+
+def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list[str]:
+    """One block per model: a title line, then aligned columns. Empty input gives no lines."""
+    lines: list[str] = []
+    for model in dict.fromkeys(r.case.model for r in results):
+        block = [r for r in results if r.case.model == model]
+        reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
+                          and r.case.precision == REFERENCE_PRECISION and r.latency), None)  # fmt: skip
+        reference_ms = reference.latency.median_ms if reference and reference.latency else None
+        rows = [COLUMNS] + [_row(r, reference_ms) for r in block]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+        title = ", ".join(f"{k} {v}" for k, v in header.items() if v)
+        lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
+        for row in rows:
+            lines.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths))))  # fmt: skip
+        lines.append("")
+    return lines

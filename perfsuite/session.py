@@ -1,0 +1,204 @@
+"""PerfSession: the state of one pytest run. Builds every model, ONNX file and backend session at
+most once, and collects the results the report renders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from perfsuite.agreement import Drift, drift
+from perfsuite.artifacts import ArtifactCache
+from perfsuite.backends import (
+    REFERENCE_BACKEND, REFERENCE_PRECISION, CaseSpec, ModelArtifacts, Session, make_backend,
+)  # fmt: skip
+from perfsuite.config import SuiteConfig
+from perfsuite.device import configure_torch, resolve_device
+from perfsuite.errors import BackendUnavailable, PerfsuiteError
+from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
+from perfsuite.inputs import input_set
+from perfsuite.lazy import require
+from perfsuite.models import ModelSpec, build_model, weights_digest
+from perfsuite.timing import LatencyStats
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: CaseSpec
+    artifact_bytes: int
+    latency: LatencyStats | None = None  # end to end, host clock
+    gpu_latency: LatencyStats | None = None  # GPU compute, CUDA events
+    drift: Drift | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class SuiteModelArtifacts(ModelArtifacts):
+    """A model's torch module and ONNX exports, each built once and the ONNX cached on disk."""
+
+    def __init__(self, spec: ModelSpec, config: SuiteConfig, cache: ArtifactCache,
+                 progress: Progress) -> None:  # fmt: skip
+        self.spec = spec
+        self._config = config
+        self._cache = cache
+        self._progress = progress
+        self._model: Any = None
+        self._onnx: dict[str, OnnxArtifact] = {}
+        self.builds = 0  # how many times the torch model was built (proves "once per session")
+
+    def torch_model(self) -> Any:
+        if self._model is None:
+            started = time.perf_counter()
+            self._progress(f"building model {self.spec.name} ({self.spec.source})")
+            self._model = build_model(self.spec)
+            self.builds += 1
+            self._progress(f"built {self.spec.name} in {time.perf_counter() - started:.1f} s")
+        return self._model
+
+    def onnx_key(self, precision: str) -> dict[str, str]:
+        torch, onnx = require("torch"), require("onnx")
+        return {
+            "model": self.spec.name,
+            "weights_sha256": weights_digest(self.torch_model()),
+            "input_shape": "x".join(map(str, self.spec.input_shape)),
+            "precision": precision,
+            "exporter": self._config.onnx.exporter,
+            "opset": str(self._config.onnx.opset),
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+        }
+
+    def onnx(self, precision: str) -> OnnxArtifact:
+        if precision not in self._onnx:
+            self._onnx[precision] = self._export(precision)
+        return self._onnx[precision]
+
+    def _export(self, precision: str) -> OnnxArtifact:
+        exporter, opset = self._config.onnx.exporter, self._config.onnx.opset
+
+        def build(directory: Any) -> None:
+            self._progress(f"exporting {self.spec.name} {precision} to ONNX "
+                           f"({exporter}, opset {opset})")  # fmt: skip
+            export_onnx(self.torch_model(), self.spec.input_shape, precision, exporter, opset,
+                        directory)  # fmt: skip
+
+        entry = self._cache.get_or_build(
+            "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision), build,
+            validate=lambda directory: validate_onnx(directory, opset, exporter),
+        )  # fmt: skip
+        if entry.hit:
+            self._progress(f"reusing cached ONNX {entry.path / ONNX_FILE}")
+        return OnnxArtifact(entry.path / ONNX_FILE, precision, exporter, opset,
+                            entry.size_bytes(), entry.hit)  # fmt: skip
+
+
+class PerfSession:
+    def __init__(self, config: SuiteConfig, progress: Progress = lambda message: None) -> None:
+        self.config = config
+        self.progress = progress
+        self.cache = ArtifactCache(config.cache_dir)
+        self._device: str | None = None
+        self.cpu_threads = 0
+        self._artifacts: dict[str, SuiteModelArtifacts] = {}
+        self._sessions: dict[CaseSpec, Session | BackendUnavailable] = {}
+        self._inputs: dict[str, np.ndarray] = {}
+        self._outputs: dict[CaseSpec, np.ndarray] = {}
+        self._results: dict[CaseSpec, CaseResult] = {}
+
+    # -- what to run -------------------------------------------------------------------------
+    def case_params(self) -> list[tuple[str, str, str]]:
+        """(model, backend, precision) for every configured combination; imports nothing heavy."""
+        from perfsuite.backends import BACKEND_TYPES
+
+        return [
+            (spec.name, backend, precision)
+            for spec in self.config.models
+            for backend in self.config.backends
+            for precision in self.config.precisions
+            if precision in BACKEND_TYPES[backend].precisions
+        ]
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = resolve_device(self.config.device)
+            self.cpu_threads = configure_torch(self.config.cpu_threads, self.config.tf32)
+        return self._device
+
+    def case(self, model: str, backend: str, precision: str) -> CaseSpec:
+        return CaseSpec(model, backend, precision, self.device)
+
+    def reference_case(self, case: CaseSpec) -> CaseSpec:
+        return replace(case, backend=REFERENCE_BACKEND, precision=REFERENCE_PRECISION)
+
+    # -- built once --------------------------------------------------------------------------
+    def artifacts(self, model: str) -> SuiteModelArtifacts:
+        if model not in self._artifacts:
+            self._artifacts[model] = SuiteModelArtifacts(
+                self.config.model(model), self.config, self.cache, self.progress
+            )
+        return self._artifacts[model]
+
+    def session(self, case: CaseSpec) -> Session:
+        """The prepared session for `case`; raises BackendUnavailable (cached) if it cannot run."""
+        if case not in self._sessions:
+            self._sessions[case] = self._prepare(case)
+        prepared = self._sessions[case]
+        if isinstance(prepared, BackendUnavailable):
+            raise prepared
+        return prepared
+
+    def _prepare(self, case: CaseSpec) -> Session | BackendUnavailable:
+        backend = make_backend(case.backend, self.config.cpu_threads)
+        ok, reason = backend.available()
+        if not ok:
+            return BackendUnavailable(reason)
+        artifacts = self.artifacts(case.model)
+        try:
+            return backend.prepare(artifacts.spec, artifacts, case.precision, case.device)
+        except BackendUnavailable as exc:
+            return exc
+
+    def inputs(self, model: str) -> np.ndarray:
+        """The fixed, deterministic agreement input set: (num_inputs, *input_shape)."""
+        if model not in self._inputs:
+            agreement = self.config.agreement
+            spec = self.config.model(model)
+            self._inputs[model] = input_set(spec, agreement.num_inputs, agreement.seed)
+        return self._inputs[model]
+
+    def outputs(self, case: CaseSpec) -> np.ndarray:
+        """The session's outputs on the agreement input set, stacked."""
+        if case not in self._outputs:
+            session = self.session(case)
+            self._outputs[case] = np.stack([session.run(x) for x in self.inputs(case.model)])
+        return self._outputs[case]
+
+    def drift(self, case: CaseSpec) -> Drift | None:
+        """Drift against torch fp32 on the same device; None for the reference itself."""
+        reference = self.reference_case(case)
+        if case == reference:
+            return None
+        try:
+            expected = self.outputs(reference)
+        except BackendUnavailable as exc:
+            raise PerfsuiteError(f"{case.id} | the torch fp32 reference cannot run: {exc}") from exc
+        return drift(self.outputs(case), expected)
+
+    # -- results -----------------------------------------------------------------------------
+    def record(self, result: CaseResult) -> None:
+        self._results[result.case] = result
+
+    def results(self) -> list[CaseResult]:
+        return list(self._results.values())
+
+    def close(self) -> None:
+        for prepared in self._sessions.values():
+            if isinstance(prepared, Session):
+                prepared.close()
+        self._sessions.clear()

@@ -1,0 +1,25 @@
+"""Model size: parameters, state_dict and ONNX files (external data included)."""
+
+from __future__ import annotations
+
+from perfsuite.sizes import parameter_bytes, parameter_count, state_dict_bytes
+
+
+def test_size(perf, perf_model, record_property):
+    model = perf_model.torch_model()
+    params = parameter_bytes(model)
+    state = state_dict_bytes(model)
+    onnx_fp32 = perf_model.onnx("fp32").size_bytes
+    for name, value in (("parameter_bytes", params), ("state_dict_bytes", state),
+                        ("onnx_fp32_bytes", onnx_fp32)):  # fmt: skip
+        record_property(name, value)
+    assert params == 4 * parameter_count(model), "fp32 parameters are 4 bytes each"
+    assert state >= params, "the state_dict holds every parameter plus buffers"
+    # The ONNX file carries the same fp32 weights (BatchNorm folded in), plus a small graph.
+    assert 0.8 * params < onnx_fp32 < 1.3 * state, (
+        f"ONNX {onnx_fp32} bytes vs {params} parameter bytes: external data missing?"
+    )
+    if "fp16" in perf.config.precisions and "onnxruntime" in perf.config.backends:
+        onnx_fp16 = perf_model.onnx("fp16").size_bytes
+        record_property("onnx_fp16_bytes", onnx_fp16)
+        assert 0.4 * onnx_fp32 < onnx_fp16 < 0.6 * onnx_fp32, "fp16 weights take half the bytes"
