@@ -1,4 +1,4 @@
-"""This repository's suite configuration lives in pyproject.toml ([tool.perfsuite]).
+"""This repository's own pytest configuration; the suite itself is set in pyproject.toml
+([tool.perfsuite]) and the perfsuite plugin loads through its `pytest11` entry point."""
 
-The perfsuite pytest plugin is loaded through its `pytest11` entry point; nothing else is needed here.
-"""
+pytest_plugins = ["pytester"]  # tests/unit runs pytest itself end to end

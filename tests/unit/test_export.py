@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from perfsuite.errors import ExportError
+from perfsuite.export import ONNX_FILE, export_onnx, validate_onnx, written_opset
+from perfsuite.models import ModelSpec, build_model
+
+TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(TINY)
+
+
+def test_torchscript_export_writes_requested_opset(model, tmp_path):
+    export_onnx(model, TINY.input_shape, "fp32", "torchscript", 17, tmp_path)
+    validate_onnx(tmp_path, 17, "torchscript")
+    assert written_opset(tmp_path / ONNX_FILE) == 17
+
+
+def test_fp16_export_has_fp16_io_and_leaves_model_fp32(model, tmp_path):
+    export_onnx(model, TINY.input_shape, "fp16", "torchscript", 17, tmp_path)
+    graph = onnx.load(str(tmp_path / ONNX_FILE)).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    assert next(model.parameters()).dtype.is_floating_point
+    assert str(next(model.parameters()).dtype) == "torch.float32"
+
+
+def test_opset_mismatch_is_reported(model, tmp_path):
+    export_onnx(model, TINY.input_shape, "fp32", "torchscript", 16, tmp_path)
+    with pytest.raises(ExportError, match="asked for opset 17, the file declares opset 16"):
+        validate_onnx(tmp_path, 17, "torchscript")
+
+
+def test_dynamo_export_counts_external_data(model, tmp_path):
+    pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
+    from perfsuite.artifacts import ArtifactCache
+
+    entry = ArtifactCache(tmp_path).get_or_build(
+        "onnx", "tiny", {"k": "dynamo"},
+        lambda d: export_onnx(model, TINY.input_shape, "fp32", "dynamo", 18, d),
+        validate=lambda d: validate_onnx(d, 18, "dynamo"),
+    )  # fmt: skip
+    files = {p.name: p.stat().st_size for p in entry.files()}
+    assert ONNX_FILE in files
+    assert entry.size_bytes() == sum(files.values())
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    assert entry.size_bytes() >= weights * 0.8
+
+
+def test_unwritten_file_is_reported(tmp_path):
+    with pytest.raises(ExportError, match="wrote no ONNX file"):
+        validate_onnx(tmp_path, 17, "torchscript")
+
+
+def test_export_failure_names_exporter(tmp_path):
+    class Broken(__import__("torch").nn.Module):
+        def forward(self, x):
+            return np.asarray(x)  # not traceable
+
+    with pytest.raises(ExportError, match=r"onnx export \(torchscript, opset 17, fp32\) \| failed"):
+        export_onnx(Broken(), (1, 3), "fp32", "torchscript", 17, tmp_path)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from perfsuite.errors import ModelError
+from perfsuite.models import LOGIT_STD, ModelSpec, build_model, weights_digest
+from tiny_models import tiny_batch
+
+TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
+
+
+def test_same_spec_same_weights():
+    assert weights_digest(build_model(TINY)) == weights_digest(build_model(TINY))
+
+
+def test_seed_changes_weights():
+    other = ModelSpec(**{**TINY.__dict__, "seed": 1})
+    assert weights_digest(build_model(TINY)) != weights_digest(build_model(other))
+
+
+def test_synthetic_weights_give_realistic_logits():
+    model = build_model(TINY)
+    with torch.no_grad():
+        logits = model(tiny_batch(32) * 4.7 - 2.1)
+    assert 0.5 * LOGIT_STD < float(logits.std()) < 2 * LOGIT_STD
+    # fp16 keeps the logits: nothing underflows to zero as with default initialisation
+    with torch.no_grad():
+        half = build_model(TINY).half()(tiny_batch(4).half()).float()
+    assert float(half.abs().max()) > 0.1
+
+
+def test_default_mobilenet_logits_are_not_vanishing():
+    spec = ModelSpec(name="m", torchvision="mobilenet_v3_small", input_shape=(1, 3, 224, 224))
+    model = build_model(spec)
+    with torch.no_grad():
+        logits = model(torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
+    assert float(logits.std()) > 0.5, "a random-init torchvision model gives logits near 1e-10"
+
+
+def test_weights_file_round_trip(tmp_path):
+    source = build_model(TINY)
+    path = tmp_path / "w.pt"
+    torch.save(source.state_dict(), path)
+    spec = ModelSpec(**{**TINY.__dict__, "weights": path, "seed": 5})
+    assert weights_digest(build_model(spec)) == weights_digest(source)
+
+
+def test_missing_weights_file_names_path(tmp_path):
+    spec = ModelSpec(**{**TINY.__dict__, "weights": tmp_path / "nope.pt"})
+    with pytest.raises(ModelError, match=r"weights file .*nope.pt' does not exist"):
+        build_model(spec)
+
+
+def test_mismatched_weights_list_keys(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    spec = ModelSpec(**{**TINY.__dict__, "weights": path})
+    with pytest.raises(ModelError, match=r"missing keys \[0.weight.*unexpected keys \[fc.weight\]"):
+        build_model(spec)
+
+
+def test_pickled_module_is_refused(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save(build_model(TINY), path)  # a whole pickled module, not a state_dict
+    spec = ModelSpec(**{**TINY.__dict__, "weights": path})
+    with pytest.raises(ModelError, match="cannot be read as a state_dict"):
+        build_model(spec)
+
+
+@pytest.mark.parametrize(
+    ("factory", "needle"),
+    [
+        ("no_such_module:f", "cannot be resolved"),
+        ("tiny_models:missing", "cannot be resolved"),
+        ("tiny_models:not_a_module", "expected a torch.nn.Module"),
+    ],
+)
+def test_bad_factories(factory, needle):
+    with pytest.raises(ModelError, match=needle):
+        build_model(ModelSpec(name="bad", factory=factory, input_shape=(1, 3, 16, 16)))

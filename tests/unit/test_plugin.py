@@ -1,0 +1,87 @@
+"""End-to-end runs of pytest with the perfsuite plugin on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tiny_models import BUILDS_FILE_ENV, TINY_CONFIG
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tiny_suite(pytester, tmp_path, monkeypatch):
+    """A pytester project running this repository's perf tests on the tiny model."""
+    pytester.makefile(".toml", pyproject=TINY_CONFIG)
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\n")
+    for test_file in (REPO / "tests" / "perf").glob("test_*.py"):
+        shutil.copy(test_file, pytester.path / test_file.name)
+    shutil.copy(REPO / "tests" / "unit" / "tiny_models.py", pytester.path / "tiny_models.py")
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(BUILDS_FILE_ENV, str(tmp_path / "builds.txt"))
+    return pytester
+
+
+def test_help_lists_options(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*perfsuite*", "*--perf-models=NAMES*", "*--perf-device=DEVICE*"])
+
+
+def test_suite_prints_table_and_builds_everything_once(tiny_suite, tmp_path):
+    json_path = tmp_path / "bench.json"
+    result = tiny_suite.runpytest_subprocess(f"--benchmark-json={json_path}")
+    result.assert_outcomes(passed=15)
+    result.stdout.fnmatch_lines([
+        "*perfsuite results: tiny*",
+        "backend*precision*device*median ms*p90 ms*inf/s*speedup*artifact MB*drift rel_l2*",
+        "torch*fp32*cpu*1.00x*reference*",
+        "torch*fp16*cpu*",
+        "onnxruntime*fp32*cpu*",
+        "onnxruntime*fp16*cpu*",
+    ])  # fmt: skip
+    assert (tmp_path / "builds.txt").read_text().count("built") == 1, "model built once"
+    assert result.stdout.str().count("exporting tiny fp32 to ONNX") == 1
+    benchmarks = json.loads(json_path.read_text())["benchmarks"]
+    assert len(benchmarks) == 4
+    for bench in benchmarks:
+        info = bench["extra_info"]
+        assert {"model", "backend", "precision", "device", "artifact_bytes"} <= set(info)
+        if (info["backend"], info["precision"]) != ("torch", "fp32"):
+            assert {"rel_l2", "max_abs", "cosine", "top1_agreement"} <= set(info)
+        assert bench["stats"]["rounds"] == 5
+
+
+def test_second_run_reuses_the_onnx_cache(tiny_suite, tmp_path):
+    tiny_suite.runpytest_subprocess("-k", "size").assert_outcomes(passed=1)
+    onnx_files = sorted((tmp_path / "cache" / "onnx").glob("*/model.onnx"))
+    stamps = [f.stat().st_mtime_ns for f in onnx_files]
+    second = tiny_suite.runpytest_subprocess("-k", "size")
+    second.assert_outcomes(passed=1)
+    second.stdout.fnmatch_lines(["*reusing cached ONNX*"])
+    assert "exporting" not in second.stdout.str()
+    assert [f.stat().st_mtime_ns for f in onnx_files] == stamps and len(onnx_files) == 2
+
+
+def test_cuda_without_gpu_skips_with_reason(tiny_suite):
+    result = tiny_suite.runpytest_subprocess("--perf-device", "cuda", "-k", "latency")
+    result.assert_outcomes(skipped=4)
+    result.stdout.fnmatch_lines(["SKIPPED*tiny-torch-fp32 on cuda: CUDA is not available*",
+                                 "SKIPPED*tiny-onnxruntime-fp32 on cuda: onnxruntime has no "
+                                 "CUDAExecutionProvider*"])  # fmt: skip
+
+
+def test_plain_pytest_run_imports_nothing_heavy_and_writes_nothing(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.makepyfile("""
+        import sys
+        def test_light():
+            heavy = {"torch", "onnx", "onnxruntime", "tensorrt", "torchvision"} & set(sys.modules)
+            assert not heavy, heavy
+    """)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    created = {p.name for p in pytester.path.rglob("*")}
+    assert not {".perfsuite-cache", "baselines", "perfsuite-entry.json"} & created
