@@ -74,11 +74,12 @@ class AgreementConfig:
 @dataclass(frozen=True)
 class SuiteConfig:
     models: tuple[ModelSpec, ...] = (DEFAULT_MODEL,)
-    backends: tuple[str, ...] = ("torch", "onnxruntime")
+    backends: tuple[str, ...] = ("torch", "torch-cudagraph", "onnxruntime")
     precisions: tuple[str, ...] = PRECISIONS
     device: str = "auto"
     cpu_threads: int = 0  # 0: every core this process may use
     tf32: bool = False
+    channels_last: bool = False
     cache_dir: Path = Path(".perfsuite-cache")
     timing: TimingConfig = TimingConfig()
     onnx: OnnxConfig = OnnxConfig()
@@ -147,7 +148,7 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 
 _TOP_KEYS = {
-    "models", "backends", "precisions", "device", "cpu_threads", "tf32",
+    "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
     "timing", "onnx", "agreement",
 }  # fmt: skip
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
@@ -177,6 +178,7 @@ def _from_table(
         device=_choice(table.get("device", base.device), DEVICES, f"{where}device"),
         cpu_threads=_int(table.get("cpu_threads", base.cpu_threads), f"{where}cpu_threads", 0),
         tf32=_bool(table.get("tf32", base.tf32), f"{where}tf32"),
+        channels_last=_bool(table.get("channels_last", base.channels_last), f"{where}channels_last"),
         timing=_timing(table.get("timing", {}), f"{where}timing."),
         onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),

@@ -1,9 +1,11 @@
 """The latency benchmark: pytest-benchmark's fixture driven by perfsuite's timing rules.
 
 Timed region of each round: `Session.run` on one host input, which returns only after the device
-finished (end to end). Warm-up is by time before pytest-benchmark's rounds start; rounds are
-fixed (pedantic mode), so runs are comparable. On CUDA, GPU-compute time from CUDA events
-(inputs already on the device) is measured after the host-clock rounds.
+finished (end to end: host-to-device copy, compute, device-to-host copy). Warm-up is by time
+before pytest-benchmark's rounds start; rounds are fixed (pedantic mode), so runs are comparable.
+On CUDA, GPU-compute time from CUDA events (inputs already on the device) and the host's launch
+time are measured after the host-clock rounds, and the GPU's clocks and temperature are read
+before and after.
 """
 
 from __future__ import annotations
@@ -11,25 +13,43 @@ from __future__ import annotations
 from typing import Any
 
 from perfsuite.backends import CaseSpec, Session
+from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
 from perfsuite.session import CaseResult, PerfSession
-from perfsuite.timing import LatencyStats, cuda_event_samples, summarize, warm_up
+from perfsuite.timing import (
+    LatencyStats, cuda_event_samples, summarize, timing_warnings, warm_up,
+)  # fmt: skip
 
 
 def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: Session) -> CaseResult:
     timing = perf.config.timing
     sample = perf.inputs(case.model)[0]
     benchmark.group = case.model
+    on_gpu = case.device == "cuda"
+    state_before = _gpu_state() if on_gpu else None
     if not getattr(benchmark, "disabled", False):
         warm_up(lambda: session.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
     benchmark.pedantic(session.run, args=(sample,), rounds=timing.rounds, iterations=1,
                        warmup_rounds=0)  # fmt: skip
     latency = _host_stats(benchmark, timing.trials)
-    gpu_latency = _gpu_stats(session, sample, timing.rounds, timing.trials)
-    result = CaseResult(case, session.artifact_bytes, latency, gpu_latency, perf.drift(case),
-                        session.describe())  # fmt: skip
+    gpu_latency = enqueue_latency = None
+    enqueue = session.device_enqueue(sample) if latency is not None else None
+    if enqueue is not None:
+        samples = cuda_event_samples(enqueue, timing.rounds)
+        gpu_latency = summarize(samples.gpu_s, timing.trials)
+        enqueue_latency = summarize(samples.enqueue_s, timing.trials)
+    state = {"before": state_before, "after": _gpu_state() if on_gpu else None}
+    result = CaseResult(
+        case, session.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
+        session.describe(), timing_warnings(latency, gpu_latency, enqueue_latency),
+        {when: s.as_dict() for when, s in state.items() if s is not None},
+    )  # fmt: skip
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     perf.record(result)
     return result
+
+
+def _gpu_state() -> GpuState | None:
+    return read_gpu_state(nvidia_smi_selector())
 
 
 def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:
@@ -37,13 +57,6 @@ def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:
     if stats is None:  # --benchmark-disable, or xdist: nothing was timed
         return None
     return summarize(stats.stats.data, trials)
-
-
-def _gpu_stats(session: Session, sample: Any, rounds: int, trials: int) -> LatencyStats | None:
-    enqueue = session.device_enqueue(sample)
-    if enqueue is None:
-        return None
-    return summarize(cuda_event_samples(enqueue, rounds), trials)
 
 
 def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
@@ -57,11 +70,14 @@ def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         "cpu_threads": int(cpu_threads),
         "timer": "perf_counter around a synchronised Session.run",
         "session": dict(result.details),
+        "warnings": list(result.warnings),
     }
-    if result.latency is not None:
-        info["latency"] = result.latency.as_dict()
-    if result.gpu_latency is not None:
-        info["gpu_latency"] = result.gpu_latency.as_dict()
+    for name in ("latency", "gpu_latency", "enqueue_latency"):
+        stats = getattr(result, name)
+        if stats is not None:
+            info[name] = stats.as_dict()
+    if result.gpu_state:
+        info["gpu_state"] = result.gpu_state
     if result.drift is not None:
         info.update(result.drift.as_dict())
     return info

@@ -8,7 +8,7 @@ from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.session import CaseResult
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
-           "speedup", "artifact MB", "drift rel_l2")  # fmt: skip
+           "speedup", "artifact MB", "drift rel_l2", "notes")  # fmt: skip
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -36,6 +36,7 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
         "n/a" if speedup is None else f"{speedup:.2f}x",
         f"{result.artifact_bytes / 1e6:.2f}",
         drift_text,
+        ", ".join(w.split(":")[0] for w in result.warnings),
     )
 
 
@@ -54,5 +55,7 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list
         for row in rows:
             lines.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths))))  # fmt: skip
+        for result in block:
+            lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)
         lines.append("")
     return lines

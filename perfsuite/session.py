@@ -14,7 +14,8 @@ import numpy as np
 from perfsuite.agreement import Drift, drift
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import (
-    REFERENCE_BACKEND, REFERENCE_PRECISION, CaseSpec, ModelArtifacts, Session, make_backend,
+    REFERENCE_BACKEND, REFERENCE_PRECISION, BackendOptions, CaseSpec, ModelArtifacts, Session,
+    make_backend,
 )  # fmt: skip
 from perfsuite.config import SuiteConfig
 from perfsuite.device import configure_torch, resolve_device
@@ -34,8 +35,11 @@ class CaseResult:
     artifact_bytes: int
     latency: LatencyStats | None = None  # end to end, host clock
     gpu_latency: LatencyStats | None = None  # GPU compute, CUDA events
+    enqueue_latency: LatencyStats | None = None  # host time to launch the GPU work
     drift: Drift | None = None
     details: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 class SuiteModelArtifacts(ModelArtifacts):
@@ -154,7 +158,8 @@ class PerfSession:
         return prepared
 
     def _prepare(self, case: CaseSpec) -> Session | BackendUnavailable:
-        backend = make_backend(case.backend, self.config.cpu_threads)
+        options = BackendOptions(self.config.cpu_threads, self.config.channels_last)
+        backend = make_backend(case.backend, options)
         ok, reason = backend.available()
         if not ok:
             return BackendUnavailable(reason)

@@ -83,22 +83,56 @@ def summarize(samples_s: Sequence[float], trials: int = 1) -> LatencyStats:
     )
 
 
-def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: int = 10
-                       ) -> tuple[float, ...]:  # fmt: skip
-    """Seconds per call of `enqueue` (device work only) from CUDA events on the current stream.
+@dataclass(frozen=True)
+class DeviceSamples:
+    """Per-call seconds: GPU compute (CUDA events) and the host time spent enqueueing it."""
 
-    Timed region: the work `enqueue` launches on the current stream, nothing on the host.
-    Each call is bracketed by its own event pair and the stream is synchronised once at the end.
+    gpu_s: tuple[float, ...]
+    enqueue_s: tuple[float, ...]
+
+
+def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: int = 10,
+                       clock: Clock = time.perf_counter) -> DeviceSamples:  # fmt: skip
+    """Time `enqueue` (device work only, inputs already on the device) with CUDA events.
+
+    Timed region on the GPU: the work `enqueue` launches on the current stream, bracketed per
+    call by its own event pair. On the host, the clock brackets the `enqueue` call alone (launch
+    cost, no synchronisation). The stream is synchronised once, after the last call.
     """
     torch = require("torch")
     for _ in range(warmup_runs):
         enqueue()
+    torch.cuda.synchronize()
     pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
              for _ in range(rounds)]  # fmt: skip
+    enqueue_s = []
     stream = torch.cuda.current_stream()
     for start, end in pairs:
         start.record(stream)
+        launched = clock()
         enqueue()
+        enqueue_s.append(clock() - launched)
         end.record(stream)
     torch.cuda.synchronize()
-    return tuple(start.elapsed_time(end) / 1e3 for start, end in pairs)
+    gpu_s = tuple(start.elapsed_time(end) / 1e3 for start, end in pairs)
+    return DeviceSamples(gpu_s, tuple(enqueue_s))
+
+
+# trtexec's two warnings: unstable timing and enqueue-bound inference.
+UNSTABLE_CV = 0.025
+ENQUEUE_BOUND_RATIO = 0.8
+
+
+def timing_warnings(host: LatencyStats | None, gpu: LatencyStats | None,
+                    enqueue: LatencyStats | None) -> tuple[str, ...]:  # fmt: skip
+    """Human-readable warnings about how far the numbers can be trusted."""
+    found = []
+    judged, label = (gpu, "GPU compute") if gpu is not None else (host, "end-to-end")
+    if judged is not None and judged.cv > UNSTABLE_CV:
+        found.append(f"unstable: {label} CV {judged.cv:.1%} > {UNSTABLE_CV:.1%}")
+    if gpu is not None and enqueue is not None and (
+        enqueue.median_ms > ENQUEUE_BOUND_RATIO * gpu.median_ms
+    ):
+        found.append(f"enqueue-bound: host launch {enqueue.median_ms:.3f} ms vs GPU compute "
+                     f"{gpu.median_ms:.3f} ms (> {ENQUEUE_BOUND_RATIO:g}x)")  # fmt: skip
+    return tuple(found)

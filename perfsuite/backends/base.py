@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class BackendOptions:
+    """Settings every backend receives from the suite's configuration."""
+
+    cpu_threads: int = 0  # 0: every core this process may use
+    channels_last: bool = False  # torch CUDA-graph sessions: NHWC memory format
+
+
+@dataclass(frozen=True)
 class CaseSpec:
     """One measured combination; keys tables, results and (later) baselines."""
 
@@ -101,8 +109,8 @@ class Backend(ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]]
 
-    def __init__(self, cpu_threads: int = 0) -> None:
-        self.cpu_threads = cpu_threads  # 0: every core this process may use
+    def __init__(self, options: BackendOptions = BackendOptions()) -> None:
+        self.options = options
 
     @abstractmethod
     def available(self) -> tuple[bool, str]:

@@ -73,5 +73,5 @@ class OnnxRuntimeBackend(Backend):
                 "install onnxruntime-gpu for CUDA"
             )
         case = CaseSpec(spec.name, self.name, precision, device)
-        threads = self.cpu_threads or available_cpu_threads()
+        threads = self.options.cpu_threads or available_cpu_threads()
         return OrtSession(case, spec, artifacts.onnx(precision), threads)

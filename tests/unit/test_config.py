@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 
 from perfsuite.agreement import Tolerance
+from perfsuite.backends import BACKEND_TYPES
 from perfsuite.config import CliOverrides, SuiteConfig, load_config
 from perfsuite.errors import ConfigError
 
-BACKENDS = ["torch", "onnxruntime"]
+BACKENDS = list(BACKEND_TYPES)
 
 
 def write_pyproject(tmp_path: Path, body: str) -> Path:
@@ -21,7 +22,7 @@ def test_defaults_without_pyproject(tmp_path):
     assert [m.name for m in config.models] == ["mobilenet_v3_small"]
     assert config.models[0].input_shape == (1, 3, 224, 224)
     assert config.precisions == ("fp32", "fp16", "bf16")
-    assert config.backends == ("torch", "onnxruntime")
+    assert config.backends == ("torch", "torch-cudagraph", "onnxruntime")
     assert config.cache_dir == tmp_path / ".perfsuite-cache"
     assert config.onnx.opset == 17 and config.onnx.exporter == "torchscript"
 
@@ -90,7 +91,7 @@ def test_cli_overrides_win_and_are_validated(tmp_path):
     with pytest.raises(ConfigError, match=r"--perf-models \| unknown value 'resnet'.*"
                                           r"mobilenet_v3_small"):  # fmt: skip
         load_config(tmp_path, BACKENDS, CliOverrides(models="resnet"), environ={})
-    with pytest.raises(ConfigError, match="--perf-backends .*tensorrt.*torch, onnxruntime"):
+    with pytest.raises(ConfigError, match="--perf-backends .*tensorrt.*torch, torch-cudagraph, onnxruntime"):
         load_config(tmp_path, BACKENDS, CliOverrides(backends="tensorrt"), environ={})
 
 

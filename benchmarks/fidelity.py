@@ -1,0 +1,162 @@
+"""Fidelity of the suite's numbers: the suite's CUDA figures against raw measurements.
+
+Runs the latency benchmarks on CUDA in this process through pytest (as users do), then, with the
+very same sessions still alive, measures each one again with loops that share no perfsuite
+timing code:
+- GPU compute: one CUDA event pair around N back-to-back launches of the session's device work
+  (mean per call), against the suite's per-call event median;
+- end to end: a bare synchronised loop over the same torch model (eager: copy in, forward, copy
+  out; CUDA graph: its own capture and replay), against the suite's end-to-end median;
+- harness overhead: `Session.run` and the bare call alternated N times, difference of medians.
+
+    python benchmarks/fidelity.py [--rounds 300] [--out fidelity.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from perfsuite.plugin import SESSION_KEY
+
+REPO = Path(__file__).resolve().parents[1]
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def bare_call(perf, case):
+    """A synchronised end-to-end call that uses no perfsuite code: host array in, host array out."""
+    model = copy.deepcopy(perf.artifacts(case.model).torch_model())
+    model = model.to(device="cuda", dtype=DTYPES[case.precision]).eval()
+    dtype = DTYPES[case.precision]
+    if case.backend == "torch":
+        def call(x):
+            with torch.inference_mode():
+                return model(torch.from_numpy(x).to("cuda", dtype)).float().cpu().numpy()
+        return call
+    static_in = torch.zeros(perf.config.model(case.model).input_shape, dtype=dtype, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.inference_mode():
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                model(static_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = model(static_in)
+
+    def replay(x):
+        static_in.copy_(torch.from_numpy(x))
+        graph.replay()
+        return static_out.float().cpu().numpy()
+    return replay
+
+
+def raw_gpu_ms(enqueue, rounds):
+    for _ in range(20):
+        enqueue()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    start.record()
+    for _ in range(rounds):
+        enqueue()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / rounds
+
+
+def median_ms(call, x, rounds):
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        call(x)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1e3
+
+
+def interleaved_overhead_us(session, bare, x, rounds):
+    harness, raw = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        session.run(x)
+        t1 = time.perf_counter()
+        bare(x)
+        t2 = time.perf_counter()
+        harness.append(t1 - t0)
+        raw.append(t2 - t1)
+    return (statistics.median(harness) - statistics.median(raw)) * 1e6
+
+
+class Fidelity:
+    """Collects raw measurements at the end of the pytest session, before sessions close."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.rows: list[dict] = []
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session):
+        perf = session.config.stash[SESSION_KEY]
+        for result in perf.results():
+            case = result.case
+            live = perf.session(case)
+            x = perf.inputs(case.model)[0]
+            bare = bare_call(perf, case)
+            median_ms(bare, x, 50)  # warm the bare path
+            raw_e2e = median_ms(bare, x, self.rounds)
+            raw_gpu = raw_gpu_ms(live.device_enqueue(x), self.rounds)
+            overhead = interleaved_overhead_us(live, bare, x, self.rounds)
+            self.rows.append({
+                "case": case.id,
+                "suite_gpu_ms": result.gpu_latency.median_ms,
+                "raw_gpu_ms": raw_gpu,
+                "gpu_ratio": result.gpu_latency.median_ms / raw_gpu,
+                "suite_e2e_ms": result.latency.median_ms,
+                "raw_e2e_ms": raw_e2e,
+                "e2e_ratio": result.latency.median_ms / raw_e2e,
+                "harness_us_interleaved": overhead,
+                "suite_e2e_cv": result.latency.cv,
+                "warnings": list(result.warnings),
+            })  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("fidelity: needs a CUDA GPU; none is visible to torch", file=sys.stderr)
+        return 2
+    fidelity = Fidelity(args.rounds)
+    with tempfile.TemporaryDirectory() as scratch:
+        code = pytest.main([
+            str(REPO / "tests" / "perf" / "test_latency.py"), "-q", "-p", "no:cacheprovider",
+            "--perf-device", "cuda", "--perf-backends", "torch,torch-cudagraph",
+            "--perf-rounds", str(args.rounds), f"--benchmark-json={scratch}/suite.json",
+        ], plugins=[fidelity])  # fmt: skip
+    if code != 0:
+        return int(code)
+    header = ("case", "suite GPU ms", "raw GPU ms", "ratio", "suite e2e ms", "raw e2e ms",
+              "ratio", "harness us")  # fmt: skip
+    print("\n" + " | ".join(header))
+    for row in fidelity.rows:
+        print(" | ".join([row["case"]] + [f"{row[k]:.4f}" for k in (
+            "suite_gpu_ms", "raw_gpu_ms", "gpu_ratio", "suite_e2e_ms", "raw_e2e_ms", "e2e_ratio")]
+            + [f"{row['harness_us_interleaved']:.1f}"]))  # fmt: skip
+    if args.out:
+        args.out.write_text(json.dumps(fidelity.rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
