@@ -16,6 +16,7 @@ from typing import Any
 
 from perfsuite.agreement import Tolerance
 from perfsuite.errors import ConfigError
+from perfsuite.gate import GatePolicy
 from perfsuite.models import IMAGE_INPUT_RANGE, ModelSpec
 
 if sys.version_info >= (3, 11):
@@ -72,6 +73,13 @@ class AgreementConfig:
 
 
 @dataclass(frozen=True)
+class GateConfig:
+    policy: GatePolicy = GatePolicy()
+    overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    confirm_runs: int = 2
+
+
+@dataclass(frozen=True)
 class SuiteConfig:
     models: tuple[ModelSpec, ...] = (DEFAULT_MODEL,)
     backends: tuple[str, ...] = ("torch", "torch-cudagraph", "onnxruntime")
@@ -84,6 +92,7 @@ class SuiteConfig:
     timing: TimingConfig = TimingConfig()
     onnx: OnnxConfig = OnnxConfig()
     agreement: AgreementConfig = AgreementConfig()
+    gate: GateConfig = GateConfig()
     source: str = "defaults"
 
     def model(self, name: str) -> ModelSpec:
@@ -149,7 +158,7 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
-    "timing", "onnx", "agreement",
+    "timing", "onnx", "agreement", "gate",
 }  # fmt: skip
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 
@@ -182,6 +191,7 @@ def _from_table(
         timing=_timing(table.get("timing", {}), f"{where}timing."),
         onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
+        gate=_gate(table.get("gate", {}), f"{where}gate."),
         source=where.strip(),
     )
 
@@ -293,6 +303,29 @@ def _agreement(table: Any, where: str) -> AgreementConfig:
         tolerances=tolerances,
         max_rel_l2=max_rel_l2,
         property_rel_l2=property_rel_l2,
+    )
+
+
+_POLICY_KEYS = set(GatePolicy.__dataclass_fields__)
+
+
+def policy_changes(table: Any, where: str) -> dict[str, float]:
+    """Validated GatePolicy fields from a table (config override or perf_gate marker)."""
+    _check_keys(table, _POLICY_KEYS, where)
+    return {key: _float(value, f"{where}{key}") for key, value in table.items()}
+
+
+def _gate(table: Any, where: str) -> GateConfig:
+    _check_keys(table, _POLICY_KEYS | {"overrides", "confirm_runs"}, where)
+    policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
+    overrides = table.get("overrides", {})
+    _check_keys(overrides, set(overrides) if isinstance(overrides, Mapping) else set(),
+                f"{where}overrides")  # fmt: skip
+    return GateConfig(
+        policy=GatePolicy(**policy_changes(policy_table, where)),
+        overrides={name: policy_changes(sub, f"{where}overrides.{name}.")
+                   for name, sub in overrides.items()},  # fmt: skip
+        confirm_runs=_int(table.get("confirm_runs", 2), f"{where}confirm_runs", 0),
     )
 
 

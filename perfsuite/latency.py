@@ -44,7 +44,9 @@ def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: 
         {when: s.as_dict() for when, s in state.items() if s is not None},
     )  # fmt: skip
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
-    perf.record(result)
+    stats = getattr(benchmark, "stats", None)
+    samples_ms = tuple(s * 1e3 for s in stats.stats.data) if stats is not None else ()
+    perf.record(result, samples_ms)
     return result
 
 

@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Session
-from perfsuite.config import CliOverrides, load_config
+from perfsuite.baselines import RECORD_HINT
+from perfsuite.config import CliOverrides, load_config, policy_changes
+from perfsuite.gaterun import GATE_KEY, GateRun
+from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.models import torchvision_classifiers
 from perfsuite.report import results_table
@@ -33,7 +36,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--perf-device", metavar="DEVICE",
                     help="cpu, cuda or auto (cuda when torch sees a GPU)")
     group.addoption("--perf-rounds", metavar="N", type=int,
-                    help="timed rounds per benchmark (overrides [tool.perfsuite.timing] rounds)")  # fmt: skip
+                    help="timed rounds per benchmark (overrides [tool.perfsuite.timing] rounds)")
+    group.addoption("--perf-save-baseline", action="store_true",
+                    help="record this run as the baseline of this machine (replaces it)")
+    group.addoption("--perf-add-recording", action="store_true",
+                    help="add this run's latency to this machine's baseline as one more "
+                         "recording (the gate learns between-run noise from recordings)")
+    group.addoption("--perf-machine-key", metavar="KEY",
+                    help=f"baseline key of this machine (default: derived from the hardware; "
+                         f"env {MACHINE_KEY_ENV})")
+    group.addoption("--perf-allow-env-change", action="store_true",
+                    help="gate even when software versions differ from the baseline's")
+    group.addoption("--perf-report", metavar="PATH",
+                    help="write a markdown summary (machine, baseline, verdicts) to PATH")  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +64,20 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
     config.stash[SESSION_KEY] = PerfSession(suite, progress=_progress_writer(config))
+    config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
+                            "perf_gate(max_increase=0.1, floor_ms=0.05)")
+    state = GateRun(config, suite)
+    config.stash[GATE_KEY] = state
+    if config.getoption("perf_save_baseline") and config.getoption("perf_add_recording"):
+        raise pytest.UsageError("--perf-save-baseline and --perf-add-recording exclude each "
+                                "other: the first replaces the baseline, the second adds to it.")
+    if config.getoption("benchmark_compare", default=None) and not state.recording:
+        gate = state.gate()  # --benchmark-compare: a baseline must exist
+        if gate.baseline is None:
+            raise pytest.UsageError(
+                f"perfsuite: --benchmark-compare needs a baseline for machine key "
+                f"{state.key!r} and there is none at {gate.path}; {RECORD_HINT}."
+            )
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -64,6 +93,33 @@ def _progress_writer(config: pytest.Config) -> Any:
             reporter.write_line(f"[perfsuite] {message}")
 
     return write
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Gate what the test recorded; a regression fails this test item."""
+    perf = item.config.stash[SESSION_KEY]
+    perf.take_item_records()
+    outcome = yield
+    records = perf.take_item_records()
+    state = item.config.stash[GATE_KEY]
+    if records and not state.recording:
+        marker = item.get_closest_marker("perf_gate")
+        try:
+            limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
+            failures = state.judge(perf, records, limits)
+        except PerfsuiteError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        if failures:
+            pytest.fail("\n".join(failures), pytrace=False)
+    return outcome
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(GATE_KEY, None)
+    perf = session.config.stash.get(SESSION_KEY, None)
+    if state is not None and perf is not None:
+        state.finish(perf, int(exitstatus))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -114,6 +170,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     terminalreporter.section("perfsuite results")
     for line in results_table(perf.results(), header):
+        terminalreporter.write_line(line)
+    for line in config.stash[GATE_KEY].summary_lines(perf):
         terminalreporter.write_line(line)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
+from perfsuite.gate import GateVerdict
 from perfsuite.session import CaseResult
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
@@ -59,3 +61,29 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list
             lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)
         lines.append("")
     return lines
+
+
+def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequence[GateVerdict],
+                    new: Sequence[str], missing: Sequence[str], env_changes: Sequence[str],
+                    notes: Sequence[str]) -> str:  # fmt: skip
+    """A summary for a CI step summary or a pull-request comment."""
+    failed = sum(v.failed for v in verdicts)
+    lines = ["## perfsuite", "", f"- machine key: `{key}`", f"- baseline: `{baseline}`"]
+    if not has_baseline:
+        lines.append("- no baseline for this machine: nothing was gated")
+    else:
+        lines.append(f"- {len(verdicts)} checks, **{failed} regressed**")
+    lines += [f"- environment change: {c}" for c in env_changes]
+    lines += [f"- {note}" for note in notes]
+    if verdicts:
+        lines += ["", "| check | baseline | current | ratio | fails above | verdict |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for v in verdicts:
+            mark = "REGRESSED" if v.failed else "ok"
+            lines.append(f"| {v.subject} | {v.baseline:.4g} {v.unit} | {v.current:.4g} {v.unit} "
+                         f"| x{v.ratio:.3f} | x{v.threshold:.3f} | {mark} |")  # fmt: skip
+    if new:
+        lines += ["", "New (not gated): " + ", ".join(f"`{n}`" for n in new)]
+    if missing:
+        lines += ["", "Missing (in the baseline, not run): " + ", ".join(f"`{m}`" for m in missing)]
+    return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
 from perfsuite.models import ModelSpec, build_model, weights_digest
-from perfsuite.timing import LatencyStats
+from perfsuite.timing import LatencyStats, summarize, warm_up
 
 Progress = Callable[[str], None]
 
@@ -40,6 +40,15 @@ class CaseResult:
     details: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """Something a test recorded: its kind ('latency', 'size', 'drift') and what it names."""
+
+    kind: str
+    name: str
+    case: CaseSpec | None = None
 
 
 class SuiteModelArtifacts(ModelArtifacts):
@@ -113,6 +122,10 @@ class PerfSession:
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: dict[CaseSpec, np.ndarray] = {}
         self._results: dict[CaseSpec, CaseResult] = {}
+        self.samples_ms: dict[str, tuple[float, ...]] = {}  # raw latency samples per case id
+        self.sizes: dict[str, dict[str, int]] = {}  # per model
+        self.drifts: dict[str, dict[str, float]] = {}  # per case id
+        self._item_records: list[ItemRecord] = []
 
     # -- what to run -------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
@@ -196,8 +209,40 @@ class PerfSession:
         return drift(self.outputs(case), expected)
 
     # -- results -----------------------------------------------------------------------------
-    def record(self, result: CaseResult) -> None:
+    def record(self, result: CaseResult, samples_ms: tuple[float, ...] = ()) -> None:
         self._results[result.case] = result
+        self.samples_ms[result.case.id] = samples_ms
+        self._item_records.append(ItemRecord("latency", result.case.id, result.case))
+
+    def record_sizes(self, model: str, sizes: dict[str, int]) -> None:
+        self.sizes[model] = dict(sizes)
+        self._item_records.append(ItemRecord("size", model))
+
+    def record_drift(self, case: CaseSpec, drift: Drift) -> None:
+        self.drifts[case.id] = drift.as_dict()
+        self._item_records.append(ItemRecord("drift", case.id, case))
+
+    def take_item_records(self) -> list[ItemRecord]:
+        """What was recorded since the last call (the plugin calls it around each test)."""
+        records, self._item_records = self._item_records, []
+        return records
+
+    def result(self, case: CaseSpec) -> CaseResult:
+        return self._results[case]
+
+    def remeasure(self, case: CaseSpec) -> LatencyStats:
+        """A fresh end-to-end measurement of `case` outside pytest-benchmark (same timed region:
+        a synchronised Session.run), used to confirm a suspected regression."""
+        session = self.session(case)
+        sample = self.inputs(case.model)[0]
+        timing = self.config.timing
+        warm_up(lambda: session.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+        samples = []
+        for _ in range(timing.rounds):
+            started = time.perf_counter()
+            session.run(sample)
+            samples.append(time.perf_counter() - started)
+        return summarize(samples, timing.trials)
 
     def results(self) -> list[CaseResult]:
         return list(self._results.values())

@@ -46,6 +46,7 @@ class LatencyStats:
     min_ms: float
     cv: float  # standard deviation over mean
     trial_medians_ms: tuple[float, ...]
+    trial_p90_ms: tuple[float, ...] = ()
 
     @property
     def throughput_per_s(self) -> float:
@@ -61,6 +62,7 @@ class LatencyStats:
             "min_ms": self.min_ms,
             "cv": self.cv,
             "trial_medians_ms": list(self.trial_medians_ms),
+            "trial_p90_ms": list(self.trial_p90_ms),
         }
 
 
@@ -80,6 +82,7 @@ def summarize(samples_s: Sequence[float], trials: int = 1) -> LatencyStats:
         min_ms=float(ms.min()),
         cv=float(ms.std() / mean) if mean > 0 else 0.0,
         trial_medians_ms=tuple(float(np.median(chunk)) for chunk in chunks),
+        trial_p90_ms=tuple(float(np.percentile(chunk, 90)) for chunk in chunks),
     )
 
 

@@ -33,6 +33,7 @@ def test_drift(perf, perf_compared_case, record_property):
     assert drift is not None
     for name, value in drift.as_dict().items():
         record_property(name, value)
+    perf.record_drift(case, drift)  # gated against the baseline by the plugin
     limit = perf.config.agreement.max_rel_l2[case.precision]
     assert drift.rel_l2 < limit, (
         f"{case.id} on {case.device}: {case.precision} drift vs torch fp32 is rel_l2 "

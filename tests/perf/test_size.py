@@ -10,9 +10,7 @@ def test_size(perf, perf_model, record_property):
     params = parameter_bytes(model)
     state = state_dict_bytes(model)
     onnx_fp32 = perf_model.onnx("fp32").size_bytes
-    for name, value in (("parameter_bytes", params), ("state_dict_bytes", state),
-                        ("onnx_fp32_bytes", onnx_fp32)):  # fmt: skip
-        record_property(name, value)
+    sizes = {"parameter_bytes": params, "state_dict_bytes": state, "onnx_fp32_bytes": onnx_fp32}
     assert params == 4 * parameter_count(model), "fp32 parameters are 4 bytes each"
     assert state >= params, "the state_dict holds every parameter plus buffers"
     # The ONNX file carries the same fp32 weights (BatchNorm folded in), plus a small graph.
@@ -20,6 +18,8 @@ def test_size(perf, perf_model, record_property):
         f"ONNX {onnx_fp32} bytes vs {params} parameter bytes: external data missing?"
     )
     if "fp16" in perf.config.precisions and "onnxruntime" in perf.config.backends:
-        onnx_fp16 = perf_model.onnx("fp16").size_bytes
-        record_property("onnx_fp16_bytes", onnx_fp16)
+        sizes["onnx_fp16_bytes"] = onnx_fp16 = perf_model.onnx("fp16").size_bytes
         assert 0.4 * onnx_fp32 < onnx_fp16 < 0.6 * onnx_fp32, "fp16 weights take half the bytes"
+    for name, value in sizes.items():
+        record_property(name, value)
+    perf.record_sizes(perf_model.spec.name, sizes)  # gated against the baseline by the plugin
