@@ -7,7 +7,7 @@
 `record` runs the latency benchmarks in fresh processes: `--aa` runs of identical code, then
 `--slow` runs for each injected slowdown (5, 10, 15, 30%; see slowdown_plugin.py). `evaluate`
 replays the gates offline:
-- perfsuite: the baseline is 3 consecutive A/A recordings; every other A/A run is a candidate
+- perfsuite: the baseline is `--recordings` (3) consecutive A/A recordings; every other A/A run is a candidate
   for a false alarm, every slowed run one for a detection; suspected regressions are confirmed
   with the run's recorded re-measurements, as the live gate does;
 - pytest-benchmark: every ordered pair (one saved run, one current run), median +5% fails.
@@ -28,7 +28,6 @@ from perfsuite.gate import GatePolicy, judge_latency  # noqa: E402
 
 SLOWDOWNS = (0.05, 0.10, 0.15, 0.30)
 REPO = Path(__file__).resolve().parents[1]
-BASELINE_RECORDINGS = 3
 
 
 def record(out: Path, aa: int, slow: int, extra: list[str]) -> None:
@@ -81,15 +80,16 @@ def pytest_benchmark_alarm(saved: dict, current: dict) -> bool:
     return current["latency"]["median_ms"] > saved["latency"]["median_ms"] * 1.05
 
 
-def rates(by_label: dict[str, list[dict]], policy: GatePolicy) -> dict[str, tuple[float, float, int]]:
+def rates(by_label: dict[str, list[dict]], policy: GatePolicy,
+          recordings: int) -> dict[str, tuple[float, float, int]]:
     """label -> (perfsuite alarm rate, pytest-benchmark alarm rate, trials)."""
     aa = by_label.get("aa", [])
-    windows = [aa[i:i + BASELINE_RECORDINGS] for i in range(len(aa) - BASELINE_RECORDINGS + 1)]
+    windows = [aa[i:i + recordings] for i in range(len(aa) - recordings + 1)]
     result = {}
     for label, runs in sorted(by_label.items()):
         ours, theirs = [], []
         for start, window in enumerate(windows):
-            used = set(range(start, start + BASELINE_RECORDINGS)) if label == "aa" else set()
+            used = set(range(start, start + recordings)) if label == "aa" else set()
             ours += [perfsuite_alarm(window, run, policy)
                      for i, run in enumerate(runs) if i not in used]  # fmt: skip
         theirs = [pytest_benchmark_alarm(saved, run)
@@ -100,12 +100,13 @@ def rates(by_label: dict[str, list[dict]], policy: GatePolicy) -> dict[str, tupl
     return result
 
 
-def evaluate(out: Path) -> None:
+def evaluate(out: Path, recordings: int) -> None:
     policy = GatePolicy()
+    print(f"perfsuite gate: baseline of {recordings} recordings, defaults {policy}")
     print("| case | runs | perfsuite gate | pytest-benchmark median:5% | comparisons (perfsuite) |")
     print("|---|---|---|---|---|")
     for case, by_label in load(out).items():
-        for label, (ours, theirs, n) in rates(by_label, policy).items():
+        for label, (ours, theirs, n) in rates(by_label, policy, recordings).items():
             kind = "false alarms (A/A)" if label == "aa" else f"detected +{label[4:]}%"
             count = len(by_label[label])
             print(f"| {case} | {label} x{count} | {kind}: {ours:.1%} | {theirs:.1%} | {n} |")
@@ -123,11 +124,12 @@ def main() -> None:
     rec.add_argument("--slow", type=int, default=8)
     ev = sub.add_parser("evaluate")
     ev.add_argument("out", type=Path)
+    ev.add_argument("--recordings", type=int, default=3)
     args, extra = parser.parse_known_args()
     if args.command == "record":
         record(args.out, args.aa, args.slow, extra)
     else:
-        evaluate(args.out)
+        evaluate(args.out, args.recordings)
 
 
 if __name__ == "__main__":

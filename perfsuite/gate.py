@@ -46,10 +46,14 @@ class GateVerdict:
     def ratio(self) -> float:
         return self.current / self.baseline if self.baseline else float("inf")
 
+    def value(self, number: float) -> str:
+        text = f"{number:,.0f}" if self.unit == "bytes" else f"{number:.4g}"
+        return f"{text} {self.unit}".strip()
+
     def describe(self) -> str:
         verb = "REGRESSED" if self.failed else "ok"
-        return (f"{self.subject} {verb}: {self.current:.4g} {self.unit} vs baseline "
-                f"{self.baseline:.4g} {self.unit} (x{self.ratio:.3f}, fails above "
+        return (f"{self.subject} {verb}: {self.value(self.current)} vs baseline "
+                f"{self.value(self.baseline)} (x{self.ratio:.3f}, fails above "
                 f"x{self.threshold:.3f}){'; ' + self.detail if self.detail else ''}")  # fmt: skip
 
 

@@ -49,7 +49,7 @@ class BaselineGate:
         changes = self.env_changes(software)
         if not changes or self.allow_env_change:
             return None
-        return (f"environment changed since the baseline {self.path} was recorded "
+        return (f"perfsuite gate | environment changed since the baseline {self.path} was recorded "
                 f"({'; '.join(changes)}).\nRemedy: re-record it with `pytest --perf-save-baseline`"
                 ", or pass --perf-allow-env-change to compare anyway.")  # fmt: skip
 

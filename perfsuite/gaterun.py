@@ -93,6 +93,12 @@ class GateRun:
         old = self.gate().baseline if self.add else None
         if self.add and old is None:
             self.notes.append(f"no baseline at {path} to add to; recording a new one.")
+        changes = self.gate().env_changes(fp.software) if old is not None else []
+        if changes and not self.allow_env_change:
+            self.notes.append(f"recording NOT added: software changed since {path} was recorded "
+                              f"({'; '.join(changes)}); start a new baseline with "
+                              "--perf-save-baseline.")  # fmt: skip
+            return
         baseline = old.with_recordings_added(fresh) if old is not None else fresh
         write_baseline(path, baseline)
         runs = min((len(r) for r in baseline.latency.values()), default=0)

@@ -83,8 +83,8 @@ def cpu_model(cpuinfo: str) -> str:
     return platform.processor() or "unknown-cpu"
 
 
-def nvpmodel_mode() -> str:
-    executable = shutil.which("nvpmodel")
+def nvpmodel_mode(root: Path = Path("/")) -> str:
+    executable = shutil.which("nvpmodel") if root == Path("/") else None
     if executable:
         try:
             out = subprocess.run([executable, "-q"], capture_output=True, text=True, timeout=10)
@@ -93,7 +93,7 @@ def nvpmodel_mode() -> str:
                 return match.group(1)
         except (OSError, subprocess.TimeoutExpired):
             pass
-    status = read_text(Path("/var/lib/nvpmodel/status"))
+    status = read_text(root / "var/lib/nvpmodel/status")
     return status.split(":")[-1] if status else ""
 
 
@@ -138,7 +138,7 @@ def fingerprint(root: Path = Path("/")) -> MachineFingerprint:
         cpu_count=os.cpu_count() or 1,
         jetson_model=jetson if "jetson" in jetson.lower() else "",
         l4t_release=l4t[0].lstrip("# ").strip() if l4t else "",
-        nvpmodel_mode=nvpmodel_mode() if jetson else "",
+        nvpmodel_mode=nvpmodel_mode(root) if jetson else "",
         software=software_versions(),
         **facts,  # type: ignore[arg-type]
     )

@@ -80,7 +80,7 @@ def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequ
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for v in verdicts:
             mark = "REGRESSED" if v.failed else "ok"
-            lines.append(f"| {v.subject} | {v.baseline:.4g} {v.unit} | {v.current:.4g} {v.unit} "
+            lines.append(f"| {v.subject} | {v.value(v.baseline)} | {v.value(v.current)} "
                          f"| x{v.ratio:.3f} | x{v.threshold:.3f} | {mark} |")  # fmt: skip
     if new:
         lines += ["", "New (not gated): " + ", ".join(f"`{n}`" for n in new)]

@@ -2,25 +2,60 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import torch
 from torch import nn
 
 BUILDS_FILE_ENV = "PERFSUITE_TEST_BUILDS_FILE"
 
 
-def tiny_cnn() -> nn.Module:
-    """Conv-BN-ReLU twice, pooled, then a 10-way Linear head: input (N, 3, 16, 16)."""
-    import os
+SPIN_MS_ENV = "PERFSUITE_TEST_SPIN_MS"  # a fixed, exact amount of extra work per forward
+COPIES_ENV = "PERFSUITE_TEST_COPIES"  # an ensemble of N copies: N times the parameters
 
-    counter = os.environ.get(BUILDS_FILE_ENV)
-    if counter:  # lets end-to-end tests count how often the model is built
-        with open(counter, "a") as handle:
-            handle.write("built\n")
+
+def _body() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.BatchNorm2d(16), nn.ReLU(),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
     )  # fmt: skip
+
+
+class Spin(nn.Module):
+    """Busy-waits `ms` milliseconds per call (eager torch only; not exportable work)."""
+
+    def __init__(self, ms: float) -> None:
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        end = time.perf_counter() + self.ms / 1e3
+        while time.perf_counter() < end:
+            pass
+        return x
+
+
+class Ensemble(nn.Module):
+    def __init__(self, copies: int) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(_body() for _ in range(copies))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+def tiny_cnn() -> nn.Module:
+    """Conv-BN-ReLU twice, pooled, then a 10-way Linear head: input (N, 3, 16, 16)."""
+    counter = os.environ.get(BUILDS_FILE_ENV)
+    if counter:  # lets end-to-end tests count how often the model is built
+        with open(counter, "a") as handle:
+            handle.write("built\n")
+    copies = int(os.environ.get(COPIES_ENV, "1"))
+    body = _body() if copies == 1 else Ensemble(copies)
+    spin_ms = float(os.environ.get(SPIN_MS_ENV, "0"))
+    return nn.Sequential(Spin(spin_ms), body) if spin_ms else body
 
 
 def not_a_module() -> str:
