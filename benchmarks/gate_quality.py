@@ -52,6 +52,8 @@ def load(out: Path) -> dict[str, dict[str, list[dict]]]:
     """{case: {label: [benchmark extra_info, ...]}} in run order."""
     runs: dict[str, dict[str, list[dict]]] = {}
     for path in sorted(out.glob("*.json")):
+        if path.stat().st_size == 0:  # a run cut off by a time limit
+            continue
         label = path.stem.rsplit("_", 1)[0]
         for bench in json.loads(path.read_text())["benchmarks"]:
             info = bench["extra_info"]
@@ -60,9 +62,9 @@ def load(out: Path) -> dict[str, dict[str, list[dict]]]:
     return runs
 
 
-def perfsuite_alarm(baseline: list[dict], run: dict, policy: GatePolicy) -> bool:
-    """The live gate's decision: median and p90, confirmed by re-measurements."""
-    measurements = [run["latency"], *run.get("confirmations", [])]
+def perfsuite_alarm(baseline: list[dict], run: dict, policy: GatePolicy, confirm: int) -> bool:
+    """The live gate's decision: median and p90, confirmed by up to `confirm` re-measurements."""
+    measurements = [run["latency"], *run.get("confirmations", [])][: 1 + confirm]
     for used in range(1, len(measurements) + 1):
         best = min(measurements[:used], key=lambda m: m["median_ms"])
         failed = any(
@@ -80,8 +82,8 @@ def pytest_benchmark_alarm(saved: dict, current: dict) -> bool:
     return current["latency"]["median_ms"] > saved["latency"]["median_ms"] * 1.05
 
 
-def rates(by_label: dict[str, list[dict]], policy: GatePolicy,
-          recordings: int) -> dict[str, tuple[float, float, int]]:
+def rates(by_label: dict[str, list[dict]], policy: GatePolicy, recordings: int,
+          confirm: int) -> dict[str, tuple[float, float, int]]:
     """label -> (perfsuite alarm rate, pytest-benchmark alarm rate, trials)."""
     aa = by_label.get("aa", [])
     windows = [aa[i:i + recordings] for i in range(len(aa) - recordings + 1)]
@@ -90,7 +92,7 @@ def rates(by_label: dict[str, list[dict]], policy: GatePolicy,
         ours, theirs = [], []
         for start, window in enumerate(windows):
             used = set(range(start, start + recordings)) if label == "aa" else set()
-            ours += [perfsuite_alarm(window, run, policy)
+            ours += [perfsuite_alarm(window, run, policy, confirm)
                      for i, run in enumerate(runs) if i not in used]  # fmt: skip
         theirs = [pytest_benchmark_alarm(saved, run)
                   for (i, saved), (j, run) in itertools.product(enumerate(aa), enumerate(runs))
@@ -100,13 +102,14 @@ def rates(by_label: dict[str, list[dict]], policy: GatePolicy,
     return result
 
 
-def evaluate(out: Path, recordings: int) -> None:
-    policy = GatePolicy()
-    print(f"perfsuite gate: baseline of {recordings} recordings, defaults {policy}")
+def evaluate(out: Path, recordings: int, confirm: int, noise_k: float) -> None:
+    policy = GatePolicy(noise_k=noise_k)
+    print(f"perfsuite gate: baseline of {recordings} recordings, {confirm} confirmation(s), "
+          f"defaults {policy}")
     print("| case | runs | perfsuite gate | pytest-benchmark median:5% | comparisons (perfsuite) |")
     print("|---|---|---|---|---|")
     for case, by_label in load(out).items():
-        for label, (ours, theirs, n) in rates(by_label, policy, recordings).items():
+        for label, (ours, theirs, n) in rates(by_label, policy, recordings, confirm).items():
             kind = "false alarms (A/A)" if label == "aa" else f"detected +{label[4:]}%"
             count = len(by_label[label])
             print(f"| {case} | {label} x{count} | {kind}: {ours:.1%} | {theirs:.1%} | {n} |")
@@ -125,11 +128,13 @@ def main() -> None:
     ev = sub.add_parser("evaluate")
     ev.add_argument("out", type=Path)
     ev.add_argument("--recordings", type=int, default=3)
+    ev.add_argument("--confirm", type=int, default=0, help="re-measurements used (0-2)")
+    ev.add_argument("--noise-k", type=float, default=GatePolicy().noise_k)
     args, extra = parser.parse_known_args()
     if args.command == "record":
         record(args.out, args.aa, args.slow, extra)
     else:
-        evaluate(args.out, args.recordings)
+        evaluate(args.out, args.recordings, args.confirm, args.noise_k)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class AgreementConfig:
 class GateConfig:
     policy: GatePolicy = GatePolicy()
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    confirm_runs: int = 2
+    confirm_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,7 @@ def _gate(table: Any, where: str) -> GateConfig:
         policy=GatePolicy(**policy_changes(policy_table, where)),
         overrides={name: policy_changes(sub, f"{where}overrides.{name}.")
                    for name, sub in overrides.items()},  # fmt: skip
-        confirm_runs=_int(table.get("confirm_runs", 2), f"{where}confirm_runs", 0),
+        confirm_runs=_int(table.get("confirm_runs", 0), f"{where}confirm_runs", 0),
     )
 
 
