@@ -73,6 +73,13 @@ class AgreementConfig:
 
 
 @dataclass(frozen=True)
+class TensorRTConfig:
+    workspace_mb: int = 1024
+    cuda_graph: bool = False
+    host_buffers: bool = False  # only for TensorRT emulators: real TensorRT needs CUDA buffers
+
+
+@dataclass(frozen=True)
 class GateConfig:
     policy: GatePolicy = GatePolicy()
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -82,7 +89,8 @@ class GateConfig:
 @dataclass(frozen=True)
 class SuiteConfig:
     models: tuple[ModelSpec, ...] = (DEFAULT_MODEL,)
-    backends: tuple[str, ...] = ("torch", "torch-cudagraph", "onnxruntime")
+    backends: tuple[str, ...] = ("torch", "torch-cudagraph", "onnxruntime", "tensorrt",
+                                 "tensorrt-pycuda")
     precisions: tuple[str, ...] = PRECISIONS
     device: str = "auto"
     cpu_threads: int = 0  # 0: every core this process may use
@@ -93,6 +101,7 @@ class SuiteConfig:
     onnx: OnnxConfig = OnnxConfig()
     agreement: AgreementConfig = AgreementConfig()
     gate: GateConfig = GateConfig()
+    tensorrt: TensorRTConfig = TensorRTConfig()
     source: str = "defaults"
 
     def model(self, name: str) -> ModelSpec:
@@ -158,7 +167,7 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
-    "timing", "onnx", "agreement", "gate",
+    "timing", "onnx", "agreement", "gate", "tensorrt",
 }  # fmt: skip
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 
@@ -192,6 +201,7 @@ def _from_table(
         onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
         gate=_gate(table.get("gate", {}), f"{where}gate."),
+        tensorrt=_tensorrt(table.get("tensorrt", {}), f"{where}tensorrt."),
         source=where.strip(),
     )
 
@@ -266,6 +276,15 @@ def _timing(table: Any, where: str) -> TimingConfig:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
                           f"(got rounds = {timing.rounds}).")  # fmt: skip
     return timing
+
+
+def _tensorrt(table: Any, where: str) -> TensorRTConfig:
+    _check_keys(table, {"workspace_mb", "cuda_graph", "host_buffers"}, where)
+    return TensorRTConfig(
+        workspace_mb=_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
+        cuda_graph=_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
+        host_buffers=_bool(table.get("host_buffers", False), f"{where}host_buffers"),
+    )
 
 
 def _onnx(table: Any, where: str) -> OnnxConfig:

@@ -38,7 +38,8 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
         "n/a" if speedup is None else f"{speedup:.2f}x",
         f"{result.artifact_bytes / 1e6:.2f}",
         drift_text,
-        ", ".join(w.split(":")[0] for w in result.warnings),
+        "; ".join([*filter(None, [result.details.get("recipe")]),
+                   *(w.split(":")[0] for w in result.warnings)]),
     )
 
 

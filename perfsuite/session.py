@@ -171,7 +171,13 @@ class PerfSession:
         return prepared
 
     def _prepare(self, case: CaseSpec) -> Session | BackendUnavailable:
-        options = BackendOptions(self.config.cpu_threads, self.config.channels_last)
+        trt = self.config.tensorrt
+        options = BackendOptions(
+            cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
+            tf32=self.config.tf32, trt_workspace_bytes=trt.workspace_mb << 20,
+            trt_cuda_graph=trt.cuda_graph, trt_host_buffers=trt.host_buffers,
+            cache=self.cache, progress=self.progress,
+        )
         backend = make_backend(case.backend, options)
         ok, reason = backend.available()
         if not ok:

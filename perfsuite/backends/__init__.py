@@ -6,12 +6,15 @@ from perfsuite.backends.base import (
     Backend, BackendOptions, CaseSpec, ModelArtifacts, Session,
 )  # fmt: skip
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
+from perfsuite.backends.tensorrt import TensorRTBackend
+from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend
 
 BACKEND_TYPES: dict[str, type[Backend]] = {
     backend.name: backend
-    for backend in (TorchEagerBackend, TorchCudaGraphBackend, OnnxRuntimeBackend)
+    for backend in (TorchEagerBackend, TorchCudaGraphBackend, OnnxRuntimeBackend,
+                    TensorRTBackend, TensorRTPycudaBackend)
 }
 REFERENCE_BACKEND = TorchEagerBackend.name
 REFERENCE_PRECISION = "fp32"

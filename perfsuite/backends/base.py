@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -26,10 +26,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Settings every backend receives from the suite's configuration."""
+    """Settings and services every backend receives from the suite."""
 
     cpu_threads: int = 0  # 0: every core this process may use
     channels_last: bool = False  # torch CUDA-graph sessions: NHWC memory format
+    tf32: bool = False
+    trt_workspace_bytes: int = 1 << 30
+    trt_cuda_graph: bool = False  # replay TensorRT execution as a CUDA graph
+    trt_host_buffers: bool = False  # TensorRT I/O in host memory: for TensorRT emulators only
+    cache: Any = None  # the ArtifactCache engines are stored in
+    progress: Callable[[str], None] = field(default=lambda message: None)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,12 @@ def test_backends_share_the_contract(perf):
     for params in perf.case_params():
         case = perf.case(*params)
         session = perf.session(case)
-        x = perf.inputs("tiny")[0]
+        x, y = perf.inputs("tiny")[:2]
         out = session.run(x)
+        kept = out.copy()
         assert out.dtype == np.float32 and out.shape == (1, 10)
+        assert not np.array_equal(session.run(y), out), "different inputs, different outputs"
+        np.testing.assert_array_equal(out, kept, err_msg="a later run overwrote an earlier output")
         assert session.artifact_bytes > 0
         assert all(isinstance(v, str) for v in session.describe().values())
         with pytest.raises(PerfsuiteError, match="input shape"):

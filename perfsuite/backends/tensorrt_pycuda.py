@@ -1,0 +1,121 @@
+"""TensorRT with pycuda buffers: the blog post's loop, done right.
+
+Page-locked host arrays, `memcpy_htod_async`, `execute_async_v3`, `memcpy_dtoh_async` and a
+stream synchronise, all on one pycuda stream. pycuda runs in primary-context mode (it retains and
+pushes the device's primary context, the one torch and the CUDA runtime use), so it coexists with
+torch in one process. Timed region of `run`: the whole loop, host arrays in and out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTSession
+from perfsuite.backends.tensorrt_engine import EngineBuildError, EngineRecipe, plan_recipe
+from perfsuite.errors import BackendUnavailable
+from perfsuite.lazy import is_installed, require
+from perfsuite.models import ModelSpec
+
+_NUMPY_DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64,
+                 "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}  # fmt: skip
+
+
+def numpy_dtype_of(trt_dtype: Any) -> Any:
+    return _NUMPY_DTYPES[getattr(trt_dtype, "name", str(trt_dtype).split(".")[-1])]
+
+
+class PycudaSession(Session):
+    def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
+                 recipe: EngineRecipe) -> None:  # fmt: skip
+        super().__init__(case, spec.input_shape, len(engine_bytes))
+        cuda = require("pycuda.driver")
+        cuda.init()
+        self._cuda, self._trt, self._recipe = cuda, trt, recipe
+        self._context_cuda = cuda.Device(0).retain_primary_context()
+        self._context_cuda.push()
+        try:
+            self._setup(engine_bytes)
+        finally:
+            self._context_cuda.pop()
+
+    def _setup(self, engine_bytes: bytes) -> None:
+        cuda, trt = self._cuda, self._trt
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self._engine = self._runtime.deserialize_cuda_engine(engine_bytes)
+        if self._engine is None:
+            raise EngineBuildError(f"{self.case.id} | cannot deserialize the engine.")
+        self._context = self._engine.create_execution_context()
+        self._stream = cuda.Stream()
+        self._host: dict[str, np.ndarray] = {}
+        self._device: dict[str, Any] = {}
+        self._inputs: list[str] = []
+        for index in range(self._engine.num_io_tensors):
+            name = self._engine.get_tensor_name(index)
+            shape = tuple(self._engine.get_tensor_shape(name))
+            host = cuda.pagelocked_empty(shape, numpy_dtype_of(self._engine.get_tensor_dtype(name)))
+            self._host[name], self._device[name] = host, cuda.mem_alloc(host.nbytes)
+            self._context.set_tensor_address(name, int(self._device[name]))
+            if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self._inputs.append(name)
+                self._context.set_input_shape(name, shape)
+        self._outputs = [n for n in self._host if n not in self._inputs]
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        cuda = self._cuda
+        (name,) = self._inputs
+        self._context_cuda.push()
+        try:
+            np.copyto(self._host[name], inputs, casting="same_kind")
+            cuda.memcpy_htod_async(self._device[name], self._host[name], self._stream)
+            if not self._context.execute_async_v3(self._stream.handle):
+                raise EngineBuildError(f"{self.case.id} | execute_async_v3 reported failure.")
+            output = self._outputs[0]
+            cuda.memcpy_dtoh_async(self._host[output], self._device[output], self._stream)
+            self._stream.synchronize()
+        finally:
+            self._context_cuda.pop()
+        return self._host[output].astype(np.float32)
+
+    def describe(self) -> dict[str, str]:
+        return {"runtime": f"TensorRT {self._trt.__version__}", "recipe": self._recipe.describe(),
+                "buffers": "pycuda page-locked host + mem_alloc (primary context)"}  # fmt: skip
+
+    def close(self) -> None:
+        if not self.closed:
+            self._context_cuda.push()
+            try:
+                self._device.clear()
+                self._context = self._engine = None
+            finally:
+                self._context_cuda.pop()
+                self._context_cuda.detach()
+        super().close()
+
+
+class TensorRTPycudaBackend(Backend):
+    name: ClassVar[str] = "tensorrt-pycuda"
+    precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+
+    def available(self) -> tuple[bool, str]:
+        if not is_installed("tensorrt"):
+            return False, "TensorRT is not installed (on a Jetson it comes with JetPack)"
+        if not is_installed("pycuda"):
+            return False, "pycuda is not installed (pip install 'perfsuite[trt]')"
+        return True, ""
+
+    def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
+                device: str) -> Session:  # fmt: skip
+        if device != "cuda":
+            raise BackendUnavailable(f"pycuda needs a CUDA device; this run's device is {device}")
+        trt = require("tensorrt")
+        options = self.options
+        recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
+        engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
+        return PycudaSession(CaseSpec(spec.name, self.name, precision, device), spec, trt,
+                             engine, recipe)  # fmt: skip
+
+
+__all__ = ["PycudaSession", "TensorRTPycudaBackend", "TensorRTSession"]

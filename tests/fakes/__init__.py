@@ -1,0 +1,1 @@
+"""Test doubles: a TensorRT emulator generated from real API snapshots."""

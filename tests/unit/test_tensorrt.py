@@ -1,0 +1,194 @@
+"""The TensorRT builder and runners under every emulated TensorRT version."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.tensorrt_emulator import emulated_tensorrt, versions  # noqa: E402
+from perfsuite.agreement import compare  # noqa: E402
+from perfsuite.backends import BACKEND_TYPES  # noqa: E402
+from perfsuite.backends.tensorrt_engine import (  # noqa: E402
+    EngineBuildError, build_engine, plan_recipe,
+)
+from perfsuite.config import load_config  # noqa: E402
+from perfsuite.session import PerfSession  # noqa: E402
+from tiny_models import TINY_CONFIG  # noqa: E402
+
+VERSIONS = versions()
+TRT_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
+                                 'backends = ["torch", "tensorrt"]') + \
+    "\n[tool.perfsuite.tensorrt]\nhost_buffers = true\n"
+
+
+@pytest.fixture(params=VERSIONS)
+def trt(request, monkeypatch):
+    module = emulated_tensorrt(request.param)
+    monkeypatch.setitem(sys.modules, "tensorrt", module)
+    return module
+
+
+def make_perf(root: Path, cache: Path) -> PerfSession:
+    (root / "pyproject.toml").write_text(TRT_CONFIG)
+    env = {"PERFSUITE_CACHE_DIR": str(cache)}
+    return PerfSession(load_config(root, list(BACKEND_TYPES), environ=env))
+
+
+def test_snapshots_cover_the_required_versions():
+    assert {"8.6.1", "10.3.0", "11.4.0.106"} <= set(VERSIONS) and len(VERSIONS) >= 4
+
+
+@pytest.mark.parametrize(("version", "fp16_flag", "strongly_typed", "explicit_batch"), [
+    ("8.6.1", True, False, True), ("10.3.0", True, False, False),
+    ("10.16.1.11", True, False, False), ("11.4.0.106", False, True, False),
+])  # fmt: skip
+def test_recipe_follows_each_versions_api(version, fp16_flag, strongly_typed, explicit_batch):
+    recipe = plan_recipe(emulated_tensorrt(version), "fp16", tf32=False, workspace_bytes=1 << 20)
+    assert (recipe.fp16_flag, recipe.strongly_typed, recipe.explicit_batch) == \
+        (fp16_flag, strongly_typed, explicit_batch)
+    assert recipe.onnx_precision == ("fp16" if strongly_typed else "fp32")
+    expected = "strongly typed" if strongly_typed else "BuilderFlag.FP16"
+    assert expected in recipe.describe()
+
+
+def test_names_the_version_lacks_fail():
+    trt11 = emulated_tensorrt("11.4.0.106")
+    with pytest.raises(AttributeError, match="FP16"):
+        trt11.BuilderFlag.FP16  # noqa: B018
+    with pytest.raises(AttributeError, match="EXPLICIT_BATCH"):
+        trt11.NetworkDefinitionCreationFlag.EXPLICIT_BATCH  # noqa: B018
+    with pytest.raises(AttributeError, match="device_memory_size'.*11.4.0.106"):
+        trt11.ICudaEngine.device_memory_size  # noqa: B018
+    trt8 = emulated_tensorrt("8.6.1")
+    with pytest.raises(AttributeError, match="execute_async_v3|no attribute"):
+        trt8.IExecutionContext.enqueue_v3  # noqa: B018
+    assert trt8.BuilderFlag.FP16 is not None and trt8.IExecutionContext.execute_async_v2
+
+
+def test_engines_build_run_and_agree(trt, tmp_path):
+    perf = make_perf(tmp_path, tmp_path / "cache")
+    reference = perf.outputs(perf.case("tiny", "torch", "fp32"))
+    for precision in ("fp32", "fp16"):
+        case = perf.case("tiny", "tensorrt", precision)
+        session = perf.session(case)
+        assert session.artifact_bytes > 0
+        assert "TensorRT " + trt.__version__ == session.describe()["runtime"]
+        diff = compare(perf.outputs(case), reference, perf.config.agreement.tolerances[precision])
+        assert diff, f"{trt.__version__} {precision}: {diff}"
+    assert (tmp_path / "cache" / "tensorrt" / f"timing-{trt.__version__}.cache").is_file()
+    perf.close()
+
+
+def test_engine_cache_hit_and_corrupt_engine_rebuild(trt, tmp_path):
+    cache = tmp_path / "cache"
+    first = make_perf(tmp_path, cache)
+    first.session(first.case("tiny", "tensorrt", "fp32"))
+    (engine,) = (cache / "tensorrt").glob("tiny-fp32-*/model.engine")
+    stamp = engine.stat().st_mtime_ns
+    messages: list[str] = []
+    second = make_perf(tmp_path, cache)
+    second.progress = messages.append
+    second.session(second.case("tiny", "tensorrt", "fp32"))
+    assert engine.stat().st_mtime_ns == stamp
+    assert any("reusing cached TensorRT engine" in m for m in messages)
+    engine.write_bytes(b"not an engine")
+    third = make_perf(tmp_path, cache)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = third.session(third.case("tiny", "tensorrt", "fp32"))
+    assert any("cannot deserialize" in str(w.message) for w in caught)
+    assert session.run(third.inputs("tiny")[0]).shape == (1, 10)
+    assert list((cache / "tensorrt").glob("tiny-fp32-*.corrupt-1/model.engine"))
+
+
+def test_another_tensorrt_version_is_a_cache_miss(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    for version in ("10.3.0", "10.16.1.11"):
+        monkeypatch.setitem(sys.modules, "tensorrt", emulated_tensorrt(version))
+        perf = make_perf(tmp_path, cache)
+        perf.session(perf.case("tiny", "tensorrt", "fp32"))
+    assert len(list((cache / "tensorrt").glob("tiny-fp32-*/model.engine"))) == 2
+
+
+def test_parser_errors_are_reported(tmp_path):
+    trt = emulated_tensorrt("8.6.1")
+    perf = make_perf(tmp_path, tmp_path / "cache")
+    onnx = perf.artifacts("tiny").onnx("fp32")
+    recipe = plan_recipe(trt, "fp32", tf32=False, workspace_bytes=1 << 20)
+    implicit = type(recipe)(**{**recipe.__dict__, "explicit_batch": False})
+    with pytest.raises(EngineBuildError, match="cannot parse .*explicit batch"):
+        build_engine(trt, onnx.path, implicit, tmp_path / "timing.cache", lambda m: None)
+
+
+def test_build_reports_progress_and_tf32_is_explicit(tmp_path):
+    trt = emulated_tensorrt("10.3.0")
+    perf = make_perf(tmp_path, tmp_path / "cache")
+    onnx = perf.artifacts("tiny").onnx("fp32")
+    messages: list[str] = []
+    recipe = plan_recipe(trt, "fp32", tf32=False, workspace_bytes=1 << 20)
+    engine = build_engine(trt, onnx.path, recipe, tmp_path / "t.cache", messages.append)
+    header = trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine)._header
+    assert "TF32" not in header["flags"], "TF32 is cleared explicitly (TensorRT's default is on)"
+    assert messages[0].startswith("building TensorRT fp32 engine") and "done in" in messages[-1]
+
+
+def test_without_tensorrt_the_backend_says_why(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    ok, reason = BACKEND_TYPES["tensorrt"]().available()
+    assert not ok and "TensorRT is not installed" in reason
+
+
+def test_host_buffers_are_refused_for_real_tensorrt_on_cpu(tmp_path, trt):
+    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG.replace('"onnxruntime"]', '"tensorrt"]'))
+    perf = PerfSession(load_config(tmp_path, list(BACKEND_TYPES),
+                                   environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "c")}))
+    with pytest.raises(Exception, match="TensorRT needs a CUDA device"):
+        perf.session(perf.case("tiny", "tensorrt", "fp32"))
+    assert np.isfinite(perf.outputs(perf.case("tiny", "torch", "fp32"))).all()
+
+
+def test_tensorrt_rows_in_the_table_under_the_emulator(pytester, tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[2]
+    pytester.makefile(".toml", pyproject=TRT_CONFIG)
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
+                     "    trt_selftest: TensorRT self-check\n")  # fmt: skip
+    pytester.makeconftest(f"""
+        import sys
+        sys.path.insert(0, {str(repo / "tests")!r})
+        from fakes.tensorrt_emulator import emulated_tensorrt
+        sys.modules["tensorrt"] = emulated_tensorrt("11.4.0.106")
+    """)
+    for name in ("test_latency.py", "test_trt_selftest.py"):
+        (pytester.path / name).write_text((repo / "tests" / "perf" / name).read_text())
+    (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines([
+        "*building TensorRT fp16 engine from model.onnx*",
+        "tensorrt*fp32*cpu*fp32: fp32 ONNX, no reduced-precision flags; TF32 off*",
+        "tensorrt*fp16*cpu*fp16: fp16 ONNX, strongly typed network; TF32 off*",
+    ])  # fmt: skip
+    selftest = pytester.runpytest_subprocess("-m", "trt_selftest")
+    selftest.assert_outcomes(passed=2, deselected=4)
+    selftest.stdout.fnmatch_lines(["*reusing cached TensorRT engine*"])
+
+
+def test_selftest_skips_with_reason_without_tensorrt(pytester, tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[2]
+    pytester.makefile(".toml", pyproject=TRT_CONFIG)
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
+                     "    trt_selftest: TensorRT self-check\n")  # fmt: skip
+    pytester.makeconftest("import sys\nsys.modules['tensorrt'] = None\n")
+    (pytester.path / "test_trt_selftest.py").write_text(
+        (repo / "tests" / "perf" / "test_trt_selftest.py").read_text())
+    (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    result = pytester.runpytest_subprocess("-m", "trt_selftest")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["SKIPPED*tiny-tensorrt-fp32 on cpu: TensorRT is not installed*"])
