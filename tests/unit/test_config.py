@@ -22,7 +22,8 @@ def test_defaults_without_pyproject(tmp_path):
     assert [m.name for m in config.models] == ["mobilenet_v3_small"]
     assert config.models[0].input_shape == (1, 3, 224, 224)
     assert config.precisions == ("fp32", "fp16", "bf16")
-    assert config.backends == ("torch", "torch-cudagraph", "onnxruntime")
+    assert config.backends == ("torch", "torch-cudagraph", "onnxruntime", "tensorrt",
+                               "tensorrt-pycuda")
     assert config.cache_dir == tmp_path / ".perfsuite-cache"
     assert config.onnx.opset == 17 and config.onnx.exporter == "torchscript"
 
@@ -91,8 +92,8 @@ def test_cli_overrides_win_and_are_validated(tmp_path):
     with pytest.raises(ConfigError, match=r"--perf-models \| unknown value 'resnet'.*"
                                           r"mobilenet_v3_small"):  # fmt: skip
         load_config(tmp_path, BACKENDS, CliOverrides(models="resnet"), environ={})
-    with pytest.raises(ConfigError, match="--perf-backends .*tensorrt.*torch, torch-cudagraph, onnxruntime"):
-        load_config(tmp_path, BACKENDS, CliOverrides(backends="tensorrt"), environ={})
+    with pytest.raises(ConfigError, match="--perf-backends .*tensorflow.*torch, torch-cudagraph, onnxruntime, tensorrt"):
+        load_config(tmp_path, BACKENDS, CliOverrides(backends="tensorflow"), environ={})
 
 
 def test_config_file_from_environment(tmp_path):
