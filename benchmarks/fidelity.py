@@ -126,7 +126,7 @@ class Fidelity:
                 "harness_us_interleaved": overhead,
                 "suite_e2e_cv": result.latency.cv,
                 "warnings": list(result.warnings),
-            })  # fmt: skip
+            })
 
 
 def main() -> int:
@@ -143,16 +143,16 @@ def main() -> int:
             str(REPO / "tests" / "perf" / "test_latency.py"), "-q", "-p", "no:cacheprovider",
             "--perf-device", "cuda", "--perf-backends", "torch,torch-cudagraph",
             "--perf-rounds", str(args.rounds), f"--benchmark-json={scratch}/suite.json",
-        ], plugins=[fidelity])  # fmt: skip
+        ], plugins=[fidelity])
     if code != 0:
         return int(code)
     header = ("case", "suite GPU ms", "raw GPU ms", "ratio", "suite e2e ms", "raw e2e ms",
-              "ratio", "harness us")  # fmt: skip
+              "ratio", "harness us")
     print("\n" + " | ".join(header))
     for row in fidelity.rows:
         print(" | ".join([row["case"]] + [f"{row[k]:.4f}" for k in (
             "suite_gpu_ms", "raw_gpu_ms", "gpu_ratio", "suite_e2e_ms", "raw_e2e_ms", "e2e_ratio")]
-            + [f"{row['harness_us_interleaved']:.1f}"]))  # fmt: skip
+            + [f"{row['harness_us_interleaved']:.1f}"]))
     if args.out:
         args.out.write_text(json.dumps(fidelity.rows, indent=2))
     return 0

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from perfsuite.gate import GatePolicy, judge_latency  # noqa: E402
+from perfsuite.gate import GatePolicy, judge_latency
 
 SLOWDOWNS = (0.05, 0.10, 0.15, 0.30)
 REPO = Path(__file__).resolve().parents[1]
@@ -39,9 +39,9 @@ def record(out: Path, aa: int, slow: int, extra: list[str]) -> None:
         target = out / f"{label}_{index:02d}.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    "-p", "slowdown_plugin", str(REPO / "tests/perf/test_latency.py"),
-                   f"--benchmark-json={target}", *extra]  # fmt: skip
+                   f"--benchmark-json={target}", *extra]
         done = subprocess.run(command, env={**env, "PERFSUITE_SLOWDOWN": str(factor)},
-                              capture_output=True, text=True, cwd=REPO)  # fmt: skip
+                              capture_output=True, text=True, cwd=REPO)
         status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
         print(f"{target.name}: {status}", flush=True)
         if done.returncode != 0:
@@ -72,7 +72,7 @@ def perfsuite_alarm(baseline: list[dict], run: dict, policy: GatePolicy, confirm
                           policy).failed
             for trials, stat, limit in (("trial_medians_ms", "median_ms", policy.max_increase),
                                         ("trial_p90_ms", "p90_ms", policy.tail_max_increase))
-        )  # fmt: skip
+        )
         if not failed:
             return False
     return True
@@ -93,12 +93,12 @@ def rates(by_label: dict[str, list[dict]], policy: GatePolicy, recordings: int,
         for start, window in enumerate(windows):
             used = set(range(start, start + recordings)) if label == "aa" else set()
             ours += [perfsuite_alarm(window, run, policy, confirm)
-                     for i, run in enumerate(runs) if i not in used]  # fmt: skip
+                     for i, run in enumerate(runs) if i not in used]
         theirs = [pytest_benchmark_alarm(saved, run)
                   for (i, saved), (j, run) in itertools.product(enumerate(aa), enumerate(runs))
-                  if label != "aa" or i != j]  # fmt: skip
+                  if label != "aa" or i != j]
         result[label] = (sum(ours) / max(1, len(ours)), sum(theirs) / max(1, len(theirs)),
-                         len(ours))  # fmt: skip
+                         len(ours))
     return result
 
 

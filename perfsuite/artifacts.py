@@ -69,7 +69,7 @@ class ArtifactCache:
         """
         path = self.entry_path(kind, name, key)
         self._make_dirs(path.parent)
-        with _locked(path.with_name(path.name + ".lock")):
+        with file_lock(path.with_name(path.name + ".lock")):
             if path.is_dir():
                 try:
                     _check_record(path, key)
@@ -118,7 +118,9 @@ def _move_aside(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_path` (created if missing) for the block."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:

@@ -42,14 +42,14 @@ class LatencyRecording:
     def as_dict(self) -> dict[str, Any]:
         return {"median_ms": self.median_ms, "p90_ms": self.p90_ms, "p99_ms": self.p99_ms,
                 "trial_medians_ms": list(self.trial_medians_ms),
-                "trial_p90_ms": list(self.trial_p90_ms), "samples_ms": list(self.samples_ms)}  # fmt: skip
+                "trial_p90_ms": list(self.trial_p90_ms), "samples_ms": list(self.samples_ms)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyRecording:
         return cls(float(data["median_ms"]), float(data["p90_ms"]), float(data["p99_ms"]),
                    tuple(map(float, data["trial_medians_ms"])),
                    tuple(map(float, data["trial_p90_ms"])),
-                   tuple(map(float, data.get("samples_ms", ()))))  # fmt: skip
+                   tuple(map(float, data.get("samples_ms", ()))))
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,13 @@ def load_baseline(path: Path) -> Baseline | None:
         data = json.loads(path.read_text())
         if data.get("schema") != SCHEMA:
             raise BaselineError(f"{path} | schema {data.get('schema')!r}, expected {SCHEMA}.\n"
-                                f"Remedy: re-record it: {RECORD_HINT}.")  # fmt: skip
+                                f"Remedy: re-record it: {RECORD_HINT}.")
         return Baseline(
             machine_key=str(data["machine_key"]),
             machine=dict(data["machine"]),
             software={str(k): str(v) for k, v in data["software"].items()},
             latency={name: tuple(LatencyRecording.from_dict(r) for r in recordings)
-                     for name, recordings in data["latency"].items()},  # fmt: skip
+                     for name, recordings in data["latency"].items()},
             sizes={m: {k: int(v) for k, v in s.items()} for m, s in data["sizes"].items()},
             drift={c: {k: float(v) for k, v in d.items()} for c, d in data["drift"].items()},
         )

@@ -168,7 +168,7 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
     "timing", "onnx", "agreement", "gate", "tensorrt",
-}  # fmt: skip
+}
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 
 
@@ -192,7 +192,7 @@ def _from_table(
         models=_models(models, where, rootdir) if models is not None else base.models,
         backends=_choices(table.get("backends", base.backends), known_backends, f"{where}backends"),
         precisions=_choices(table.get("precisions", base.precisions), PRECISIONS,
-                            f"{where}precisions"),  # fmt: skip
+                            f"{where}precisions"),
         device=_choice(table.get("device", base.device), DEVICES, f"{where}device"),
         cpu_threads=_int(table.get("cpu_threads", base.cpu_threads), f"{where}cpu_threads", 0),
         tf32=_bool(table.get("tf32", base.tf32), f"{where}tf32"),
@@ -248,7 +248,7 @@ def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
     if not (
         isinstance(low_high, list) and len(low_high) == 2
         and all(isinstance(v, (int, float)) for v in low_high) and low_high[0] < low_high[1]
-    ):  # fmt: skip
+    ):
         raise ConfigError(f"{where}({name}) | 'input_range' must be [low, high] with low < high.")
     return ModelSpec(
         name=name,
@@ -266,15 +266,15 @@ def _timing(table: Any, where: str) -> TimingConfig:
     base = TimingConfig()
     timing = TimingConfig(
         warmup_seconds=_float(table.get("warmup_seconds", base.warmup_seconds),
-                              f"{where}warmup_seconds"),  # fmt: skip
+                              f"{where}warmup_seconds"),
         warmup_min_runs=_int(table.get("warmup_min_runs", base.warmup_min_runs),
-                             f"{where}warmup_min_runs", 0),  # fmt: skip
+                             f"{where}warmup_min_runs", 0),
         rounds=_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
         trials=_int(table.get("trials", base.trials), f"{where}trials", 1),
     )
     if timing.trials > timing.rounds:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
-                          f"(got rounds = {timing.rounds}).")  # fmt: skip
+                          f"(got rounds = {timing.rounds}).")
     return timing
 
 
@@ -309,7 +309,7 @@ def _agreement(table: Any, where: str) -> AgreementConfig:
             rtol=_float(sub.get("rtol", base.rtol), f"{where}{precision}.rtol"),
         )
         max_rel_l2[precision] = _float(sub.get("max_rel_l2", max_rel_l2[precision]),
-                                       f"{where}{precision}.max_rel_l2")  # fmt: skip
+                                       f"{where}{precision}.max_rel_l2")
         property_rel_l2[precision] = _float(
             sub.get("property_rel_l2", property_rel_l2[precision]),
             f"{where}{precision}.property_rel_l2",
@@ -318,7 +318,7 @@ def _agreement(table: Any, where: str) -> AgreementConfig:
         num_inputs=_int(table.get("num_inputs", 8), f"{where}num_inputs", 1),
         seed=_int(table.get("seed", 0), f"{where}seed", 0),
         property_examples=_int(table.get("property_examples", 5),
-                               f"{where}property_examples", 1),  # fmt: skip
+                               f"{where}property_examples", 1),
         tolerances=tolerances,
         max_rel_l2=max_rel_l2,
         property_rel_l2=property_rel_l2,
@@ -339,11 +339,11 @@ def _gate(table: Any, where: str) -> GateConfig:
     policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     overrides = table.get("overrides", {})
     _check_keys(overrides, set(overrides) if isinstance(overrides, Mapping) else set(),
-                f"{where}overrides")  # fmt: skip
+                f"{where}overrides")
     return GateConfig(
         policy=GatePolicy(**policy_changes(policy_table, where)),
         overrides={name: policy_changes(sub, f"{where}overrides.{name}.")
-                   for name, sub in overrides.items()},  # fmt: skip
+                   for name, sub in overrides.items()},
         confirm_runs=_int(table.get("confirm_runs", 0), f"{where}confirm_runs", 0),
     )
 
@@ -363,7 +363,7 @@ def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[
     if cli.rounds is not None:
         rounds = _int(cli.rounds, "--perf-rounds", 1)
         changes["timing"] = replace(config.timing, rounds=rounds,
-                                    trials=min(config.timing.trials, rounds))  # fmt: skip
+                                    trials=min(config.timing.trials, rounds))
     return replace(config, **changes)
 
 
@@ -384,7 +384,7 @@ def _choices(value: Any, valid: Sequence[str], where: str, note: str = "") -> tu
 def _choice(value: Any, valid: Sequence[str], where: str, note: str = "") -> str:
     if value not in valid:
         raise ConfigError(f"{where} | unknown value {value!r}. Valid values{note}: "
-                          f"{', '.join(valid)}.")  # fmt: skip
+                          f"{', '.join(valid)}.")
     return str(value)
 
 

@@ -48,7 +48,7 @@ def check_torch_device(device: str, precision: str) -> None:
         raise BackendUnavailable(reason)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torch_device_problem(device: str, precision: str) -> str:
     torch = require("torch")
     if device == "cuda":
@@ -57,7 +57,7 @@ def _torch_device_problem(device: str, precision: str) -> str:
         if precision == "bf16" and not torch.cuda.is_bf16_supported():
             major, minor = torch.cuda.get_device_capability()
             return (f"bf16 needs compute capability >= 8.0; {torch.cuda.get_device_name()} "
-                    f"is {major}.{minor}")  # fmt: skip
+                    f"is {major}.{minor}")
     dtype = torch_dtype(precision)
     try:  # a tiny convolution proves the kernels exist for this dtype on this device
         x = torch.ones(1, 1, 4, 4, dtype=dtype, device=device)

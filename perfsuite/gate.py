@@ -54,7 +54,7 @@ class GateVerdict:
         verb = "REGRESSED" if self.failed else "ok"
         return (f"{self.subject} {verb}: {self.value(self.current)} vs baseline "
                 f"{self.value(self.baseline)} (x{self.ratio:.3f}, fails above "
-                f"x{self.threshold:.3f}){'; ' + self.detail if self.detail else ''}")  # fmt: skip
+                f"x{self.threshold:.3f}){'; ' + self.detail if self.detail else ''}")
 
 
 def between_run_noise(values: Sequence[float], assumed: float) -> float:
@@ -88,16 +88,16 @@ def judge_latency(
     regressed = current > baseline * threshold and current - baseline > policy.floor_ms
     detail = (f"noise CV {noise:.2%} from {len(baseline_recordings)} recording(s), "
               f"k={policy.noise_k:g}, practical limit +{max_increase:.0%}, "
-              f"floor {policy.floor_ms:g} ms")  # fmt: skip
+              f"floor {policy.floor_ms:g} ms")
     return GateVerdict(subject, "regression" if regressed else "pass", current, baseline,
-                       threshold, "ms", detail)  # fmt: skip
+                       threshold, "ms", detail)
 
 
 def judge_size(subject: str, current: int, baseline: int, policy: GatePolicy) -> GateVerdict:
     threshold = 1.0 + policy.size_tolerance
     regressed = current > baseline * threshold
     return GateVerdict(subject, "regression" if regressed else "pass", float(current),
-                       float(baseline), threshold, "bytes")  # fmt: skip
+                       float(baseline), threshold, "bytes")
 
 
 def judge_drift(subject: str, current: float, baseline: float, policy: GatePolicy) -> GateVerdict:
@@ -106,4 +106,4 @@ def judge_drift(subject: str, current: float, baseline: float, policy: GatePolic
     regressed = current > limit
     threshold = limit / baseline if baseline else float("inf")
     return GateVerdict(subject, "regression" if regressed else "pass", current, baseline,
-                       threshold, "", f"limit {limit:.3e}")  # fmt: skip
+                       threshold, "", f"limit {limit:.3e}")

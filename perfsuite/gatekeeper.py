@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from perfsuite.config import GateConfig
 from perfsuite.baselines import Baseline, LatencyRecording, load_baseline
+from perfsuite.config import GateConfig
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_latency, judge_size
 from perfsuite.session import CaseResult, ItemRecord, PerfSession
 from perfsuite.timing import LatencyStats
@@ -18,7 +19,7 @@ GATED_DRIFT = ("rel_l2", "max_abs")
 
 
 def policy_for(settings: GateConfig, benchmark: str,
-               marker: Mapping[str, float] | None = None) -> GatePolicy:  # fmt: skip
+               marker: Mapping[str, float] | None = None) -> GatePolicy:
     """The defaults, then the config override for this benchmark, then the perf_gate marker."""
     changes = {**settings.overrides.get(benchmark, {}), **(marker or {})}
     return replace(settings.policy, **changes) if changes else settings.policy
@@ -26,7 +27,7 @@ def policy_for(settings: GateConfig, benchmark: str,
 
 def recording_of(stats: LatencyStats, samples_ms: tuple[float, ...]) -> LatencyRecording:
     return LatencyRecording(stats.median_ms, stats.p90_ms, stats.p99_ms, stats.trial_medians_ms,
-                            stats.trial_p90_ms, samples_ms)  # fmt: skip
+                            stats.trial_p90_ms, samples_ms)
 
 
 class BaselineGate:
@@ -43,7 +44,7 @@ class BaselineGate:
         old = self.baseline.software
         return [f"{name}: {old.get(name, 'absent')} -> {software.get(name, 'absent')}"
                 for name in sorted(set(old) | set(software))
-                if old.get(name) != software.get(name)]  # fmt: skip
+                if old.get(name) != software.get(name)]
 
     def env_failure(self, software: Mapping[str, str]) -> str | None:
         changes = self.env_changes(software)
@@ -51,10 +52,10 @@ class BaselineGate:
             return None
         return (f"perfsuite gate | environment changed since the baseline {self.path} was recorded "
                 f"({'; '.join(changes)}).\nRemedy: re-record it with `pytest --perf-save-baseline`"
-                ", or pass --perf-allow-env-change to compare anyway.")  # fmt: skip
+                ", or pass --perf-allow-env-change to compare anyway.")
 
     def judge_latency(self, result: CaseResult, policy: GatePolicy,
-                      remeasure: Callable[[], LatencyStats] | None) -> list[GateVerdict]:  # fmt: skip
+                      remeasure: Callable[[], LatencyStats] | None) -> list[GateVerdict]:
         """Median and tail verdicts; a failing one is re-measured up to confirm_runs times and the
         best measurement decides (noise only ever slows a run down)."""
         recordings = self.baseline.latency.get(result.case.id) if self.baseline else None
@@ -76,40 +77,41 @@ class BaselineGate:
 
     @staticmethod
     def _latency_verdicts(name: str, stats: LatencyStats, recordings: tuple[LatencyRecording, ...],
-                          policy: GatePolicy) -> list[GateVerdict]:  # fmt: skip
+                          policy: GatePolicy) -> list[GateVerdict]:
         return [
             judge_latency(f"{name} median latency", stats.trial_medians_ms,
                           [r.median_ms for r in recordings], policy.max_increase, policy),
             judge_latency(f"{name} p90 latency", stats.trial_p90_ms,
                           [r.p90_ms for r in recordings], policy.tail_max_increase, policy),
-        ]  # fmt: skip
+        ]
 
     def judge_sizes(self, model: str, sizes: Mapping[str, int], policy: GatePolicy) -> list[GateVerdict]:
         old = self.baseline.sizes.get(model, {}) if self.baseline else {}
         return [judge_size(f"{model} {name}", value, old[name], policy)
-                for name, value in sorted(sizes.items()) if name in old]  # fmt: skip
+                for name, value in sorted(sizes.items()) if name in old]
 
     def judge_drift(self, case_id: str, drift: Mapping[str, float],
-                    policy: GatePolicy) -> list[GateVerdict]:  # fmt: skip
+                    policy: GatePolicy) -> list[GateVerdict]:
         old = self.baseline.drift.get(case_id, {}) if self.baseline else {}
         return [judge_drift(f"{case_id} drift {name}", drift[name], old[name], policy)
-                for name in GATED_DRIFT if name in old and name in drift]  # fmt: skip
+                for name in GATED_DRIFT if name in old and name in drift]
 
 
 def build_baseline(key: str, machine: dict[str, Any], software: dict[str, str],
                    results: list[CaseResult], samples: Mapping[str, tuple[float, ...]],
                    sizes: Mapping[str, Mapping[str, int]],
-                   drifts: Mapping[str, Mapping[str, float]]) -> Baseline:  # fmt: skip
-    latency = {r.case.id: (recording_of(r.latency, samples.get(r.case.id, ())),)
-               for r in results if r.latency is not None}  # fmt: skip
+                   drifts: Mapping[str, Mapping[str, float]]) -> Baseline:
+    latency: dict[str, tuple[LatencyRecording, ...]] = {
+        r.case.id: (recording_of(r.latency, samples.get(r.case.id, ())),)
+               for r in results if r.latency is not None}
     return Baseline(key, machine, dict(software), latency,
                     {m: dict(s) for m, s in sizes.items()},
-                    {c: dict(d) for c, d in drifts.items()})  # fmt: skip
+                    {c: dict(d) for c, d in drifts.items()})
 
 
 def item_failures(gate: BaselineGate, perf: PerfSession, records: list[ItemRecord],
                   software: Mapping[str, str], marker: Mapping[str, float] | None
-                  ) -> tuple[list[GateVerdict], list[str]]:  # fmt: skip
+                  ) -> tuple[list[GateVerdict], list[str]]:
     """Verdicts for what one test item recorded, and the failure messages among them."""
     if gate.baseline is None or not records:
         return [], []
@@ -121,13 +123,14 @@ def item_failures(gate: BaselineGate, perf: PerfSession, records: list[ItemRecor
         policy = policy_for(gate.settings, record.name, marker)
         if record.kind == "latency" and record.case is not None:
             case = record.case
-            verdicts += gate.judge_latency(perf.result(case), policy, lambda: perf.remeasure(case))
+            remeasure: Callable[[], LatencyStats] = partial(perf.remeasure, case)
+            verdicts += gate.judge_latency(perf.result(case), policy, remeasure)
         elif record.kind == "size":
             verdicts += gate.judge_sizes(record.name, perf.sizes[record.name], policy)
         elif record.kind == "drift":
             verdicts += gate.judge_drift(record.name, perf.drifts[record.name], policy)
     failures = [f"perfsuite gate | {v.describe()} [baseline {gate.path}]"
-                for v in verdicts if v.failed]  # fmt: skip
+                for v in verdicts if v.failed]
     return verdicts, failures
 
 

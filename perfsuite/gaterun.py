@@ -60,9 +60,9 @@ class GateRun:
         return self._gate
 
     def judge(self, perf: PerfSession, records: list[ItemRecord],
-              limits: Mapping[str, float] | None) -> list[str]:  # fmt: skip
+              limits: Mapping[str, float] | None) -> list[str]:
         verdicts, failures = item_failures(self.gate(), perf, records,
-                                           self.fingerprint.software, limits)  # fmt: skip
+                                           self.fingerprint.software, limits)
         self.verdicts += verdicts
         return failures
 
@@ -74,14 +74,14 @@ class GateRun:
             new, missing = unmatched(gate, perf) if not self.recording else ([], [])
             text = markdown_report(self.key, gate.path, gate.baseline is not None, self.verdicts,
                                    new, missing, gate.env_changes(self.fingerprint.software),
-                                   self.notes)  # fmt: skip
+                                   self.notes)
             Path(self.report_path).write_text(text)
 
     def _record(self, perf: PerfSession, exitstatus: int) -> None:
         path = self.path
         if exitstatus != 0:
             self.notes.append(f"baseline NOT written: the run did not pass (exit status "
-                              f"{exitstatus}); {path} is unchanged.")  # fmt: skip
+                              f"{exitstatus}); {path} is unchanged.")
             return
         if not perf.results() and not perf.sizes:
             self.notes.append(f"baseline NOT written: nothing was measured; {path} is unchanged.")
@@ -89,7 +89,7 @@ class GateRun:
         fp = self.fingerprint
         machine = {k: v for k, v in fp.as_dict().items() if k != "software"}
         fresh = build_baseline(self.key, machine, fp.software, perf.results(), perf.samples_ms,
-                               perf.sizes, perf.drifts)  # fmt: skip
+                               perf.sizes, perf.drifts)
         old = self.gate().baseline if self.add else None
         if self.add and old is None:
             self.notes.append(f"no baseline at {path} to add to; recording a new one.")
@@ -97,13 +97,13 @@ class GateRun:
         if changes and not self.allow_env_change:
             self.notes.append(f"recording NOT added: software changed since {path} was recorded "
                               f"({'; '.join(changes)}); start a new baseline with "
-                              "--perf-save-baseline.")  # fmt: skip
+                              "--perf-save-baseline.")
             return
         baseline = old.with_recordings_added(fresh) if old is not None else fresh
         write_baseline(path, baseline)
         runs = min((len(r) for r in baseline.latency.values()), default=0)
         self.notes.append(f"baseline written: {path} ({len(baseline.latency)} latency "
-                          f"benchmarks, {runs} recording(s) each).")  # fmt: skip
+                          f"benchmarks, {runs} recording(s) each).")
 
     def summary_lines(self, perf: PerfSession) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
@@ -113,10 +113,10 @@ class GateRun:
         if gate is None or gate.baseline is None:
             where = gate.path if gate else f"baselines/{self._key or '<machine-key>'}/"
             return [*lines, f"perfsuite: no baseline for this machine ({where}); nothing was "
-                            f"gated. To gate, {RECORD_HINT}."]  # fmt: skip
+                            f"gated. To gate, {RECORD_HINT}."]
         failed = [v for v in self.verdicts if v.failed]
         lines.append(f"perfsuite gate: {len(self.verdicts)} checks against {gate.path}, "
-                     f"{len(failed)} regressed.")  # fmt: skip
+                     f"{len(failed)} regressed.")
         new, missing = unmatched(gate, perf)
         if new:
             lines.append(f"perfsuite gate: new (not in the baseline, not gated): {', '.join(new)}")

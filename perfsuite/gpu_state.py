@@ -59,7 +59,7 @@ def read_gpu_state(selector: str, timeout_s: float = 5.0) -> GpuState | None:
         completed = subprocess.run(
             [executable, "-i", selector, f"--query-gpu={QUERY}", "--format=csv,noheader,nounits"],
             capture_output=True, text=True, timeout=timeout_s, check=False,
-        )  # fmt: skip
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if completed.returncode != 0 or not completed.stdout.strip():

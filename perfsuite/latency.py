@@ -16,8 +16,12 @@ from perfsuite.backends import CaseSpec, Session
 from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
 from perfsuite.session import CaseResult, PerfSession
 from perfsuite.timing import (
-    LatencyStats, cuda_event_samples, summarize, timing_warnings, warm_up,
-)  # fmt: skip
+    LatencyStats,
+    cuda_event_samples,
+    summarize,
+    timing_warnings,
+    warm_up,
+)
 
 
 def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: Session) -> CaseResult:
@@ -29,7 +33,7 @@ def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: 
     if not getattr(benchmark, "disabled", False):
         warm_up(lambda: session.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
     benchmark.pedantic(session.run, args=(sample,), rounds=timing.rounds, iterations=1,
-                       warmup_rounds=0)  # fmt: skip
+                       warmup_rounds=0)
     latency = _host_stats(benchmark, timing.trials)
     gpu_latency = enqueue_latency = None
     enqueue = session.device_enqueue(sample) if latency is not None else None
@@ -42,7 +46,7 @@ def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: 
         case, session.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
         session.describe(), timing_warnings(latency, gpu_latency, enqueue_latency),
         {when: s.as_dict() for when, s in state.items() if s is not None},
-    )  # fmt: skip
+    )
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     stats = getattr(benchmark, "stats", None)
     samples_ms = tuple(s * 1e3 for s in stats.stats.data) if stats is not None else ()

@@ -21,7 +21,7 @@ from perfsuite.lazy import is_installed, require
 
 MACHINE_KEY_ENV = "PERFSUITE_MACHINE_KEY"
 SOFTWARE_PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxruntime-gpu",
-                     "tensorrt", "pycuda", "numpy")  # fmt: skip
+                     "tensorrt", "pycuda", "numpy")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _driver_version() -> str:
         return ""
     try:
         out = subprocess.run([executable, "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)  # fmt: skip
+                             capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""

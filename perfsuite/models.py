@@ -150,7 +150,7 @@ def make_weights_realistic(model: torch.nn.Module, spec: ModelSpec) -> None:
     batch_shape = (CALIBRATION_BATCH_SIZE, *spec.input_shape[1:])
     low, high = spec.input_range
 
-    def synthetic_batch() -> torch.Tensor:
+    def synthetic_batch() -> Any:
         return torch.rand(batch_shape, generator=generator) * (high - low) + low
 
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -163,7 +163,7 @@ def make_weights_realistic(model: torch.nn.Module, spec: ModelSpec) -> None:
             model.train()
             for _ in range(CALIBRATION_BATCHES):
                 model(synthetic_batch())
-            for norm, momentum in zip(norms, momenta):
+            for norm, momentum in zip(norms, momenta, strict=True):
                 norm.momentum = momentum
             model.eval()
         heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]

@@ -14,9 +14,9 @@ import pytest
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Session
 from perfsuite.baselines import RECORD_HINT
 from perfsuite.config import CliOverrides, load_config, policy_changes
+from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.gaterun import GATE_KEY, GateRun
 from perfsuite.machine import MACHINE_KEY_ENV
-from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.models import torchvision_classifiers
 from perfsuite.report import results_table
 from perfsuite.session import PerfSession, SuiteModelArtifacts
@@ -48,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--perf-allow-env-change", action="store_true",
                     help="gate even when software versions differ from the baseline's")
     group.addoption("--perf-report", metavar="PATH",
-                    help="write a markdown summary (machine, baseline, verdicts) to PATH")  # fmt: skip
+                    help="write a markdown summary (machine, baseline, verdicts) to PATH")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,7 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name in _CASE_FIXTURES:
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, params, ids=["-".join(p) for p in params],
-                                 indirect=True, scope="session")  # fmt: skip
+                                 indirect=True, scope="session")
     if "perf_model" in metafunc.fixturenames:
         names = [spec.name for spec in perf.config.models]
         metafunc.parametrize("perf_model", names, ids=names, indirect=True, scope="session")
@@ -147,7 +147,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     uses_models = any(
         name in getattr(item, "fixturenames", ()) for item in items
         for name in (*_CASE_FIXTURES, "perf_model")
-    )  # fmt: skip
+    )
     wanted = [s for s in config.stash[SESSION_KEY].config.models if s.torchvision]
     if not (uses_models and wanted):
         return

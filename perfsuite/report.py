@@ -10,7 +10,7 @@ from perfsuite.gate import GateVerdict
 from perfsuite.session import CaseResult
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
-           "speedup", "artifact MB", "drift rel_l2", "notes")  # fmt: skip
+           "speedup", "artifact MB", "drift rel_l2", "notes")
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -49,7 +49,7 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list
     for model in dict.fromkeys(r.case.model for r in results):
         block = [r for r in results if r.case.model == model]
         reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
-                          and r.case.precision == REFERENCE_PRECISION and r.latency), None)  # fmt: skip
+                          and r.case.precision == REFERENCE_PRECISION and r.latency), None)
         reference_ms = reference.latency.median_ms if reference and reference.latency else None
         rows = [COLUMNS] + [_row(r, reference_ms) for r in block]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
@@ -57,7 +57,7 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list
         lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
         for row in rows:
             lines.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths))))  # fmt: skip
+                                   for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
         for result in block:
             lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)
         lines.append("")
@@ -66,7 +66,7 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list
 
 def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequence[GateVerdict],
                     new: Sequence[str], missing: Sequence[str], env_changes: Sequence[str],
-                    notes: Sequence[str]) -> str:  # fmt: skip
+                    notes: Sequence[str]) -> str:
     """A summary for a CI step summary or a pull-request comment."""
     failed = sum(v.failed for v in verdicts)
     lines = ["## perfsuite", "", f"- machine key: `{key}`", f"- baseline: `{baseline}`"]
@@ -78,11 +78,11 @@ def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequ
     lines += [f"- {note}" for note in notes]
     if verdicts:
         lines += ["", "| check | baseline | current | ratio | fails above | verdict |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                  "|---|---|---|---|---|---|"]
         for v in verdicts:
             mark = "REGRESSED" if v.failed else "ok"
             lines.append(f"| {v.subject} | {v.value(v.baseline)} | {v.value(v.current)} "
-                         f"| x{v.ratio:.3f} | x{v.threshold:.3f} | {mark} |")  # fmt: skip
+                         f"| x{v.ratio:.3f} | x{v.threshold:.3f} | {mark} |")
     if new:
         lines += ["", "New (not gated): " + ", ".join(f"`{n}`" for n in new)]
     if missing:

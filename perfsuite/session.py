@@ -14,9 +14,14 @@ import numpy as np
 from perfsuite.agreement import Drift, drift
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import (
-    REFERENCE_BACKEND, REFERENCE_PRECISION, BackendOptions, CaseSpec, ModelArtifacts, Session,
+    REFERENCE_BACKEND,
+    REFERENCE_PRECISION,
+    BackendOptions,
+    CaseSpec,
+    ModelArtifacts,
+    Session,
     make_backend,
-)  # fmt: skip
+)
 from perfsuite.config import SuiteConfig
 from perfsuite.device import configure_torch, resolve_device
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
@@ -55,7 +60,7 @@ class SuiteModelArtifacts(ModelArtifacts):
     """A model's torch module and ONNX exports, each built once and the ONNX cached on disk."""
 
     def __init__(self, spec: ModelSpec, config: SuiteConfig, cache: ArtifactCache,
-                 progress: Progress) -> None:  # fmt: skip
+                 progress: Progress) -> None:
         self.spec = spec
         self._config = config
         self._cache = cache
@@ -96,18 +101,18 @@ class SuiteModelArtifacts(ModelArtifacts):
 
         def build(directory: Any) -> None:
             self._progress(f"exporting {self.spec.name} {precision} to ONNX "
-                           f"({exporter}, opset {opset})")  # fmt: skip
+                           f"({exporter}, opset {opset})")
             export_onnx(self.torch_model(), self.spec.input_shape, precision, exporter, opset,
-                        directory)  # fmt: skip
+                        directory)
 
         entry = self._cache.get_or_build(
             "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision), build,
             validate=lambda directory: validate_onnx(directory, opset, exporter),
-        )  # fmt: skip
+        )
         if entry.hit:
             self._progress(f"reusing cached ONNX {entry.path / ONNX_FILE}")
         return OnnxArtifact(entry.path / ONNX_FILE, precision, exporter, opset,
-                            entry.size_bytes(), entry.hit)  # fmt: skip
+                            entry.size_bytes(), entry.hit)
 
 
 class PerfSession:

@@ -24,7 +24,7 @@ Clock = Callable[[], float]
 
 
 def warm_up(call: Callable[[], object], min_seconds: float, min_runs: int,
-            clock: Clock = time.perf_counter) -> int:  # fmt: skip
+            clock: Clock = time.perf_counter) -> int:
     """Call `call` until both `min_seconds` have passed and `min_runs` calls were made."""
     start = clock()
     runs = 0
@@ -95,7 +95,7 @@ class DeviceSamples:
 
 
 def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: int = 10,
-                       clock: Clock = time.perf_counter) -> DeviceSamples:  # fmt: skip
+                       clock: Clock = time.perf_counter) -> DeviceSamples:
     """Time `enqueue` (device work only, inputs already on the device) with CUDA events.
 
     Timed region on the GPU: the work `enqueue` launches on the current stream, bracketed per
@@ -107,7 +107,7 @@ def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: 
         enqueue()
     torch.cuda.synchronize()
     pairs = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-             for _ in range(rounds)]  # fmt: skip
+             for _ in range(rounds)]
     enqueue_s = []
     stream = torch.cuda.current_stream()
     for start, end in pairs:
@@ -127,7 +127,7 @@ ENQUEUE_BOUND_RATIO = 0.8
 
 
 def timing_warnings(host: LatencyStats | None, gpu: LatencyStats | None,
-                    enqueue: LatencyStats | None) -> tuple[str, ...]:  # fmt: skip
+                    enqueue: LatencyStats | None) -> tuple[str, ...]:
     """Human-readable warnings about how far the numbers can be trusted."""
     found = []
     judged, label = (gpu, "GPU compute") if gpu is not None else (host, "end-to-end")
@@ -137,5 +137,5 @@ def timing_warnings(host: LatencyStats | None, gpu: LatencyStats | None,
         enqueue.median_ms > ENQUEUE_BOUND_RATIO * gpu.median_ms
     ):
         found.append(f"enqueue-bound: host launch {enqueue.median_ms:.3f} ms vs GPU compute "
-                     f"{gpu.median_ms:.3f} ms (> {ENQUEUE_BOUND_RATIO:g}x)")  # fmt: skip
+                     f"{gpu.median_ms:.3f} ms (> {ENQUEUE_BOUND_RATIO:g}x)")
     return tuple(found)

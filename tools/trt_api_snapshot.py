@@ -56,7 +56,7 @@ def download(spec: str, into: Path) -> Path:
     run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
          f"--python-version={sys.version_info.major}.{sys.version_info.minor}",
          "--platform=manylinux_2_17_x86_64", "--platform=manylinux_2_28_x86_64",
-         "--platform=manylinux2014_x86_64", "-d", str(into), spec])  # fmt: skip
+         "--platform=manylinux2014_x86_64", "-d", str(into), spec])
     return next(into.glob("*.whl"))
 
 
@@ -65,12 +65,12 @@ def stub_libraries(module_so: Path, lib_dir: Path) -> None:
     needed = re.findall(r"\[(libnv\S+)\]", run(["readelf", "-d", str(module_so)]))
     symbols = [line.split()[-1] for line in run(["nm", "-D", "--undefined-only", str(module_so)])
                .splitlines() if line.split()[0] == "U" and "@" not in line
-               and not re.match(r"_?Py", line.split()[-1])]  # fmt: skip
+               and not re.match(r"_?Py", line.split()[-1])]
     source = lib_dir / "stub.c"
     source.write_text("".join(f"void* {name}(void) {{ return 0; }}\n" for name in symbols))
     for library in needed:
         run(["gcc", "-shared", "-fPIC", "-o", str(lib_dir / library), f"-Wl,-soname,{library}",
-             str(source)])  # fmt: skip
+             str(source)])
 
 
 def snapshot(spec: str) -> dict[str, object]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from perfsuite.backends.base import (
-    Backend, BackendOptions, CaseSpec, ModelArtifacts, Session,
-)  # fmt: skip
+    Backend,
+    BackendOptions,
+    CaseSpec,
+    ModelArtifacts,
+    Session,
+)
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
 from perfsuite.backends.tensorrt import TensorRTBackend
 from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
@@ -27,4 +31,4 @@ def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backe
 __all__ = [
     "BACKEND_TYPES", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
     "CaseSpec", "ModelArtifacts", "Session", "make_backend",
-]  # fmt: skip
+]

@@ -18,15 +18,20 @@ import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
 from perfsuite.backends.tensorrt_engine import (
-    ENGINE_FILE, EngineBuildError, EngineRecipe, build_engine, onnx_digest, plan_recipe,
-)  # fmt: skip
+    ENGINE_FILE,
+    EngineBuildError,
+    EngineRecipe,
+    build_engine,
+    onnx_digest,
+    plan_recipe,
+)
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
 from perfsuite.machine import gpu_facts, read_text
 from perfsuite.models import ModelSpec
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
-                 "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}  # fmt: skip
+                 "INT64": "int64", "INT8": "int8", "UINT8": "uint8", "BOOL": "bool"}
 
 
 def torch_dtype_of(trt_dtype: Any) -> Any:
@@ -45,14 +50,14 @@ class Buffers:
             name = engine.get_tensor_name(index)
             shape = tuple(engine.get_tensor_shape(name))
             tensor = torch.empty(shape, dtype=torch_dtype_of(engine.get_tensor_dtype(name)),
-                                 device=device)  # fmt: skip
+                                 device=device)
             is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             (self.inputs if is_input else self.outputs)[name] = tensor
 
 
 class TensorRTSession(Session):
     def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
-                 recipe: EngineRecipe, device: str, cuda_graph: bool) -> None:  # fmt: skip
+                 recipe: EngineRecipe, device: str, cuda_graph: bool) -> None:
         super().__init__(case, spec.input_shape, len(engine_bytes))
         torch = require("torch")
         self._torch, self._trt, self._recipe = torch, trt, recipe
@@ -60,21 +65,21 @@ class TensorRTSession(Session):
         self._engine = self._runtime.deserialize_cuda_engine(engine_bytes)
         if self._engine is None:
             raise EngineBuildError(f"{case.id} | TensorRT {trt.__version__} cannot deserialize "
-                                   "the engine it was given.")  # fmt: skip
+                                   "the engine it was given.")
         self._context = self._engine.create_execution_context()
-        self._buffers = Buffers(trt, self._engine, device)
+        self._buffers: Any = Buffers(trt, self._engine, device)
         for name, tensor in self._buffers.inputs.items():
             self._context.set_input_shape(name, tuple(tensor.shape))
         for name, tensor in {**self._buffers.inputs, **self._buffers.outputs}.items():
             self._context.set_tensor_address(name, tensor.data_ptr())
         self._on_gpu = device == "cuda"
-        self._stream = torch.cuda.Stream() if self._on_gpu else None
+        self._stream: Any = torch.cuda.Stream() if self._on_gpu else None
         (self._input,) = self._buffers.inputs.values()
         self._output = next(iter(self._buffers.outputs.values()))
         self._host_in = torch.empty(self._input.shape, dtype=self._input.dtype,
-                                    pin_memory=self._on_gpu)  # fmt: skip
+                                    pin_memory=self._on_gpu)
         self._host_out = torch.empty(self._output.shape, dtype=self._output.dtype,
-                                     pin_memory=self._on_gpu)  # fmt: skip
+                                     pin_memory=self._on_gpu)
         self._graph = self._capture() if cuda_graph and self._on_gpu else None
 
     def _execute(self) -> None:
@@ -134,7 +139,7 @@ class TensorRTSession(Session):
         details = {"runtime": f"TensorRT {self._trt.__version__}",
                    "recipe": self._recipe.describe(),
                    "cuda_graph": "on" if self._graph is not None else "off",
-                   "buffers": "torch " + ("cuda" if self._on_gpu else "host")}  # fmt: skip
+                   "buffers": "torch " + ("cuda" if self._on_gpu else "host")}
         size = getattr(self._engine, "device_memory_size_v2", None)
         if size is None:
             size = getattr(self._engine, "device_memory_size", None)
@@ -151,7 +156,7 @@ class EngineFromOnnx:
     """Builds, or takes from the artifact cache, the engine for one (model, recipe)."""
 
     def __init__(self, trt: Any, artifacts: ModelArtifacts, recipe: EngineRecipe, cache: Any,
-                 progress: Callable[[str], None]) -> None:  # fmt: skip
+                 progress: Callable[[str], None]) -> None:
         self.trt, self.artifacts, self.recipe = trt, artifacts, recipe
         self.cache, self.progress = cache, progress
 
@@ -160,7 +165,7 @@ class EngineFromOnnx:
         facts = {k: str(v) for k, v in gpu_facts().items() if k != "driver"}
         return {"onnx_sha256": onnx_digest(onnx), "tensorrt": str(self.trt.__version__),
                 "l4t": read_text(Path("/etc/nv_tegra_release")).split(",")[0],
-                **facts, **self.recipe.key()}  # fmt: skip
+                **facts, **self.recipe.key()}
 
     def __call__(self) -> bytes:
         onnx = self.artifacts.onnx(self.recipe.onnx_precision)
@@ -190,11 +195,11 @@ class TensorRTBackend(Backend):
     def available(self) -> tuple[bool, str]:
         if not is_installed("tensorrt"):
             return False, ("TensorRT is not installed (on a Jetson it comes with JetPack; "
-                           "elsewhere pip install tensorrt)")  # fmt: skip
+                           "elsewhere pip install tensorrt)")
         return True, ""
 
     def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
-                device: str) -> Session:  # fmt: skip
+                device: str) -> Session:
         options = self.options
         if device != "cuda" and not options.trt_host_buffers:
             raise BackendUnavailable(f"TensorRT needs a CUDA device; this run's device is {device}")

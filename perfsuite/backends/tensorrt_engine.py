@@ -16,7 +16,6 @@ string alone:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import tempfile
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perfsuite.artifacts import file_lock
 from perfsuite.errors import PerfsuiteError
 from perfsuite.export import OnnxArtifact
 
@@ -67,7 +67,7 @@ def major_version(trt: Any) -> int:
 
 
 def plan_recipe(trt: Any, precision: str, tf32: bool, workspace_bytes: int,
-                optimization_level: int | None = None) -> EngineRecipe:  # fmt: skip
+                optimization_level: int | None = None) -> EngineRecipe:
     """The build recipe this TensorRT supports for `precision`."""
     creation = trt.NetworkDefinitionCreationFlag
     has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")
@@ -97,7 +97,7 @@ def onnx_digest(onnx: OnnxArtifact) -> str:
 
 
 def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: Path,
-                 progress: Callable[[str], None]) -> bytes:  # fmt: skip
+                 progress: Callable[[str], None]) -> bytes:
     """Serialized engine bytes; EngineBuildError carries the parser's or builder's messages."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -111,7 +111,7 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
     if not parser.parse_from_file(str(onnx_path)):  # by path: external data is found beside it
         errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
         raise EngineBuildError(f"TensorRT {trt.__version__} | cannot parse {onnx_path}: "
-                               + ("; ".join(errors) or "no parser message"))  # fmt: skip
+                               + ("; ".join(errors) or "no parser message"))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, recipe.workspace_bytes)
     if recipe.fp16_flag:
@@ -122,7 +122,7 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
         config.clear_flag(trt.BuilderFlag.TF32)
     if recipe.optimization_level is not None:
         config.builder_optimization_level = recipe.optimization_level
-    with _locked(timing_cache.with_name(timing_cache.name + ".lock")):
+    with file_lock(timing_cache.with_name(timing_cache.name + ".lock")):
         cache = config.create_timing_cache(_read(timing_cache))
         config.set_timing_cache(cache, False)
         with _ticker(progress, f"building TensorRT {recipe.precision} engine from {onnx_path.name}"):
@@ -130,9 +130,9 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
         if serialized is None:
             raise EngineBuildError(f"TensorRT {trt.__version__} | build_serialized_network "
                                    f"returned None for {onnx_path} ({recipe.describe()}); "
-                                   "see the TensorRT log above.")  # fmt: skip
+                                   "see the TensorRT log above.")
         _save_timing_cache(config.create_timing_cache(_read(timing_cache)),
-                           config.get_timing_cache(), timing_cache)  # fmt: skip
+                           config.get_timing_cache(), timing_cache)
     return bytes(serialized)
 
 
@@ -150,17 +150,6 @@ def _save_timing_cache(on_disk: Any, fresh: Any, path: Path) -> None:
     with os.fdopen(handle, "wb") as stream:
         stream.write(bytes(on_disk.serialize()))
     os.replace(temporary, path)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from perfsuite.lazy import is_installed, require
 from perfsuite.models import ModelSpec
 
 _NUMPY_DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "INT64": np.int64,
-                 "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}  # fmt: skip
+                 "INT8": np.int8, "UINT8": np.uint8, "BOOL": np.bool_}
 
 
 def numpy_dtype_of(trt_dtype: Any) -> Any:
@@ -29,7 +29,7 @@ def numpy_dtype_of(trt_dtype: Any) -> Any:
 
 class PycudaSession(Session):
     def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
-                 recipe: EngineRecipe) -> None:  # fmt: skip
+                 recipe: EngineRecipe) -> None:
         super().__init__(case, spec.input_shape, len(engine_bytes))
         cuda = require("pycuda.driver")
         cuda.init()
@@ -81,7 +81,7 @@ class PycudaSession(Session):
 
     def describe(self) -> dict[str, str]:
         return {"runtime": f"TensorRT {self._trt.__version__}", "recipe": self._recipe.describe(),
-                "buffers": "pycuda page-locked host + mem_alloc (primary context)"}  # fmt: skip
+                "buffers": "pycuda page-locked host + mem_alloc (primary context)"}
 
     def close(self) -> None:
         if not self.closed:
@@ -107,7 +107,7 @@ class TensorRTPycudaBackend(Backend):
         return True, ""
 
     def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
-                device: str) -> Session:  # fmt: skip
+                device: str) -> Session:
         if device != "cuda":
             raise BackendUnavailable(f"pycuda needs a CUDA device; this run's device is {device}")
         trt = require("tensorrt")
@@ -115,7 +115,7 @@ class TensorRTPycudaBackend(Backend):
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         return PycudaSession(CaseSpec(spec.name, self.name, precision, device), spec, trt,
-                             engine, recipe)  # fmt: skip
+                             engine, recipe)
 
 
 __all__ = ["PycudaSession", "TensorRTPycudaBackend", "TensorRTSession"]

@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.torch_eager import torch_available
 from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.errors import BackendUnavailable
-from perfsuite.lazy import is_installed, require
+from perfsuite.lazy import require
 from perfsuite.models import ModelSpec
 from perfsuite.sizes import state_dict_bytes
 
@@ -26,7 +27,7 @@ CAPTURE_WARMUP_RUNS = 3
 
 
 class TorchCudaGraphSession(Session):
-    def __init__(self, case: CaseSpec, spec: ModelSpec, model: object, channels_last: bool) -> None:
+    def __init__(self, case: CaseSpec, spec: ModelSpec, model: Any, channels_last: bool) -> None:
         torch = require("torch")
         self._torch = torch
         self._dtype = torch_dtype(case.precision)
@@ -70,7 +71,7 @@ class TorchCudaGraphSession(Session):
         return {"runtime": f"torch {torch.__version__} CUDA graph replay",
                 "dtype": str(self._dtype), "device": "cuda",
                 "tf32": str(torch.backends.cudnn.allow_tf32), "cuda_graph": "on",
-                "memory_format": "channels_last" if self._channels_last else "contiguous"}  # fmt: skip
+                "memory_format": "channels_last" if self._channels_last else "contiguous"}
 
     def close(self) -> None:
         self._graph = self._static_out = self._static_in = self._model = None
@@ -82,9 +83,7 @@ class TorchCudaGraphBackend(Backend):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
 
     def available(self) -> tuple[bool, str]:
-        if not is_installed("torch"):
-            return False, "torch is not installed (pip install torch)"
-        return True, ""
+        return torch_available()
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str

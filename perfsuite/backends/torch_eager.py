@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -15,8 +15,15 @@ from perfsuite.models import ModelSpec
 from perfsuite.sizes import state_dict_bytes
 
 
+def torch_available() -> tuple[bool, str]:
+    """Whether torch is installed (without importing it), with the reason when it is not."""
+    if not is_installed("torch"):
+        return False, "torch is not installed (pip install torch)"
+    return True, ""
+
+
 class TorchEagerSession(Session):
-    def __init__(self, case: CaseSpec, spec: ModelSpec, model: object) -> None:
+    def __init__(self, case: CaseSpec, spec: ModelSpec, model: Any) -> None:
         torch = require("torch")
         self._torch = torch
         self._dtype = torch_dtype(case.precision)
@@ -46,7 +53,7 @@ class TorchEagerSession(Session):
     def describe(self) -> dict[str, str]:
         torch = self._torch
         details = {"runtime": f"torch {torch.__version__} eager", "dtype": str(self._dtype),
-                   "device": str(self._device), "threads": str(torch.get_num_threads())}  # fmt: skip
+                   "device": str(self._device), "threads": str(torch.get_num_threads())}
         if self._device.type == "cuda":
             details["tf32"] = str(torch.backends.cudnn.allow_tf32)
             details["cuda_graph"] = "off"
@@ -62,9 +69,7 @@ class TorchEagerBackend(Backend):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
 
     def available(self) -> tuple[bool, str]:
-        if not is_installed("torch"):
-            return False, "torch is not installed (pip install torch)"
-        return True, ""
+        return torch_available()
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str

@@ -119,11 +119,11 @@ class Builder(Emulated):
 
         model = onnx.load(network._onnx_path)  # external data is read from beside the file
         header = {"version": self._trt.__version__, "flags": sorted(config._flags),
-                  "network_flags": network._flags, "workspace": config._workspace}  # fmt: skip
+                  "network_flags": network._flags, "workspace": config._workspace}
         config._timing_cache._entries[network._onnx_path] = header
         blob = json.dumps(header).encode()
         return self._trt.IHostMemory(MAGIC + struct.pack("<I", len(blob)) + blob
-                                     + model.SerializeToString())  # fmt: skip
+                                     + model.SerializeToString())
 
 
 class INetworkDefinition(Emulated):
@@ -148,7 +148,7 @@ class OnnxParser(Emulated):
             explicit = 1 << int(creation.EXPLICIT_BATCH)
             if not self._network._flags & explicit:
                 self._errors.append("Network must have explicit batch dimensions (emulated "
-                                    "TensorRT < 10 check)")  # fmt: skip
+                                    "TensorRT < 10 check)")
                 return False
         if not Path(path).is_file():
             self._errors.append(f"cannot open {path}")
@@ -316,7 +316,7 @@ class IExecutionContext(Emulated):
 
 BEHAVIOUR: dict[str, type] = {cls.__name__: cls for cls in (
     Logger, ParserError, Builder, INetworkDefinition, OnnxParser, ITimingCache, IBuilderConfig,
-    IHostMemory, Runtime, ICudaEngine, IExecutionContext)}  # fmt: skip
+    IHostMemory, Runtime, ICudaEngine, IExecutionContext)}
 
 
 # -- the module ----------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ class _Restricted(type):
         if not name.startswith("_") and name not in allowed:
             version = type.__getattribute__(cls, "_version")
             raise AttributeError(f"type object 'tensorrt.{cls.__name__}' has no attribute "
-                                 f"{name!r} (emulated TensorRT {version})")  # fmt: skip
+                                 f"{name!r} (emulated TensorRT {version})")
         return type.__getattribute__(cls, name)
 
     def __getattr__(cls, name: str) -> Any:  # in the real API, not emulated
@@ -350,7 +350,7 @@ def _restricted(base: type, allowed: list[str], version: str, module: ModuleType
     def __getattribute__(self: Any, name: str) -> Any:
         if not name.startswith("_") and name not in allowed:
             raise AttributeError(f"'tensorrt.{base.__name__}' object has no attribute {name!r} "
-                                 f"(emulated TensorRT {version})")  # fmt: skip
+                                 f"(emulated TensorRT {version})")
         return object.__getattribute__(self, name)
 
     def __getattr__(self: Any, name: str) -> Any:  # in the real API, not emulated
@@ -361,7 +361,7 @@ def _restricted(base: type, allowed: list[str], version: str, module: ModuleType
 
     namespace = {"__getattribute__": __getattribute__, "__getattr__": __getattr__,
                  "_allowed": set(allowed),
-                 "_version": version, "_trt": module}  # fmt: skip
+                 "_version": version, "_trt": module}
     return _Restricted(base.__name__, (base,), namespace)
 
 

@@ -22,7 +22,7 @@ def test_agreement(perf, perf_compared_case):
     session_or_skip(perf, case)
     reference = perf.reference_case(case)
     diff = compare(perf.outputs(case), perf.outputs(reference),
-                   perf.config.agreement.tolerances[case.precision])  # fmt: skip
+                   perf.config.agreement.tolerances[case.precision])
     assert diff, f"{case.id} on {case.device} vs torch fp32: {diff}"
 
 

@@ -24,5 +24,5 @@ def test_tensorrt_builds_runs_and_agrees(perf, precision):
     assert session.artifact_bytes > 0, "the engine has bytes"
     reference = perf.reference_case(case)
     diff = compare(perf.outputs(case), perf.outputs(reference),
-                   perf.config.agreement.tolerances[precision])  # fmt: skip
+                   perf.config.agreement.tolerances[precision])
     assert diff, f"{case.id} ({details['recipe']}) vs torch fp32: {diff}"

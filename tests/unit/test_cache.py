@@ -5,13 +5,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from tiny_models import TINY_CONFIG
 
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.config import load_config
 from perfsuite.export import ONNX_FILE
 from perfsuite.session import PerfSession
-from tiny_models import TINY_CONFIG
 
 KEY = {"model": "m", "opset": "17"}
 

@@ -86,11 +86,11 @@ def test_bad_settings_name_the_problem(tmp_path, body, needle):
 
 def test_cli_overrides_win_and_are_validated(tmp_path):
     config = load_config(tmp_path, BACKENDS, CliOverrides(precisions="fp16, fp32", device="cpu",
-                                                          rounds=3), environ={})  # fmt: skip
+                                                          rounds=3), environ={})
     assert config.precisions == ("fp16", "fp32")
     assert config.device == "cpu" and config.timing.rounds == 3 and config.timing.trials == 3
     with pytest.raises(ConfigError, match=r"--perf-models \| unknown value 'resnet'.*"
-                                          r"mobilenet_v3_small"):  # fmt: skip
+                                          r"mobilenet_v3_small"):
         load_config(tmp_path, BACKENDS, CliOverrides(models="resnet"), environ={})
     with pytest.raises(ConfigError, match="--perf-backends .*tensorflow.*torch, torch-cudagraph, onnxruntime, tensorrt"):
         load_config(tmp_path, BACKENDS, CliOverrides(backends="tensorflow"), environ={})

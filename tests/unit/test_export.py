@@ -44,7 +44,7 @@ def test_dynamo_export_counts_external_data(model, tmp_path):
         "onnx", "tiny", {"k": "dynamo"},
         lambda d: export_onnx(model, TINY.input_shape, "fp32", "dynamo", 18, d),
         validate=lambda d: validate_onnx(d, 18, "dynamo"),
-    )  # fmt: skip
+    )
     files = {p.name: p.stat().st_size for p in entry.files()}
     assert ONNX_FILE in files
     assert entry.size_bytes() == sum(files.values())

@@ -7,8 +7,13 @@ import json
 import pytest
 
 from perfsuite.baselines import (
-    MAX_RECORDINGS, Baseline, BaselineError, LatencyRecording, load_baseline, write_baseline,
-)  # fmt: skip
+    MAX_RECORDINGS,
+    Baseline,
+    BaselineError,
+    LatencyRecording,
+    load_baseline,
+    write_baseline,
+)
 from perfsuite.gate import GatePolicy, between_run_noise, judge_drift, judge_latency, judge_size
 
 POLICY = GatePolicy()
@@ -60,7 +65,7 @@ def test_size_and_drift_limits():
 def baseline(medians=(1.0,)) -> Baseline:
     rec = tuple(LatencyRecording(m, m * 1.1, m * 1.2, (m,), (m * 1.1,), (m,)) for m in medians)
     return Baseline("key", {"isa": "x86_64"}, {"torch": "2.0"}, {"m-torch-fp32": rec},
-                    {"m": {"parameter_bytes": 10}}, {"m-torch-fp16": {"rel_l2": 0.004}})  # fmt: skip
+                    {"m": {"parameter_bytes": 10}}, {"m-torch-fp16": {"rel_l2": 0.004}})
 
 
 def test_baseline_round_trip_is_stable(tmp_path):
@@ -100,7 +105,7 @@ def test_failed_write_leaves_old_file_and_no_temporaries(tmp_path, monkeypatch):
     [("{not json", "cannot be read as a perfsuite baseline"),
      ('{"schema": 99}', "schema 99, expected 1"),
      ('{"schema": 1, "machine_key": "k"}', "KeyError")],
-)  # fmt: skip
+)
 def test_bad_baseline_files_name_path_and_fix(tmp_path, content, needle):
     path = tmp_path / "baseline.json"
     path.write_text(content)

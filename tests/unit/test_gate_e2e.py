@@ -6,19 +6,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tiny_models import COPIES_ENV, SPIN_MS_ENV, TINY_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "test-machine"
 # torch fp32 only: the spin that makes the model slower is eager Python work
 ARGS = ("-p", "no:cacheprovider", "--perf-backends=torch", "--perf-precisions=fp32",
-        f"--perf-machine-key={KEY}")  # fmt: skip
+        f"--perf-machine-key={KEY}")
 
 
 @pytest.fixture
 def suite(pytester, tmp_path, monkeypatch):
-    pytester.makefile(".toml", pyproject=TINY_CONFIG.replace("rounds = 5", "rounds = 30"))
+    # confirmations shield the unchanged runs from a moment of contention on a shared CI machine
+    config = TINY_CONFIG.replace("rounds = 5", "rounds = 30") + "\n[tool.perfsuite.gate]\nconfirm_runs = 2\n"
+    pytester.makefile(".toml", pyproject=config)
     pytester.makeini("[pytest]\naddopts = -ra\n")
     for name in ("test_latency.py", "test_size.py"):
         shutil.copy(REPO / "tests" / "perf" / name, pytester.path / name)
@@ -51,7 +52,7 @@ def test_slower_model_fails_the_latency_test(suite, monkeypatch):
         "perfsuite gate | tiny-torch-fp32 median latency REGRESSED: * ms vs baseline * ms "
         "(x1.*, fails above x1.150)*baseline.json]",
         "FAILED test_latency.py::test_latency[[]tiny-torch-fp32[]]*",
-    ])  # fmt: skip
+    ])
     assert str(baseline_file(suite)) in result.stdout.str()
     report = (suite.path / "report.md").read_text()
     assert "| tiny-torch-fp32 median latency |" in report and "REGRESSED" in report
@@ -101,7 +102,7 @@ def test_environment_change_fails_closed_unless_allowed(suite):
         "(perfsuite: 0.0.1 -> 0.1.0).",
         "Remedy: re-record it with `pytest --perf-save-baseline`, or pass "
         "--perf-allow-env-change to compare anyway.",
-    ])  # fmt: skip
+    ])
     allowed = suite.runpytest_subprocess(*ARGS, "--perf-allow-env-change")
     allowed.assert_outcomes(passed=2)
     allowed.stdout.fnmatch_lines(["perfsuite gate: environment changed (allowed): perfsuite*"])

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_batch
 
 from perfsuite.errors import ModelError
 from perfsuite.models import LOGIT_STD, ModelSpec, build_model, weights_digest
-from tiny_models import tiny_batch
 
 TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
 

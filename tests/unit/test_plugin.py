@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tiny_models import BUILDS_FILE_ENV, TINY_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +41,7 @@ def test_suite_prints_table_and_builds_everything_once(tiny_suite, tmp_path):
         "torch*fp16*cpu*",
         "onnxruntime*fp32*cpu*",
         "onnxruntime*fp16*cpu*",
-    ])  # fmt: skip
+    ])
     assert (tmp_path / "builds.txt").read_text().count("built") == 1, "model built once"
     assert result.stdout.str().count("exporting tiny fp32 to ONNX") == 1
     benchmarks = json.loads(json_path.read_text())["benchmarks"]
@@ -75,7 +74,7 @@ def test_cuda_without_gpu_skips_with_reason(tiny_suite):
     result.assert_outcomes(skipped=4)
     result.stdout.fnmatch_lines(["SKIPPED*tiny-torch-fp32 on cuda: CUDA is not available*",
                                  "SKIPPED*tiny-onnxruntime-fp32 on cuda: onnxruntime has no "
-                                 "CUDAExecutionProvider*"])  # fmt: skip
+                                 "CUDAExecutionProvider*"])
 
 
 def test_plain_pytest_run_imports_nothing_heavy_and_writes_nothing(pytester):

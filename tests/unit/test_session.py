@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.config import load_config
 from perfsuite.errors import InternalError, PerfsuiteError
 from perfsuite.session import PerfSession
-from tiny_models import TINY_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def test_case_params_follow_backend_precisions(perf):
     assert perf.case_params() == [
         ("tiny", "torch", "fp32"), ("tiny", "torch", "fp16"),
         ("tiny", "onnxruntime", "fp32"), ("tiny", "onnxruntime", "fp16"),
-    ]  # fmt: skip
+    ]
 
 
 def test_sessions_and_model_are_built_once(perf):

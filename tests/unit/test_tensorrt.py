@@ -10,15 +10,18 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes.tensorrt_emulator import emulated_tensorrt, versions  # noqa: E402
-from perfsuite.agreement import compare  # noqa: E402
-from perfsuite.backends import BACKEND_TYPES  # noqa: E402
-from perfsuite.backends.tensorrt_engine import (  # noqa: E402
-    EngineBuildError, build_engine, plan_recipe,
+from fakes.tensorrt_emulator import emulated_tensorrt, versions
+from tiny_models import TINY_CONFIG
+
+from perfsuite.agreement import compare
+from perfsuite.backends import BACKEND_TYPES
+from perfsuite.backends.tensorrt_engine import (
+    EngineBuildError,
+    build_engine,
+    plan_recipe,
 )
-from perfsuite.config import load_config  # noqa: E402
-from perfsuite.session import PerfSession  # noqa: E402
-from tiny_models import TINY_CONFIG  # noqa: E402
+from perfsuite.config import load_config
+from perfsuite.session import PerfSession
 
 VERSIONS = versions()
 TRT_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
@@ -46,7 +49,7 @@ def test_snapshots_cover_the_required_versions():
 @pytest.mark.parametrize(("version", "fp16_flag", "strongly_typed", "explicit_batch"), [
     ("8.6.1", True, False, True), ("10.3.0", True, False, False),
     ("10.16.1.11", True, False, False), ("11.4.0.106", False, True, False),
-])  # fmt: skip
+])
 def test_recipe_follows_each_versions_api(version, fp16_flag, strongly_typed, explicit_batch):
     recipe = plan_recipe(emulated_tensorrt(version), "fp16", tf32=False, workspace_bytes=1 << 20)
     assert (recipe.fp16_flag, recipe.strongly_typed, recipe.explicit_batch) == \
@@ -156,7 +159,7 @@ def test_tensorrt_rows_in_the_table_under_the_emulator(pytester, tmp_path, monke
     repo = Path(__file__).resolve().parents[2]
     pytester.makefile(".toml", pyproject=TRT_CONFIG)
     pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
-                     "    trt_selftest: TensorRT self-check\n")  # fmt: skip
+                     "    trt_selftest: TensorRT self-check\n")
     pytester.makeconftest(f"""
         import sys
         sys.path.insert(0, {str(repo / "tests")!r})
@@ -173,7 +176,7 @@ def test_tensorrt_rows_in_the_table_under_the_emulator(pytester, tmp_path, monke
         "*building TensorRT fp16 engine from model.onnx*",
         "tensorrt*fp32*cpu*fp32: fp32 ONNX, no reduced-precision flags; TF32 off*",
         "tensorrt*fp16*cpu*fp16: fp16 ONNX, strongly typed network; TF32 off*",
-    ])  # fmt: skip
+    ])
     selftest = pytester.runpytest_subprocess("-m", "trt_selftest")
     selftest.assert_outcomes(passed=2, deselected=4)
     selftest.stdout.fnmatch_lines(["*reusing cached TensorRT engine*"])
@@ -183,7 +186,7 @@ def test_selftest_skips_with_reason_without_tensorrt(pytester, tmp_path, monkeyp
     repo = Path(__file__).resolve().parents[2]
     pytester.makefile(".toml", pyproject=TRT_CONFIG)
     pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
-                     "    trt_selftest: TensorRT self-check\n")  # fmt: skip
+                     "    trt_selftest: TensorRT self-check\n")
     pytester.makeconftest("import sys\nsys.modules['tensorrt'] = None\n")
     (pytester.path / "test_trt_selftest.py").write_text(
         (repo / "tests" / "perf" / "test_trt_selftest.py").read_text())
