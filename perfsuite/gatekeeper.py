@@ -110,7 +110,8 @@ def build_baseline(key: str, machine: dict[str, Any], software: dict[str, str],
 
 
 def item_failures(gate: BaselineGate, perf: PerfSession, records: list[ItemRecord],
-                  software: Mapping[str, str], marker: Mapping[str, float] | None
+                  software: Mapping[str, str], marker: Mapping[str, float] | None,
+                  adjust: Callable[[str, GatePolicy], GatePolicy] = lambda name, policy: policy,
                   ) -> tuple[list[GateVerdict], list[str]]:
     """Verdicts for what one test item recorded, and the failure messages among them."""
     if gate.baseline is None or not records:
@@ -120,7 +121,7 @@ def item_failures(gate: BaselineGate, perf: PerfSession, records: list[ItemRecor
         return [], [env]
     verdicts: list[GateVerdict] = []
     for record in records:
-        policy = policy_for(gate.settings, record.name, marker)
+        policy = adjust(record.name, policy_for(gate.settings, record.name, marker))
         if record.kind == "latency" and record.case is not None:
             case = record.case
             remeasure: Callable[[], LatencyStats] = partial(perf.remeasure, case)

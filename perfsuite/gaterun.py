@@ -11,7 +11,7 @@ import pytest
 
 from perfsuite.baselines import RECORD_HINT, baseline_path, write_baseline
 from perfsuite.config import SuiteConfig
-from perfsuite.gate import GateVerdict
+from perfsuite.gate import GatePolicy, GateVerdict
 from perfsuite.gatekeeper import BaselineGate, build_baseline, item_failures, unmatched
 from perfsuite.machine import MACHINE_KEY_ENV, MachineFingerprint, fingerprint, machine_key
 from perfsuite.report import markdown_report
@@ -46,8 +46,12 @@ class GateRun:
 
     @property
     def key(self) -> str:
+        """--perf-machine-key or PERFSUITE_MACHINE_KEY, else the pytest_perfsuite_machine_key hook,
+        else the hardware slug."""
         if self._key is None:
-            self._key = machine_key(self.fingerprint)
+            chosen = self.config.hook.pytest_perfsuite_machine_key(config=self.config,
+                                                             fingerprint=self.fingerprint)
+            self._key = str(chosen) if chosen else machine_key(self.fingerprint)
         return self._key
 
     @property
@@ -61,8 +65,13 @@ class GateRun:
 
     def judge(self, perf: PerfSession, records: list[ItemRecord],
               limits: Mapping[str, float] | None) -> list[str]:
+        def policy_hook(benchmark: str, policy: GatePolicy) -> GatePolicy:
+            chosen = self.config.hook.pytest_perfsuite_gate_policy(config=self.config,
+                                                            benchmark=benchmark, policy=policy)
+            return chosen if chosen is not None else policy
+
         verdicts, failures = item_failures(self.gate(), perf, records,
-                                           self.fingerprint.software, limits)
+                                           self.fingerprint.software, limits, policy_hook)
         self.verdicts += verdicts
         return failures
 

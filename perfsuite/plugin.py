@@ -25,6 +25,12 @@ SESSION_KEY = pytest.StashKey[PerfSession]()
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from perfsuite import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("perfsuite", "perfsuite performance suite")
     group.addoption("--perf-models", metavar="NAMES",

@@ -127,3 +127,31 @@ def test_marker_limits_override(suite, monkeypatch):
     """)
     monkeypatch.setenv(SPIN_MS_ENV, "2.8")
     suite.runpytest_subprocess(*ARGS).assert_outcomes(passed=2)
+
+
+def test_machine_key_hook_names_the_baseline_folder(suite):
+    suite.makeconftest("""
+        def pytest_perfsuite_machine_key(config, fingerprint):
+            return "from-hook-" + fingerprint.isa
+    """)
+    args = [a for a in ARGS if not a.startswith("--perf-machine-key")]
+    result = suite.runpytest_subprocess(*args, "--perf-save-baseline")
+    result.assert_outcomes(passed=2)
+    assert list((suite.path / "baselines").glob("from-hook-*/baseline.json"))
+    explicit = suite.runpytest_subprocess(*ARGS, "--perf-save-baseline")  # the option wins
+    explicit.assert_outcomes(passed=2)
+    assert baseline_file(suite).is_file()
+
+
+def test_gate_policy_hook_overrides_limits(suite, monkeypatch):
+    suite.runpytest_subprocess(*ARGS, "--perf-save-baseline").assert_outcomes(passed=2)
+    suite.makeconftest("""
+        import dataclasses
+        def pytest_perfsuite_gate_policy(config, benchmark, policy):
+            if benchmark == "tiny-torch-fp32":
+                return dataclasses.replace(policy, max_increase=1.0, tail_max_increase=1.0)
+    """)
+    monkeypatch.setenv(SPIN_MS_ENV, "2.8")
+    result = suite.runpytest_subprocess(*ARGS)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["perfsuite gate: 5 checks against *, 0 regressed."])
