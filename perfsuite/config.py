@@ -18,6 +18,15 @@ from perfsuite.agreement import Tolerance
 from perfsuite.errors import ConfigError
 from perfsuite.gate import GatePolicy
 from perfsuite.models import IMAGE_INPUT_RANGE, ModelSpec
+from perfsuite.validate import (
+    check_bool,
+    check_choice,
+    check_choices,
+    check_int,
+    check_keys,
+    check_number,
+    is_positive_int,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -172,31 +181,23 @@ _TOP_KEYS = {
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}| expected a table, got {type(table).__name__}.")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}| unknown key {unknown[0]!r}. Valid keys: {', '.join(sorted(allowed))}."
-        )
 
 
 def _from_table(
     table: Mapping[str, Any], where: str, rootdir: Path, known_backends: Sequence[str]
 ) -> SuiteConfig:
-    _check_keys(table, _TOP_KEYS, where)
+    check_keys(table, _TOP_KEYS, where)
     base = SuiteConfig(backends=tuple(b for b in SuiteConfig.backends if b in known_backends))
     models = table.get("models")
     return SuiteConfig(
         models=_models(models, where, rootdir) if models is not None else base.models,
-        backends=_choices(table.get("backends", base.backends), known_backends, f"{where}backends"),
-        precisions=_choices(table.get("precisions", base.precisions), PRECISIONS,
+        backends=check_choices(table.get("backends", base.backends), known_backends, f"{where}backends"),
+        precisions=check_choices(table.get("precisions", base.precisions), PRECISIONS,
                             f"{where}precisions"),
-        device=_choice(table.get("device", base.device), DEVICES, f"{where}device"),
-        cpu_threads=_int(table.get("cpu_threads", base.cpu_threads), f"{where}cpu_threads", 0),
-        tf32=_bool(table.get("tf32", base.tf32), f"{where}tf32"),
-        channels_last=_bool(table.get("channels_last", base.channels_last), f"{where}channels_last"),
+        device=check_choice(table.get("device", base.device), DEVICES, f"{where}device"),
+        cpu_threads=check_int(table.get("cpu_threads", base.cpu_threads), f"{where}cpu_threads", 0),
+        tf32=check_bool(table.get("tf32", base.tf32), f"{where}tf32"),
+        channels_last=check_bool(table.get("channels_last", base.channels_last), f"{where}channels_last"),
         timing=_timing(table.get("timing", {}), f"{where}timing."),
         onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
@@ -218,7 +219,7 @@ def _models(value: Any, where: str, rootdir: Path) -> tuple[ModelSpec, ...]:
 
 
 def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
-    _check_keys(entry, _MODEL_KEYS, where)
+    check_keys(entry, _MODEL_KEYS, where)
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}| 'name' is required: a non-empty string.")
@@ -236,7 +237,7 @@ def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
             f"{where}({name}) | factory {source_value!r} is not of the form 'module:callable'."
         )
     shape = entry.get("input_shape")
-    if not (isinstance(shape, list) and shape and all(_positive_int(d) for d in shape)):
+    if not (isinstance(shape, list) and shape and all(is_positive_int(d) for d in shape)):
         raise ConfigError(
             f"{where}({name}) | 'input_shape' must be a list of positive integers such as "
             f"[1, 3, 224, 224]; got {shape!r}."
@@ -256,21 +257,21 @@ def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
         torchvision=source_value if sources[0] == "torchvision" else None,
         factory=source_value if sources[0] == "factory" else None,
         weights=(rootdir / weights) if weights else None,
-        seed=_int(entry.get("seed", 0), f"{where}({name}) seed", 0),
+        seed=check_int(entry.get("seed", 0), f"{where}({name}) seed", 0),
         input_range=(float(low_high[0]), float(low_high[1])),
     )
 
 
 def _timing(table: Any, where: str) -> TimingConfig:
-    _check_keys(table, {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}, where)
+    check_keys(table, {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}, where)
     base = TimingConfig()
     timing = TimingConfig(
-        warmup_seconds=_float(table.get("warmup_seconds", base.warmup_seconds),
+        warmup_seconds=check_number(table.get("warmup_seconds", base.warmup_seconds),
                               f"{where}warmup_seconds"),
-        warmup_min_runs=_int(table.get("warmup_min_runs", base.warmup_min_runs),
+        warmup_min_runs=check_int(table.get("warmup_min_runs", base.warmup_min_runs),
                              f"{where}warmup_min_runs", 0),
-        rounds=_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
-        trials=_int(table.get("trials", base.trials), f"{where}trials", 1),
+        rounds=check_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
+        trials=check_int(table.get("trials", base.trials), f"{where}trials", 1),
     )
     if timing.trials > timing.rounds:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
@@ -279,45 +280,45 @@ def _timing(table: Any, where: str) -> TimingConfig:
 
 
 def _tensorrt(table: Any, where: str) -> TensorRTConfig:
-    _check_keys(table, {"workspace_mb", "cuda_graph", "host_buffers"}, where)
+    check_keys(table, {"workspace_mb", "cuda_graph", "host_buffers"}, where)
     return TensorRTConfig(
-        workspace_mb=_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
-        cuda_graph=_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
-        host_buffers=_bool(table.get("host_buffers", False), f"{where}host_buffers"),
+        workspace_mb=check_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
+        cuda_graph=check_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
+        host_buffers=check_bool(table.get("host_buffers", False), f"{where}host_buffers"),
     )
 
 
 def _onnx(table: Any, where: str) -> OnnxConfig:
-    _check_keys(table, {"exporter", "opset"}, where)
+    check_keys(table, {"exporter", "opset"}, where)
     return OnnxConfig(
-        exporter=_choice(table.get("exporter", "torchscript"), EXPORTERS, f"{where}exporter"),
-        opset=_int(table.get("opset", 17), f"{where}opset", 7),
+        exporter=check_choice(table.get("exporter", "torchscript"), EXPORTERS, f"{where}exporter"),
+        opset=check_int(table.get("opset", 17), f"{where}opset", 7),
     )
 
 
 def _agreement(table: Any, where: str) -> AgreementConfig:
-    _check_keys(table, {"num_inputs", "seed", "property_examples", *PRECISIONS}, where)
+    check_keys(table, {"num_inputs", "seed", "property_examples", *PRECISIONS}, where)
     tolerances = dict(DEFAULT_TOLERANCES)
     max_rel_l2 = dict(DEFAULT_MAX_REL_L2)
     property_rel_l2 = dict(DEFAULT_PROPERTY_REL_L2)
     for precision in PRECISIONS:
         sub = table.get(precision, {})
-        _check_keys(sub, {"atol", "rtol", "max_rel_l2", "property_rel_l2"}, f"{where}{precision}.")
+        check_keys(sub, {"atol", "rtol", "max_rel_l2", "property_rel_l2"}, f"{where}{precision}.")
         base = tolerances[precision]
         tolerances[precision] = Tolerance(
-            atol=_float(sub.get("atol", base.atol), f"{where}{precision}.atol"),
-            rtol=_float(sub.get("rtol", base.rtol), f"{where}{precision}.rtol"),
+            atol=check_number(sub.get("atol", base.atol), f"{where}{precision}.atol"),
+            rtol=check_number(sub.get("rtol", base.rtol), f"{where}{precision}.rtol"),
         )
-        max_rel_l2[precision] = _float(sub.get("max_rel_l2", max_rel_l2[precision]),
+        max_rel_l2[precision] = check_number(sub.get("max_rel_l2", max_rel_l2[precision]),
                                        f"{where}{precision}.max_rel_l2")
-        property_rel_l2[precision] = _float(
+        property_rel_l2[precision] = check_number(
             sub.get("property_rel_l2", property_rel_l2[precision]),
             f"{where}{precision}.property_rel_l2",
         )
     return AgreementConfig(
-        num_inputs=_int(table.get("num_inputs", 8), f"{where}num_inputs", 1),
-        seed=_int(table.get("seed", 0), f"{where}seed", 0),
-        property_examples=_int(table.get("property_examples", 5),
+        num_inputs=check_int(table.get("num_inputs", 8), f"{where}num_inputs", 1),
+        seed=check_int(table.get("seed", 0), f"{where}seed", 0),
+        property_examples=check_int(table.get("property_examples", 5),
                                f"{where}property_examples", 1),
         tolerances=tolerances,
         max_rel_l2=max_rel_l2,
@@ -330,21 +331,21 @@ _POLICY_KEYS = set(GatePolicy.__dataclass_fields__)
 
 def policy_changes(table: Any, where: str) -> dict[str, float]:
     """Validated GatePolicy fields from a table (config override or perf_gate marker)."""
-    _check_keys(table, _POLICY_KEYS, where)
-    return {key: _float(value, f"{where}{key}") for key, value in table.items()}
+    check_keys(table, _POLICY_KEYS, where)
+    return {key: check_number(value, f"{where}{key}") for key, value in table.items()}
 
 
 def _gate(table: Any, where: str) -> GateConfig:
-    _check_keys(table, _POLICY_KEYS | {"overrides", "confirm_runs"}, where)
+    check_keys(table, _POLICY_KEYS | {"overrides", "confirm_runs"}, where)
     policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     overrides = table.get("overrides", {})
-    _check_keys(overrides, set(overrides) if isinstance(overrides, Mapping) else set(),
+    check_keys(overrides, set(overrides) if isinstance(overrides, Mapping) else set(),
                 f"{where}overrides")
     return GateConfig(
         policy=GatePolicy(**policy_changes(policy_table, where)),
         overrides={name: policy_changes(sub, f"{where}overrides.{name}.")
                    for name, sub in overrides.items()},
-        confirm_runs=_int(table.get("confirm_runs", 0), f"{where}confirm_runs", 0),
+        confirm_runs=check_int(table.get("confirm_runs", 0), f"{where}confirm_runs", 0),
     )
 
 
@@ -352,16 +353,16 @@ def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[
     changes: dict[str, Any] = {}
     if cli.models is not None:
         valid = [spec.name for spec in config.models]
-        names = _choices(_split(cli.models), valid, "--perf-models", f" (configured in {config.source})")
+        names = check_choices(_split(cli.models), valid, "--perf-models", f" (configured in {config.source})")
         changes["models"] = tuple(config.model(name) for name in names)
     if cli.backends is not None:
-        changes["backends"] = _choices(_split(cli.backends), known_backends, "--perf-backends")
+        changes["backends"] = check_choices(_split(cli.backends), known_backends, "--perf-backends")
     if cli.precisions is not None:
-        changes["precisions"] = _choices(_split(cli.precisions), PRECISIONS, "--perf-precisions")
+        changes["precisions"] = check_choices(_split(cli.precisions), PRECISIONS, "--perf-precisions")
     if cli.device is not None:
-        changes["device"] = _choice(cli.device, DEVICES, "--perf-device")
+        changes["device"] = check_choice(cli.device, DEVICES, "--perf-device")
     if cli.rounds is not None:
-        rounds = _int(cli.rounds, "--perf-rounds", 1)
+        rounds = check_int(cli.rounds, "--perf-rounds", 1)
         changes["timing"] = replace(config.timing, rounds=rounds,
                                     trials=min(config.timing.trials, rounds))
     return replace(config, **changes)
@@ -371,40 +372,12 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def _choices(value: Any, valid: Sequence[str], where: str, note: str = "") -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"{where} | expected a non-empty list of: {', '.join(valid)}.")
-    for item in value:
-        _choice(item, valid, where, note)
-    return tuple(dict.fromkeys(value))
 
 
-def _choice(value: Any, valid: Sequence[str], where: str, note: str = "") -> str:
-    if value not in valid:
-        raise ConfigError(f"{where} | unknown value {value!r}. Valid values{note}: "
-                          f"{', '.join(valid)}.")
-    return str(value)
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _int(value: Any, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where} | expected an integer >= {minimum}, got {value!r}.")
-    return value
 
 
-def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{where} | expected a number >= 0, got {value!r}.")
-    return float(value)
 
-
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where} | expected true or false, got {value!r}.")
-    return value
