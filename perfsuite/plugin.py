@@ -72,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = PerfSession(suite, progress=_progress_writer(config))
     config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
                             "perf_gate(max_increase=0.1, floor_ms=0.05)")
+    config.addinivalue_line("markers", "trt_selftest: a short TensorRT self-check to run once on "
+                            "a new runner (pytest -m trt_selftest)")
     state = GateRun(config, suite)
     config.stash[GATE_KEY] = state
     if config.getoption("perf_save_baseline") and config.getoption("perf_add_recording"):
