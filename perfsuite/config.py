@@ -339,8 +339,8 @@ def _gate(table: Any, where: str) -> GateConfig:
     check_keys(table, _POLICY_KEYS | {"overrides", "confirm_runs"}, where)
     policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     overrides = table.get("overrides", {})
-    check_keys(overrides, set(overrides) if isinstance(overrides, Mapping) else set(),
-                f"{where}overrides")
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"{where}overrides | expected a table of case id -> limits.")
     return GateConfig(
         policy=GatePolicy(**policy_changes(policy_table, where)),
         overrides={name: policy_changes(sub, f"{where}overrides.{name}.")

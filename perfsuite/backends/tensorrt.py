@@ -9,7 +9,6 @@ GPU compute and end-to-end time land in the results as trtexec reports them.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from perfsuite.backends.tensorrt_engine import (
     EngineBuildError,
     EngineRecipe,
     build_engine,
+    dtype_name,
     onnx_digest,
     plan_recipe,
 )
@@ -35,8 +35,7 @@ _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT
 
 
 def torch_dtype_of(trt_dtype: Any) -> Any:
-    name = getattr(trt_dtype, "name", str(trt_dtype).split(".")[-1])
-    return getattr(require("torch"), _TORCH_DTYPES[name])
+    return getattr(require("torch"), _TORCH_DTYPES[dtype_name(trt_dtype)])
 
 
 class Buffers:
@@ -177,9 +176,8 @@ class EngineFromOnnx:
 
         def validate(directory: Path) -> None:
             runtime = self.trt.Runtime(self.trt.Logger(self.trt.Logger.WARNING))
-            with warnings.catch_warnings():
-                if runtime.deserialize_cuda_engine((directory / ENGINE_FILE).read_bytes()) is None:
-                    raise ValueError("TensorRT cannot deserialize it")
+            if runtime.deserialize_cuda_engine((directory / ENGINE_FILE).read_bytes()) is None:
+                raise ValueError("TensorRT cannot deserialize it")
 
         name = f"{self.artifacts.spec.name}-{self.recipe.precision}"
         entry = self.cache.get_or_build("tensorrt", name, self.key(), build, validate)

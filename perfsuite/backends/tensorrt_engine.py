@@ -62,6 +62,11 @@ class EngineRecipe:
         return {f"recipe_{k}": str(v) for k, v in self.__dict__.items()}
 
 
+def dtype_name(trt_dtype: Any) -> str:
+    """'FLOAT', 'HALF', ... for a tensorrt.DataType member (its name, whatever the binding)."""
+    return str(getattr(trt_dtype, "name", str(trt_dtype).split(".")[-1]))
+
+
 def major_version(trt: Any) -> int:
     return int(str(trt.__version__).split(".")[0])
 

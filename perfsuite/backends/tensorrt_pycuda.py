@@ -14,7 +14,7 @@ import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
 from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTSession
-from perfsuite.backends.tensorrt_engine import EngineBuildError, EngineRecipe, plan_recipe
+from perfsuite.backends.tensorrt_engine import EngineBuildError, EngineRecipe, dtype_name, plan_recipe
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
 from perfsuite.models import ModelSpec
@@ -24,7 +24,7 @@ _NUMPY_DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT32": np.int32, "IN
 
 
 def numpy_dtype_of(trt_dtype: Any) -> Any:
-    return _NUMPY_DTYPES[getattr(trt_dtype, "name", str(trt_dtype).split(".")[-1])]
+    return _NUMPY_DTYPES[dtype_name(trt_dtype)]
 
 
 class PycudaSession(Session):
