@@ -26,26 +26,62 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from perfsuite.gate import GatePolicy, judge_latency
 
-SLOWDOWNS = (0.05, 0.10, 0.15, 0.30)
 REPO = Path(__file__).resolve().parents[1]
 
 
-def record(out: Path, aa: int, slow: int, extra: list[str]) -> None:
+def plan_runs(aa: int, slow: int, ops: list[int]) -> list[tuple[str, int, int]]:
+    """(label, extra passes, index), interleaved so slow drifts of the machine hit every label."""
+    queues = [[("aa", 0, i) for i in range(aa)]]
+    queues += [[(f"ops{k:02d}", k, i) for i in range(slow)] for k in ops]
+    plan = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                plan.append(queue.pop(0))
+    return plan
+
+
+def run_once(target: Path, passes: int, size: int, extra: list[str]) -> None:
+    """One fresh pytest process of the latency benchmarks, `passes` extra passes per forward."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}",
+           "PERFSUITE_SLOW_SIZE": str(size), "PERFSUITE_SLOW_OPS": str(passes)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               "-p", "slowdown_plugin", str(REPO / "tests/perf/test_latency.py"),
+               f"--benchmark-json={target}", *extra]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
+    print(f"{target.name}: {status}", flush=True)
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:])
+
+
+def decisive_median(info: dict) -> float:
+    """GPU-compute median where CUDA events measured it, else the end-to-end median."""
+    return (info.get("gpu_latency") or info["latency"])["median_ms"]
+
+
+def calibrate(out: Path, probe: int, size: int, targets: list[float], backend: str,
+              extra: list[str]) -> list[int]:
+    """Passes per target slowdown, from one run without and one with `probe` extra passes,
+    timed on `backend`'s first benchmark."""
+    medians = []
+    for passes in (0, probe):
+        target = out / "calibration" / f"passes{passes:02d}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run_once(target, passes, size, extra)
+        infos = [b["extra_info"] for b in json.loads(target.read_text())["benchmarks"]]
+        medians.append(decisive_median(next(i for i in infos if i["backend"] == backend)))
+    per_pass = (medians[1] / medians[0] - 1) / probe
+    ops = [max(1, round(t / per_pass)) for t in targets]
+    print(f"calibration on {backend}: {medians[0]:.4f} -> {medians[1]:.4f} ms with {probe} "
+          f"passes, {per_pass:.3%} a pass; passes for {targets}: {ops}", flush=True)
+    return ops
+
+
+def record(out: Path, aa: int, slow: int, ops: list[int], size: int, extra: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    plan = [("aa", 0.0, i) for i in range(aa)]
-    plan += [(f"slow{int(f * 100)}", f, i) for f in SLOWDOWNS for i in range(slow)]
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}"}
-    for label, factor, index in plan:
-        target = out / f"{label}_{index:02d}.json"
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                   "-p", "slowdown_plugin", str(REPO / "tests/perf/test_latency.py"),
-                   f"--benchmark-json={target}", *extra]
-        done = subprocess.run(command, env={**env, "PERFSUITE_SLOWDOWN": str(factor)},
-                              capture_output=True, text=True, cwd=REPO)
-        status = "ok" if done.returncode == 0 else f"exit {done.returncode}"
-        print(f"{target.name}: {status}", flush=True)
-        if done.returncode != 0:
-            print(done.stdout[-3000:], done.stderr[-3000:])
+    for label, passes, index in plan_runs(aa, slow, ops):
+        run_once(out / f"{label}_{index:02d}.json", passes, size, extra)
 
 
 def load(out: Path) -> dict[str, dict[str, list[dict]]]:
@@ -124,7 +160,15 @@ def main() -> None:
     rec = sub.add_parser("record")
     rec.add_argument("--out", type=Path, required=True)
     rec.add_argument("--aa", type=int, default=20)
-    rec.add_argument("--slow", type=int, default=8)
+    rec.add_argument("--slow", type=int, default=4, help="runs per slowdown")
+    rec.add_argument("--ops", default="2,5,10,20",
+                     help="extra elementwise passes inside the forward, one slowdown each")
+    rec.add_argument("--size", type=int, default=0,
+                     help="elements per extra pass (0: the model's output)")
+    rec.add_argument("--calibrate", metavar="BACKEND",
+                     help="choose --ops from a probe run of BACKEND to hit --targets")
+    rec.add_argument("--targets", default="0.02,0.03,0.05,0.10,0.20")
+    rec.add_argument("--probe", type=int, default=20, help="passes in the calibration run")
     ev = sub.add_parser("evaluate")
     ev.add_argument("out", type=Path)
     ev.add_argument("--recordings", type=int, default=3)
@@ -132,7 +176,12 @@ def main() -> None:
     ev.add_argument("--noise-k", type=float, default=GatePolicy().noise_k)
     args, extra = parser.parse_known_args()
     if args.command == "record":
-        record(args.out, args.aa, args.slow, extra)
+        ops = [int(k) for k in args.ops.split(",")]
+        if args.calibrate:
+            args.out.mkdir(parents=True, exist_ok=True)
+            targets = [float(t) for t in args.targets.split(",")]
+            ops = calibrate(args.out, args.probe, args.size, targets, args.calibrate, extra)
+        record(args.out, args.aa, args.slow, sorted(set(ops)), args.size, extra)
     else:
         evaluate(args.out, args.recordings, args.confirm, args.noise_k)
 

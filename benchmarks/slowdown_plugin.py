@@ -1,80 +1,51 @@
 """pytest plugin for the gate-quality benchmark (never loaded by the suite itself).
 
-PERFSUITE_SLOWDOWN=0.15 makes every session 15% slower end to end: after each call it spins for
-15% of the session's own median, calibrated once when the session is prepared. Every benchmark
-also records two re-measurements (what the gate would take to confirm a suspected regression)
-in extra_info["confirmations"], so the gate can be replayed offline on the recorded runs.
+PERFSUITE_SLOW_OPS=k makes every model do k extra passes of real work inside its forward:
+`h = tanh(h)` over its own output (PERFSUITE_SLOW_SIZE=0, the default: one small kernel a pass
+on a GPU) or over a tensor of PERFSUITE_SLOW_SIZE elements derived from the input (for CPUs,
+where a small pass costs nothing), folded into the output at 1e-6 scale. The work is part of the model, so it is in the ONNX
+file, in the CUDA graph and between the CUDA events: what a regression looks like, unlike a
+host-side spin after the call. k = 0 (the default) leaves the model untouched (the A/A runs).
+The achieved slowdown is measured from the runs themselves (gate_quality.py evaluate).
 """
 
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
-import pytest
+import perfsuite.session
 
-from perfsuite.plugin import SESSION_KEY
-from perfsuite.session import PerfSession
-
-FACTOR = float(os.environ.get("PERFSUITE_SLOWDOWN", "0"))
-CONFIRMATIONS = 2
+SLOW_OPS = int(os.environ.get("PERFSUITE_SLOW_OPS", "0"))
+SLOW_SIZE = int(os.environ.get("PERFSUITE_SLOW_SIZE", "0"))
 
 
-def spin(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+def slowed(inner, passes: int, size: int):
+    import torch
 
+    class SlowedModel(torch.nn.Module):
+        """`inner(x)` plus `passes` elementwise passes over `size` values that depend on x."""
 
-class SlowedSession:
-    """Wraps a Session: same interface, `run` followed by a calibrated spin."""
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("scale", torch.linspace(0.5, 1.5, max(size, 1)))
 
-    def __init__(self, inner, delay_s: float) -> None:
-        self._inner = inner
-        self._delay_s = delay_s
+        def forward(self, x):
+            y = self.inner(x)
+            h = x.mean() * self.scale if size else y
+            for _ in range(passes):
+                h = torch.tanh(h)
+            return torch.add(y, h.mean() if size else h, alpha=1e-6)
 
-    def run(self, inputs):
-        out = self._inner.run(inputs)
-        spin(self._delay_s)
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
+    return SlowedModel().eval()
 
 
 def pytest_configure(config):
-    if FACTOR <= 0:
+    if SLOW_OPS <= 0:
         return
-    original = PerfSession.session
+    original = perfsuite.session.build_model
 
-    def slowed(self, case):
-        prepared = original(self, case)
-        if isinstance(prepared, SlowedSession):
-            return prepared
-        cache = self.__dict__.setdefault("_slowed", {})
-        if case not in cache:
-            x = self.inputs(case.model)[0]
-            for _ in range(20):
-                prepared.run(x)
-            times = []
-            for _ in range(50):
-                t0 = time.perf_counter()
-                prepared.run(x)
-                times.append(time.perf_counter() - t0)
-            cache[case] = SlowedSession(prepared, FACTOR * statistics.median(times))
-        return cache[case]
+    def build(spec):
+        return slowed(original(spec), SLOW_OPS, SLOW_SIZE)
 
-    PerfSession.session = slowed
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    outcome = yield
-    benchmark = getattr(item, "funcargs", {}).get("benchmark")
-    case = getattr(item, "funcargs", {}).get("perf_case")
-    if benchmark is not None and case is not None and benchmark.stats is not None:
-        perf = item.config.stash[SESSION_KEY]
-        benchmark.extra_info["confirmations"] = [perf.remeasure(case).as_dict()
-                                                 for _ in range(CONFIRMATIONS)]
-    return outcome
+    perfsuite.session.build_model = build
