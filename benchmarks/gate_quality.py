@@ -1,16 +1,19 @@
 """Gate quality: false-alarm and detection rates of perfsuite's gate and of pytest-benchmark's
 `--benchmark-compare-fail=median:5%`, on the same recorded runs.
 
-    python benchmarks/gate_quality.py record --out runs/ --aa 20 --slow 8 [pytest options]
-    python benchmarks/gate_quality.py evaluate runs/
+    python benchmarks/gate_quality.py record --out runs/ --aa 14 --slow 4 --ops 2,6,12 [pytest options]
+    python benchmarks/gate_quality.py record --out runs/ --calibrate torch-cudagraph ...
+    python benchmarks/gate_quality.py evaluate runs/ [more_runs/ ...]
 
-`record` runs the latency benchmarks in fresh processes: `--aa` runs of identical code, then
-`--slow` runs for each injected slowdown (5, 10, 15, 30%; see slowdown_plugin.py). `evaluate`
-replays the gates offline:
-- perfsuite: the baseline is `--recordings` (3) consecutive A/A recordings; every other A/A run is a candidate
-  for a false alarm, every slowed run one for a detection; suspected regressions are confirmed
-  with the run's recorded re-measurements, as the live gate does;
+`record` runs the latency benchmarks in fresh processes, interleaved: `--aa` runs of identical
+code and `--slow` runs for each slowdown, made by extra passes of work inside the model's
+forward (slowdown_plugin.py); `--calibrate BACKEND` first measures one pass's cost and picks the
+passes for `--targets`. `evaluate` replays the gates offline:
+- perfsuite: every choice of `--recordings` A/A runs is a baseline; every other A/A run is a
+  candidate for a false alarm, every slowed run one for a detection; a comparison "flags" when
+  any verdict fails (advisory verdicts of benchmarks too noisy to gate do not);
 - pytest-benchmark: every ordered pair (one saved run, one current run), median +5% fails.
+The slowdown each label made is measured from the runs (mean medians against the A/A runs).
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from perfsuite.gate import GatePolicy, judge_latency
+from perfsuite.baselines import LatencyRecording
+from perfsuite.gate import GatePolicy, GateVerdict, judge_latency, sample_cv
+from perfsuite.timing import LatencyStats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,74 +92,120 @@ def record(out: Path, aa: int, slow: int, ops: list[int], size: int, extra: list
         run_once(out / f"{label}_{index:02d}.json", passes, size, extra)
 
 
-def load(out: Path) -> dict[str, dict[str, list[dict]]]:
-    """{case: {label: [benchmark extra_info, ...]}} in run order."""
+def load(folders: list[Path]) -> dict[str, dict[str, list[dict]]]:
+    """{benchmark: {label: [extra_info, ...]}} in run order, folders one after another."""
     runs: dict[str, dict[str, list[dict]]] = {}
-    for path in sorted(out.glob("*.json")):
-        if path.stat().st_size == 0:  # a run cut off by a time limit
-            continue
-        label = path.stem.rsplit("_", 1)[0]
-        for bench in json.loads(path.read_text())["benchmarks"]:
-            info = bench["extra_info"]
-            case = f"{info['backend']}-{info['precision']}-{info['device']}"
-            runs.setdefault(case, {}).setdefault(label, []).append(info)
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            try:
+                benchmarks = json.loads(path.read_text())["benchmarks"]
+            except (ValueError, KeyError):  # a run cut off by a time limit
+                print(f"skipped {path}: incomplete")
+                continue
+            label = path.stem.rsplit("_", 1)[0]
+            for bench in benchmarks:
+                info = bench["extra_info"]
+                case = f"{info['backend']}-{info['precision']}-{info['device']}"
+                runs.setdefault(case, {}).setdefault(label, []).append(info)
     return runs
 
 
-def perfsuite_alarm(baseline: list[dict], run: dict, policy: GatePolicy, confirm: int) -> bool:
-    """The live gate's decision: median and p90, confirmed by up to `confirm` re-measurements."""
-    measurements = [run["latency"], *run.get("confirmations", [])][: 1 + confirm]
-    for used in range(1, len(measurements) + 1):
-        best = min(measurements[:used], key=lambda m: m["median_ms"])
-        failed = any(
-            judge_latency("x", best[trials], [b["latency"][stat] for b in baseline], limit,
-                          policy).failed
-            for trials, stat, limit in (("trial_medians_ms", "median_ms", policy.max_increase),
-                                        ("trial_p90_ms", "p90_ms", policy.tail_max_increase))
-        )
-        if not failed:
-            return False
-    return True
+def recording(info: dict) -> LatencyRecording:
+    gpu, enqueue = info.get("gpu_latency"), info.get("enqueue_latency")
+    return LatencyRecording(LatencyStats.from_dict(info["latency"]),
+                            LatencyStats.from_dict(gpu) if gpu else None,
+                            enqueue["median_ms"] if enqueue else None)
 
 
-def pytest_benchmark_alarm(saved: dict, current: dict) -> bool:
-    return current["latency"]["median_ms"] > saved["latency"]["median_ms"] * 1.05
+@dataclass
+class Tally:
+    """How perfsuite's gate decided over many baseline/candidate pairs."""
+
+    comparisons: int = 0
+    failed: int = 0
+    advisory: int = 0
+    resolutions: list[float] = field(default_factory=list)
+    deciders: Counter = field(default_factory=Counter)
+
+    def add(self, verdicts: list[GateVerdict]) -> None:
+        self.comparisons += 1
+        self.failed += any(v.failed for v in verdicts)
+        decider = next(v for v in verdicts if v.decides)
+        self.advisory += decider.status == "too noisy"
+        self.resolutions.append(decider.resolution or 0.0)
+        self.deciders["GPU" if "GPU" in decider.subject else "e2e"] += 1
+
+    def rate(self) -> str:
+        return f"{self.failed / max(1, self.comparisons):.1%}"
+
+    def gated_as(self) -> str:
+        share = 1 - self.advisory / max(1, self.comparisons)
+        return (f"{self.deciders.most_common(1)[0][0]}, resolves +"
+                f"{statistics.median(self.resolutions):.1%}, gated {share:.0%}")
 
 
-def rates(by_label: dict[str, list[dict]], policy: GatePolicy, recordings: int,
-          confirm: int) -> dict[str, tuple[float, float, int]]:
-    """label -> (perfsuite alarm rate, pytest-benchmark alarm rate, trials)."""
-    aa = by_label.get("aa", [])
-    windows = [aa[i:i + recordings] for i in range(len(aa) - recordings + 1)]
-    result = {}
-    for label, runs in sorted(by_label.items()):
-        ours, theirs = [], []
-        for start, window in enumerate(windows):
-            used = set(range(start, start + recordings)) if label == "aa" else set()
-            ours += [perfsuite_alarm(window, run, policy, confirm)
-                     for i, run in enumerate(runs) if i not in used]
-        theirs = [pytest_benchmark_alarm(saved, run)
-                  for (i, saved), (j, run) in itertools.product(enumerate(aa), enumerate(runs))
-                  if label != "aa" or i != j]
-        result[label] = (sum(ours) / max(1, len(ours)), sum(theirs) / max(1, len(theirs)),
-                         len(ours))
-    return result
+def replay(aa: list[LatencyRecording], runs: list[LatencyRecording], same: bool, recordings: int,
+           device: str, policy: GatePolicy) -> Tally:
+    """perfsuite's gate with every choice of `recordings` A/A runs as the baseline and every
+    other run as the candidate."""
+    tally = Tally()
+    for chosen in itertools.combinations(range(len(aa)), recordings):
+        baseline = [aa[i] for i in chosen]
+        for j, run in enumerate(runs):
+            if same and j in chosen:
+                continue
+            tally.add(judge_latency("b", run, baseline, device, policy))
+    return tally
 
 
-def evaluate(out: Path, recordings: int, confirm: int, noise_k: float) -> None:
-    policy = GatePolicy(noise_k=noise_k)
-    print(f"perfsuite gate: baseline of {recordings} recordings, {confirm} confirmation(s), "
-          f"defaults {policy}")
-    print("| case | runs | perfsuite gate | pytest-benchmark median:5% | comparisons (perfsuite) |")
-    print("|---|---|---|---|---|")
-    for case, by_label in load(out).items():
-        for label, (ours, theirs, n) in rates(by_label, policy, recordings, confirm).items():
-            kind = "false alarms (A/A)" if label == "aa" else f"detected +{label[4:]}%"
-            count = len(by_label[label])
-            print(f"| {case} | {label} x{count} | {kind}: {ours:.1%} | {theirs:.1%} | {n} |")
-        medians = [r["latency"]["median_ms"] for r in by_label.get("aa", [])]
-        if medians:
-            print(f"| {case} | A/A medians ms | min {min(medians):.4f} max {max(medians):.4f} | | |")
+def pytest_benchmark_rate(aa: list[dict], runs: list[dict], same: bool) -> str:
+    """--benchmark-compare-fail=median:5% over every ordered pair (saved run, current run)."""
+    flags = [run["latency"]["median_ms"] > saved["latency"]["median_ms"] * 1.05
+             for (i, saved), (j, run) in itertools.product(enumerate(aa), enumerate(runs))
+             if not (same and i == j)]
+    return f"{sum(flags) / max(1, len(flags)):.1%}"
+
+
+def achieved(aa: list[dict], runs: list[dict]) -> str:
+    """The slowdown the extra passes made, from the mean medians: GPU compute / end to end."""
+    parts = []
+    for key, name in (("gpu_latency", "GPU"), ("latency", "e2e")):
+        if all(r.get(key) for r in aa + runs):
+            before = statistics.fmean(r[key]["median_ms"] for r in aa)
+            after = statistics.fmean(r[key]["median_ms"] for r in runs)
+            parts.append(f"{after / before - 1:+.1%} {name}")
+    return " / ".join(parts)
+
+
+def evaluate(folders: list[Path], recordings: list[int], strict_limit: float) -> None:
+    policy, fine = GatePolicy(), GatePolicy(max_increase=strict_limit)
+    print(f"perfsuite gate defaults: {policy}; 'limit {strict_limit:.0%}': max_increase = "
+          f"{strict_limit:g}")
+    print("| benchmark | runs | slowdown made | baseline recordings | perfsuite gate: flagged "
+          f"(default) | flagged (limit {strict_limit:.0%}) | decided on | pytest-benchmark "
+          "median:5% | comparisons |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case, by_label in load(folders).items():
+        device = case.rsplit("-", 1)[1]
+        aa_info = by_label.get("aa", [])
+        aa = [recording(i) for i in aa_info]
+        for label, infos in sorted(by_label.items()):
+            same = label == "aa"
+            made = "none (A/A)" if same else achieved(aa_info, infos)
+            runs = [recording(i) for i in infos]
+            theirs = pytest_benchmark_rate(aa_info, infos, same)
+            for n in recordings:
+                if len(aa) < n + same:
+                    continue
+                ours = replay(aa, runs, same, n, device, policy)
+                finer = replay(aa, runs, same, n, device, fine)
+                print(f"| {case} | {label} x{len(infos)} | {made} | {n} | {ours.rate()} | "
+                      f"{finer.rate()} | {ours.gated_as()}; at {strict_limit:.0%}: "
+                      f"{finer.gated_as().split(', ', 1)[1]} | {theirs} | {ours.comparisons} |")
+        medians = [i["latency"]["median_ms"] for i in aa_info]
+        gpu = [i["gpu_latency"]["median_ms"] for i in aa_info if i.get("gpu_latency")]
+        spread = f"| {case} | A/A between-run CV | e2e {sample_cv(medians):.2%}"
+        print(spread + (f", GPU {sample_cv(gpu):.2%}" if gpu else "") + " | | | | | | |")
 
 
 def main() -> None:
@@ -170,10 +224,10 @@ def main() -> None:
     rec.add_argument("--targets", default="0.02,0.03,0.05,0.10,0.20")
     rec.add_argument("--probe", type=int, default=20, help="passes in the calibration run")
     ev = sub.add_parser("evaluate")
-    ev.add_argument("out", type=Path)
-    ev.add_argument("--recordings", type=int, default=3)
-    ev.add_argument("--confirm", type=int, default=0, help="re-measurements used (0-2)")
-    ev.add_argument("--noise-k", type=float, default=GatePolicy().noise_k)
+    ev.add_argument("folders", type=Path, nargs="+")
+    ev.add_argument("--recordings", default="1,3", help="baseline sizes to replay")
+    ev.add_argument("--strict-limit", type=float, default=0.01,
+                    help="the second practical limit replayed")
     args, extra = parser.parse_known_args()
     if args.command == "record":
         ops = [int(k) for k in args.ops.split(",")]
@@ -183,7 +237,7 @@ def main() -> None:
             ops = calibrate(args.out, args.probe, args.size, targets, args.calibrate, extra)
         record(args.out, args.aa, args.slow, sorted(set(ops)), args.size, extra)
     else:
-        evaluate(args.out, args.recordings, args.confirm, args.noise_k)
+        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.strict_limit)
 
 
 if __name__ == "__main__":

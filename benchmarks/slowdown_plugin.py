@@ -3,10 +3,11 @@
 PERFSUITE_SLOW_OPS=k makes every model do k extra passes of real work inside its forward:
 `h = tanh(h)` over its own output (PERFSUITE_SLOW_SIZE=0, the default: one small kernel a pass
 on a GPU) or over a tensor of PERFSUITE_SLOW_SIZE elements derived from the input (for CPUs,
-where a small pass costs nothing), folded into the output at 1e-6 scale. The work is part of the model, so it is in the ONNX
-file, in the CUDA graph and between the CUDA events: what a regression looks like, unlike a
-host-side spin after the call. k = 0 (the default) leaves the model untouched (the A/A runs).
-The achieved slowdown is measured from the runs themselves (gate_quality.py evaluate).
+where a small pass costs nothing), folded into the output at 1e-6 scale. The work is part of
+the model, so it is in the ONNX file, in the CUDA graph and between the CUDA events: what a
+regression looks like, unlike a host-side spin after the call. k = 0 (the default) leaves the
+model untouched (the A/A runs). The achieved slowdown is measured from the runs themselves
+(gate_quality.py evaluate).
 """
 
 from __future__ import annotations

@@ -1,25 +1,30 @@
-"""Reading and writing baselines/<machine-key>/baseline.json.
+"""Reading, writing and merging baselines/<machine-key>/baseline.json.
 
-A baseline holds, per benchmark, one or more recordings (each a run's per-trial statistics and
-raw samples), sizes and drift metrics, the machine fingerprint and software versions. Files are
-written to a temporary file in the same folder and renamed into place, so an interrupted or
-failing run leaves the previous baseline byte-identical. JSON keys are sorted and indented, so an
-update reads well in a pull request.
+A baseline holds, per latency benchmark, one or more recordings (each a run's per-trial
+statistics of both timings and the raw end-to-end samples), sizes and drift metrics, the
+identity of every benchmark (what makes two numbers incomparable), the machine fingerprint and
+software versions. A recording run merges into the file: what it did not measure is kept.
+Files are written to a temporary file in the same folder and renamed into place, so an
+interrupted or failing run leaves the previous baseline byte-identical. JSON keys are sorted and
+indented, so an update reads well in a pull request.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from perfsuite.errors import PerfsuiteError
+from perfsuite.timing import LatencyStats, positive
 
 BASELINE_FILE = "baseline.json"
-SCHEMA = 1
+SCHEMA = 2
 MAX_RECORDINGS = 10
 RECORD_HINT = "record one with `pytest --perf-save-baseline` (add runs with --perf-add-recording)"
 
@@ -30,25 +35,31 @@ class BaselineError(PerfsuiteError):
 
 @dataclass(frozen=True)
 class LatencyRecording:
-    """One run's latency numbers for one benchmark (ms)."""
+    """One run's latency numbers for one benchmark: end to end (host clock) and, on CUDA, GPU
+    compute (CUDA events) with the host's launch time."""
 
-    median_ms: float
-    p90_ms: float
-    p99_ms: float
-    trial_medians_ms: tuple[float, ...]
-    trial_p90_ms: tuple[float, ...]
+    e2e: LatencyStats
+    gpu: LatencyStats | None = None
+    enqueue_ms: float | None = None
     samples_ms: tuple[float, ...] = ()
 
+    def stats(self, statistic: str) -> LatencyStats | None:
+        return self.gpu if statistic == "gpu" else self.e2e
+
     def as_dict(self) -> dict[str, Any]:
-        return {"median_ms": self.median_ms, "p90_ms": self.p90_ms, "p99_ms": self.p99_ms,
-                "trial_medians_ms": list(self.trial_medians_ms),
-                "trial_p90_ms": list(self.trial_p90_ms), "samples_ms": list(self.samples_ms)}
+        data: dict[str, Any] = {"e2e": self.e2e.as_dict(), "samples_ms": list(self.samples_ms)}
+        if self.gpu is not None:
+            data["gpu"] = self.gpu.as_dict()
+        if self.enqueue_ms is not None:
+            data["enqueue_ms"] = self.enqueue_ms
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LatencyRecording:
-        return cls(float(data["median_ms"]), float(data["p90_ms"]), float(data["p99_ms"]),
-                   tuple(map(float, data["trial_medians_ms"])),
-                   tuple(map(float, data["trial_p90_ms"])),
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyRecording:
+        gpu, enqueue = data.get("gpu"), data.get("enqueue_ms")
+        return cls(LatencyStats.from_dict(data["e2e"]),
+                   LatencyStats.from_dict(gpu) if gpu is not None else None,
+                   positive(enqueue, "enqueue_ms") if enqueue is not None else None,
                    tuple(map(float, data.get("samples_ms", ()))))
 
 
@@ -60,6 +71,7 @@ class Baseline:
     latency: dict[str, tuple[LatencyRecording, ...]] = field(default_factory=dict)
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     drift: dict[str, dict[str, float]] = field(default_factory=dict)
+    identity: dict[str, dict[str, str]] = field(default_factory=dict)  # per benchmark name
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,17 +82,56 @@ class Baseline:
             "latency": {k: [r.as_dict() for r in v] for k, v in sorted(self.latency.items())},
             "sizes": self.sizes,
             "drift": self.drift,
+            "identity": self.identity,
         }
 
     def benchmark_names(self) -> set[str]:
         return set(self.latency) | {f"size:{m}" for m in self.sizes} | {f"drift:{c}" for c in self.drift}
 
-    def with_recordings_added(self, new: Baseline) -> Baseline:
-        """`new`'s sizes, drift and software, with its latency appended to this one's."""
-        latency = dict(self.latency)
-        for name, recordings in new.latency.items():
-            latency[name] = (*latency.get(name, ()), *recordings)[-MAX_RECORDINGS:]
-        return replace(new, latency=latency)
+
+def size_name(model: str) -> str:
+    return f"size:{model}"
+
+
+def drift_name(case_id: str) -> str:
+    return f"drift:{case_id}"
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A merged baseline and what happened to each benchmark, for the run's summary."""
+
+    baseline: Baseline
+    updated: tuple[str, ...]
+    kept: tuple[str, ...]  # in the old baseline, not measured by this run: kept as they were
+    refused: tuple[str, ...]  # measured, but not comparable with the stored entry: not added
+
+
+def merge(old: Baseline | None, fresh: Baseline, add: bool) -> Merge:
+    """`fresh` (one run) merged into `old`. Entries this run did not measure are kept. With
+    `add`, latency recordings are appended (the last MAX_RECORDINGS kept) where the identity is
+    unchanged and refused where it changed; without, measured entries replace the old ones."""
+    if old is None:
+        return Merge(fresh, tuple(sorted(fresh.benchmark_names())), (), ())
+    latency = dict(old.latency)
+    identity = dict(old.identity)
+    refused = []
+    for name, recordings in fresh.latency.items():
+        changed = name in old.latency and old.identity.get(name) != fresh.identity.get(name)
+        if add and changed:
+            refused.append(name)
+            continue
+        kept = old.latency.get(name, ()) if add else ()
+        latency[name] = (*kept, *recordings)[-MAX_RECORDINGS:]
+        identity[name] = fresh.identity.get(name, {})
+    sizes = {**old.sizes, **fresh.sizes}
+    drift = {**old.drift, **fresh.drift}
+    for name in (*map(size_name, fresh.sizes), *map(drift_name, fresh.drift)):
+        identity[name] = fresh.identity.get(name, {})
+    merged = replace(fresh, latency=latency, sizes=sizes, drift=drift, identity=identity)
+    measured = fresh.benchmark_names()
+    return Merge(merged, tuple(sorted(measured - set(refused))),
+                 tuple(sorted(old.benchmark_names() - measured)), tuple(sorted(refused)))
 
 
 def baseline_path(baselines_dir: Path, key: str) -> Path:
@@ -92,7 +143,9 @@ def load_baseline(path: Path) -> Baseline | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("schema") != SCHEMA:
             raise BaselineError(f"{path} | schema {data.get('schema')!r}, expected {SCHEMA}.\n"
                                 f"Remedy: re-record it: {RECORD_HINT}.")
@@ -100,18 +153,36 @@ def load_baseline(path: Path) -> Baseline | None:
             machine_key=str(data["machine_key"]),
             machine=dict(data["machine"]),
             software={str(k): str(v) for k, v in data["software"].items()},
-            latency={name: tuple(LatencyRecording.from_dict(r) for r in recordings)
+            latency={str(name): _recordings(recordings)
                      for name, recordings in data["latency"].items()},
-            sizes={m: {k: int(v) for k, v in s.items()} for m, s in data["sizes"].items()},
-            drift={c: {k: float(v) for k, v in d.items()} for c, d in data["drift"].items()},
+            sizes={str(m): {str(k): int(positive(v, k)) for k, v in s.items()}
+                   for m, s in data["sizes"].items()},
+            drift={str(c): {str(k): _finite(v, k) for k, v in d.items()}
+                   for c, d in data["drift"].items()},
+            identity={str(n): {str(k): str(v) for k, v in i.items()}
+                      for n, i in data["identity"].items()},
         )
     except BaselineError:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BaselineError(
             f"{path} | cannot be read as a perfsuite baseline ({type(exc).__name__}: {exc}).\n"
-            f"Remedy: restore it from version control, or delete it and {RECORD_HINT}."
+            f"Remedy: restore it from version control, or replace it: `pytest "
+            f"--perf-save-baseline` records a new one."
         ) from exc
+
+
+def _recordings(data: Any) -> tuple[LatencyRecording, ...]:
+    if not isinstance(data, list) or not data:
+        raise ValueError("a latency benchmark needs a non-empty list of recordings")
+    return tuple(LatencyRecording.from_dict(r) for r in data)
+
+
+def _finite(value: Any, name: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:

@@ -36,6 +36,7 @@ else:  # pragma: no cover - Python 3.10 (JetPack 6)
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 EXPORTERS = ("torchscript", "dynamo")
+TOO_NOISY = ("advisory", "fail")
 CONFIG_ENV = "PERFSUITE_CONFIG"
 CACHE_ENV = "PERFSUITE_CACHE_DIR"
 DEFAULT_MODEL = ModelSpec(
@@ -92,7 +93,7 @@ class TensorRTConfig:
 class GateConfig:
     policy: GatePolicy = GatePolicy()
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    confirm_runs: int = 0
+    too_noisy: str = "advisory"  # or "fail": benchmarks too noisy to gate fail the run
 
 
 @dataclass(frozen=True)
@@ -336,7 +337,7 @@ def policy_changes(table: Any, where: str) -> dict[str, float]:
 
 
 def _gate(table: Any, where: str) -> GateConfig:
-    check_keys(table, _POLICY_KEYS | {"overrides", "confirm_runs"}, where)
+    check_keys(table, _POLICY_KEYS | {"overrides", "too_noisy"}, where)
     policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     overrides = table.get("overrides", {})
     if not isinstance(overrides, Mapping):
@@ -345,7 +346,7 @@ def _gate(table: Any, where: str) -> GateConfig:
         policy=GatePolicy(**policy_changes(policy_table, where)),
         overrides={name: policy_changes(sub, f"{where}overrides.{name}.")
                    for name, sub in overrides.items()},
-        confirm_runs=check_int(table.get("confirm_runs", 0), f"{where}confirm_runs", 0),
+        too_noisy=check_choice(table.get("too_noisy", "advisory"), TOO_NOISY, f"{where}too_noisy"),
     )
 
 
@@ -370,14 +371,3 @@ def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-
-
-
-
-
-
-
-
-

@@ -6,22 +6,24 @@ needs them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Session
-from perfsuite.baselines import RECORD_HINT
+from perfsuite.comparison import BaselineComparison, GateOptions
 from perfsuite.config import CliOverrides, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
-from perfsuite.gaterun import GATE_KEY, GateRun
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.report import results_table
 from perfsuite.session import PerfSession, SuiteModelArtifacts
 
 SESSION_KEY = pytest.StashKey[PerfSession]()
+GATE_KEY = pytest.StashKey[BaselineComparison]()
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 
 
@@ -74,18 +76,24 @@ def pytest_configure(config: pytest.Config) -> None:
                             "perf_gate(max_increase=0.1, floor_ms=0.05)")
     config.addinivalue_line("markers", "trt_selftest: a short TensorRT self-check to run once on "
                             "a new runner (pytest -m trt_selftest)")
-    state = GateRun(config, suite)
-    config.stash[GATE_KEY] = state
     if config.getoption("perf_save_baseline") and config.getoption("perf_add_recording"):
         raise pytest.UsageError("--perf-save-baseline and --perf-add-recording exclude each "
                                 "other: the first replaces the baseline, the second adds to it.")
-    if config.getoption("benchmark_compare", default=None) and not state.recording:
-        gate = state.gate()  # --benchmark-compare: a baseline must exist
-        if gate.baseline is None:
-            raise pytest.UsageError(
-                f"perfsuite: --benchmark-compare needs a baseline for machine key "
-                f"{state.key!r} and there is none at {gate.path}; {RECORD_HINT}."
-            )
+    config.stash[GATE_KEY] = BaselineComparison(gate_options(config), suite.gate, config)
+
+
+def gate_options(config: pytest.Config) -> GateOptions:
+    """The run's baseline options, parsed once."""
+    report = config.getoption("perf_report")
+    return GateOptions(
+        baselines_dir=config.rootpath / "baselines",
+        save_baseline=bool(config.getoption("perf_save_baseline")),
+        add_recording=bool(config.getoption("perf_add_recording")),
+        compare=bool(config.getoption("benchmark_compare", default=None)),
+        allow_env_change=bool(config.getoption("perf_allow_env_change")),
+        report_path=Path(report) if report else None,
+        machine_key=config.getoption("perf_machine_key") or os.environ.get(MACHINE_KEY_ENV),
+    )
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -111,7 +119,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     records = perf.take_item_records()
     state = item.config.stash[GATE_KEY]
-    if records and not state.recording:
+    if records and not state.options.recording:
         marker = item.get_closest_marker("perf_gate")
         try:
             limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
@@ -156,8 +164,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name in getattr(item, "fixturenames", ()) for item in items
         for name in (*_CASE_FIXTURES, "perf_model")
     )
+    if not uses_models:
+        return
+    config.stash[GATE_KEY].prepare()  # a bad or (under --benchmark-compare) missing baseline
     wanted = [s for s in config.stash[SESSION_KEY].config.models if s.torchvision]
-    if not (uses_models and wanted):
+    if not wanted:
         return
     try:
         known = set(torchvision_classifiers())
@@ -177,9 +188,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     terminalreporter.section("perfsuite results")
-    for line in results_table(perf.results(), header):
+    comparison = config.stash[GATE_KEY]
+    for line in results_table(perf.results(), header, comparison.gate_cells()):
         terminalreporter.write_line(line)
-    for line in config.stash[GATE_KEY].summary_lines(perf):
+    for line in comparison.summary_lines(perf):
         terminalreporter.write_line(line)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
@@ -15,6 +15,15 @@ COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "i
 
 def _number(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def gate_cell(verdict: GateVerdict) -> str:
+    """A benchmark's deciding verdict in a few words: outcome, resolution, statistic."""
+    if verdict.status == "not comparable":
+        return "not comparable"
+    statistic = "GPU" if "GPU compute" in verdict.subject else "e2e"
+    outcome = {"pass": "ok", "regression": "REGRESSED"}.get(verdict.status, verdict.status)
+    return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
 
 
 def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
@@ -43,21 +52,26 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
     )
 
 
-def results_table(results: Sequence[CaseResult], header: dict[str, str]) -> list[str]:
-    """One block per model: a title line, then aligned columns. Empty input gives no lines."""
+def results_table(results: Sequence[CaseResult], header: dict[str, str],
+                  gate: Mapping[str, str] | None = None) -> list[str]:
+    """One block per model: a title line, then aligned columns. Empty input gives no lines.
+    `gate` (case id -> text) adds a column with each benchmark's gate verdict and resolution."""
     lines: list[str] = []
+    columns = (*COLUMNS, "gate") if gate else COLUMNS
     for model in dict.fromkeys(r.case.model for r in results):
         block = [r for r in results if r.case.model == model]
         reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
                           and r.case.precision == REFERENCE_PRECISION and r.latency), None)
         reference_ms = reference.latency.median_ms if reference and reference.latency else None
-        rows = [COLUMNS] + [_row(r, reference_ms) for r in block]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+        rows = [columns] + [_row(r, reference_ms) + ((gate.get(r.case.id, "not gated"),)
+                                                      if gate else ()) for r in block]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         title = ", ".join(f"{k} {v}" for k, v in header.items() if v)
         lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
         for row in rows:
-            lines.append("  ".join(cell.ljust(w) if i < 3 else cell.rjust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+            lines.append("  ".join(cell.ljust(w) if i < 3 or i == len(COLUMNS) else cell.rjust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+                         .rstrip())
         for result in block:
             lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)
         lines.append("")
@@ -73,16 +87,25 @@ def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequ
     if not has_baseline:
         lines.append("- no baseline for this machine: nothing was gated")
     else:
-        lines.append(f"- {len(verdicts)} checks, **{failed} regressed**")
+        noisy = sum(v.status == "too noisy" for v in verdicts)
+        lines.append(f"- {len(verdicts)} checks, **{failed} failed**, {noisy} advisory (too "
+                     f"noisy to gate)")
     lines += [f"- environment change: {c}" for c in env_changes]
     lines += [f"- {note}" for note in notes]
     if verdicts:
-        lines += ["", "| check | baseline | current | ratio | fails above | verdict |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "| check | baseline | current | ratio | fails above | resolves | verdict |",
+                  "|---|---|---|---|---|---|---|"]
         for v in verdicts:
-            mark = "REGRESSED" if v.failed else "ok"
-            lines.append(f"| {v.subject} | {v.value(v.baseline)} | {v.value(v.current)} "
-                         f"| x{v.ratio:.3f} | x{v.threshold:.3f} | {mark} |")
+            if v.status == "not comparable":
+                lines.append(f"| {v.subject} | | | | | | not comparable: {v.detail} |")
+                continue
+            mark = {"pass": "ok", "regression": "**REGRESSED**"}.get(v.status, v.status)
+            if v.failed and v.status != "regression":
+                mark += " (fails)"
+            resolves = f"+{v.resolution:.1%}" if v.resolution is not None else ""
+            lines.append(f"| {v.subject}{' (decides)' if v.decides else ''} "
+                         f"| {v.value(v.baseline)} | {v.value(v.current)} | x{v.ratio:.3f} "
+                         f"| x{v.threshold:.3f} | {resolves} | {mark} |")
     if new:
         lines += ["", "New (not gated): " + ", ".join(f"`{n}`" for n in new)]
     if missing:

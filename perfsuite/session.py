@@ -14,6 +14,7 @@ import numpy as np
 from perfsuite.agreement import Drift, drift
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import (
+    RECIPE_KEYS,
     REFERENCE_BACKEND,
     REFERENCE_PRECISION,
     BackendOptions,
@@ -29,7 +30,7 @@ from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
 from perfsuite.models import ModelSpec, build_model, weights_digest
-from perfsuite.timing import LatencyStats, summarize, warm_up
+from perfsuite.timing import LatencyStats
 
 Progress = Callable[[str], None]
 
@@ -131,6 +132,7 @@ class PerfSession:
         self.sizes: dict[str, dict[str, int]] = {}  # per model
         self.drifts: dict[str, dict[str, float]] = {}  # per case id
         self._item_records: list[ItemRecord] = []
+        self._recorded_cases: dict[str, CaseSpec] = {}
 
     # -- what to run -------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
@@ -223,6 +225,7 @@ class PerfSession:
     def record(self, result: CaseResult, samples_ms: tuple[float, ...] = ()) -> None:
         self._results[result.case] = result
         self.samples_ms[result.case.id] = samples_ms
+        self._recorded_cases[result.case.id] = result.case
         self._item_records.append(ItemRecord("latency", result.case.id, result.case))
 
     def record_sizes(self, model: str, sizes: dict[str, int]) -> None:
@@ -231,6 +234,7 @@ class PerfSession:
 
     def record_drift(self, case: CaseSpec, drift: Drift) -> None:
         self.drifts[case.id] = drift.as_dict()
+        self._recorded_cases[case.id] = case
         self._item_records.append(ItemRecord("drift", case.id, case))
 
     def take_item_records(self) -> list[ItemRecord]:
@@ -241,19 +245,26 @@ class PerfSession:
     def result(self, case: CaseSpec) -> CaseResult:
         return self._results[case]
 
-    def remeasure(self, case: CaseSpec) -> LatencyStats:
-        """A fresh end-to-end measurement of `case` outside pytest-benchmark (same timed region:
-        a synchronised Session.run), used to confirm a suspected regression."""
-        session = self.session(case)
-        sample = self.inputs(case.model)[0]
-        timing = self.config.timing
-        warm_up(lambda: session.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
-        samples = []
-        for _ in range(timing.rounds):
-            started = time.perf_counter()
-            session.run(sample)
-            samples.append(time.perf_counter() - started)
-        return summarize(samples, timing.trials)
+    def identity(self, case: CaseSpec) -> dict[str, str]:
+        """What makes this case's numbers comparable with a baseline's: device, shape,
+        precision, threads, TF32 and the session's recipe (see RECIPE_KEYS)."""
+        spec = self.config.model(case.model)
+        identity = {"device": case.device, "precision": case.precision,
+                    "input_shape": "x".join(map(str, spec.input_shape)),
+                    "cpu_threads": str(self.cpu_threads), "tf32": str(self.config.tf32)}
+        details = self.session(case).describe()
+        identity.update({key: details[key] for key in RECIPE_KEYS if key in details})
+        return identity
+
+    def size_identity(self, model: str) -> dict[str, str]:
+        """What makes a model's sizes comparable: its input shape and the ONNX export recipe."""
+        spec, onnx = self.config.model(model), self.config.onnx
+        return {"input_shape": "x".join(map(str, spec.input_shape)), "exporter": onnx.exporter,
+                "opset": str(onnx.opset)}
+
+    def case_by_id(self, case_id: str) -> CaseSpec:
+        """The case a latency or drift record of this run was made for."""
+        return self._recorded_cases[case_id]
 
     def results(self) -> list[CaseResult]:
         return list(self._results.values())

@@ -12,9 +12,11 @@ Rules (what is inside the timed region is stated where it is timed):
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +66,33 @@ class LatencyStats:
             "trial_medians_ms": list(self.trial_medians_ms),
             "trial_p90_ms": list(self.trial_p90_ms),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyStats:
+        """The inverse of as_dict; ValueError, KeyError or TypeError when a number is missing,
+        not finite, or not positive where a latency must be."""
+        medians = tuple(positive(v, "trial_medians_ms") for v in data["trial_medians_ms"])
+        if not medians:
+            raise ValueError("trial_medians_ms is empty")
+        return cls(
+            samples=int(data["samples"]),
+            median_ms=positive(data["median_ms"], "median_ms"),
+            p90_ms=positive(data["p90_ms"], "p90_ms"),
+            p99_ms=positive(data["p99_ms"], "p99_ms"),
+            mean_ms=positive(data["mean_ms"], "mean_ms"),
+            min_ms=positive(data["min_ms"], "min_ms"),
+            cv=float(data["cv"]),
+            trial_medians_ms=medians,
+            trial_p90_ms=tuple(positive(v, "trial_p90_ms") for v in data["trial_p90_ms"]),
+        )
+
+
+def positive(value: Any, name: str) -> float:
+    """`value` as a float; ValueError unless it is a finite number above zero."""
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number above 0, got {value!r}")
+    return number
 
 
 def summarize(samples_s: Sequence[float], trials: int = 1) -> LatencyStats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perfsuite.backends.base import (
+    RECIPE_KEYS,
     Backend,
     BackendOptions,
     CaseSpec,
@@ -29,6 +30,6 @@ def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backe
 
 
 __all__ = [
-    "BACKEND_TYPES", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
+    "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
     "CaseSpec", "ModelArtifacts", "Session", "make_backend",
 ]

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from perfsuite.models import ModelSpec
 
 
+# describe() keys that say how a session runs (a change makes its numbers incomparable); the
+# others carry versions (compared separately) or file names.
+RECIPE_KEYS = ("provider", "threads", "exporter", "opset", "dtype", "cuda_graph",
+               "memory_format", "recipe", "buffers")
+
+
 @dataclass(frozen=True)
 class BackendOptions:
     """Settings and services every backend receives from the suite."""

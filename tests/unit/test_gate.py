@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -12,60 +13,145 @@ from perfsuite.baselines import (
     BaselineError,
     LatencyRecording,
     load_baseline,
+    merge,
     write_baseline,
 )
-from perfsuite.gate import GatePolicy, between_run_noise, judge_drift, judge_latency, judge_size
+from perfsuite.gate import (
+    GatePolicy,
+    check_statistic,
+    estimate_noise,
+    judge_drift,
+    judge_identity,
+    judge_latency,
+    judge_size,
+    session_kind,
+)
+from perfsuite.timing import LatencyStats
 
 POLICY = GatePolicy()
 
 
-def test_single_recording_uses_assumed_noise():
-    # one recording: noise 5% assumed, k=3 -> fails above x1.15
-    verdict = judge_latency("m", [1.14, 1.14, 1.14], [1.0], 0.03, POLICY)
-    assert not verdict.failed and verdict.threshold == pytest.approx(1.15)
-    slower = judge_latency("m", [1.3, 1.3, 1.3], [1.0], 0.03, POLICY)
-    assert slower.failed and slower.ratio == pytest.approx(1.3)
-    assert "REGRESSED: 1.3 ms vs baseline 1 ms (x1.300, fails above x1.150)" in slower.describe()
-    size = judge_size("s", 2_000_000, 1_000_000, POLICY)
-    assert "REGRESSED: 2,000,000 bytes vs baseline 1,000,000 bytes" in size.describe()
+def stats(*trials: float) -> LatencyStats:
+    median = sorted(trials)[len(trials) // 2]
+    return LatencyStats(len(trials), median, median * 1.1, median * 1.2, median, min(trials), 0.0,
+                        tuple(trials), tuple(t * 1.1 for t in trials))
 
 
-def test_recorded_noise_sets_the_threshold():
-    recordings = [1.0, 1.02, 0.98]  # sample stdev 0.02 around 1.0 -> CV 2%, k=3 -> x1.06
-    verdict = judge_latency("m", [1.05], recordings, 0.03, POLICY)
-    assert not verdict.failed and verdict.threshold == pytest.approx(1.06)
-    assert judge_latency("m", [1.07], recordings, 0.03, POLICY).failed
+def recording(gpu: float | None, e2e: float, enqueue: float | None = None,
+              trials: int = 5) -> LatencyRecording:
+    return LatencyRecording(stats(*[e2e] * trials), stats(*[gpu] * trials) if gpu else None,
+                            enqueue)
 
 
-def test_practical_limit_and_floor_bound_quiet_benchmarks():
-    quiet = [1.0, 1.0, 1.0]  # no measured noise: the practical 3% limit applies
-    assert judge_latency("m", [1.029], quiet, 0.03, POLICY).threshold == pytest.approx(1.03)
-    assert judge_latency("m", [1.04], quiet, 0.03, POLICY).failed
-    tiny = judge_latency("m", [0.0014], [0.001] * 3, 0.03, POLICY)  # +40% but only 0.4 us
-    assert not tiny.failed
+def test_one_recording_takes_the_prior_noise():
+    noise = estimate_noise([1.0], [1.0, 1.0], prior=0.05, kind="cpu", prior_weight=2)
+    assert noise.cv == pytest.approx(0.05) and noise.between is None
 
 
-def test_current_within_run_spread_widens_the_threshold():
-    verdict = judge_latency("m", [1.0, 1.2, 1.4], [1.0, 1.0, 1.0], 0.03, POLICY)
-    assert verdict.threshold == pytest.approx(1 + 3 * 0.2 / 1.2)
+def test_recordings_pool_with_the_prior():
+    # prior 5% worth 2 recordings, 3 recordings with sample CV 2% (2 degrees of freedom):
+    # sqrt((2 * 0.05^2 + 2 * 0.02^2) / 4) = sqrt(0.00145)
+    noise = estimate_noise([1.0, 1.02, 0.98], [1.0], prior=0.05, kind="cpu", prior_weight=2)
+    assert noise.between == pytest.approx(0.02)
+    assert noise.cv == pytest.approx(math.sqrt(0.00145))
 
 
-def test_between_run_noise():
-    assert between_run_noise([2.0], assumed=0.05) == 0.05
-    assert between_run_noise([1.0, 3.0], assumed=0.05) == pytest.approx(2 ** 0.5 / 2)
+def test_this_runs_trial_spread_is_a_floor():
+    noise = estimate_noise([1.0], [1.0, 1.2, 1.4], prior=0.01, kind="cpu", prior_weight=2)
+    assert noise.cv == pytest.approx(0.2 / 1.2)
+
+
+def test_quiet_statistic_is_gated_to_catch_its_practical_limit():
+    # 3 identical recordings, prior 0.3%: noise 0.3%/sqrt(2); width x sqrt(1 + 1/3);
+    # significance 3 widths = 0.73%; threshold = 3% - 1.645 widths = 2.60%; resolution 3%
+    check = check_statistic("m", "gpu", [1.0], [1.0, 1.0, 1.0], 0.03, 0.003, "k", POLICY)
+    width = 0.003 / math.sqrt(2) * math.sqrt(4 / 3)
+    assert check.significance == pytest.approx(3 * width)
+    assert check.threshold == pytest.approx(0.03 - 1.645 * width)
+    assert check.resolution == pytest.approx(0.03) and check.gateable
+
+
+def test_noisy_statistic_is_not_gateable_at_its_limit():
+    # one recording, prior 3%: width 4.24% > the 3% limit; significance 12.7%
+    check = check_statistic("m", "e2e", [1.0], [1.0], 0.03, 0.03, "k", POLICY)
+    assert check.width == pytest.approx(0.03 * math.sqrt(2))
+    assert check.threshold == pytest.approx(3 * 0.03 * math.sqrt(2))
+    assert check.resolution == pytest.approx(4.645 * 0.03 * math.sqrt(2))
+    assert not check.gateable
+    assert check_statistic("m", "e2e", [1.0], [1.0], 0.03, 0.02, "k", POLICY).gateable
+
+
+def test_gpu_compute_decides_a_graph_session_and_catches_five_percent():
+    baseline = [recording(0.50, 0.60, enqueue=0.01) for _ in range(3)]
+    slower = recording(0.525, 0.60, enqueue=0.01)
+    verdicts = judge_latency("m-torch-cudagraph-fp32", slower, baseline, "cuda", POLICY)
+    by_subject = {v.subject: v for v in verdicts}
+    decider = by_subject["m-torch-cudagraph-fp32 median GPU compute"]
+    assert decider.decides and decider.failed and decider.status == "regression"
+    assert "decided by GPU compute, the steadiest statistic" in decider.detail
+    assert decider.resolution == pytest.approx(0.03)
+    e2e = by_subject["m-torch-cudagraph-fp32 median end to end"]
+    assert not e2e.decides and e2e.status == "pass"
+    assert e2e.threshold > decider.threshold, "end to end is gated at its own, wider threshold"
+    same = judge_latency("m", recording(0.5, 0.6, enqueue=0.01), baseline, "cuda", POLICY)
+    assert not any(v.failed for v in same)
+
+
+def test_launch_bound_session_is_too_noisy_and_advisory():
+    baseline = [recording(4.5, 5.0, enqueue=4.4)]
+    twice = recording(9.0, 10.0, enqueue=8.8)
+    assert session_kind("cuda", twice, baseline) == "launch-bound"
+    verdicts = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY)
+    assert {v.status for v in verdicts} == {"too noisy"} and not any(v.failed for v in verdicts)
+    decider = next(v for v in verdicts if v.decides)
+    assert decider.describe().startswith("m-torch-fp32 median GPU compute TOO NOISY")
+    assert "too noisy to gate at +3%: resolves +" in decider.detail
+    strict = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY, too_noisy_fails=True)
+    assert [v.failed for v in strict] == [v.decides for v in strict]
+
+
+def test_raised_practical_limit_makes_a_noisy_benchmark_gateable():
+    policy = GatePolicy(max_increase=0.5, tail_max_increase=0.6)
+    baseline = [recording(None, 5.0)]
+    verdicts = judge_latency("m", recording(None, 10.0), baseline, "cpu", policy)
+    assert [v.status for v in verdicts] == ["regression", "regression"]
+    assert not any(v.failed for v in judge_latency("m", recording(None, 5.2), baseline, "cpu",
+                                                   policy))
+
+
+def test_floor_keeps_tiny_changes_from_failing():
+    baseline = [recording(None, 0.001) for _ in range(3)]
+    policy = GatePolicy(max_increase=0.5, tail_max_increase=0.5)
+    verdicts = judge_latency("m", recording(None, 0.0019), baseline, "cpu", policy)
+    assert not any(v.failed for v in verdicts), "+90% but under 2 us"
+
+
+def test_identity_mismatch_is_not_comparable():
+    old = {"device": "cuda", "cpu_threads": "16"}
+    verdict = judge_identity("m-torch-fp32", old, {"device": "cpu", "cpu_threads": "2"}, fails=True)
+    assert verdict is not None and verdict.failed and verdict.status == "not comparable"
+    assert "cpu_threads: 16 -> 2; device: cuda -> cpu" in verdict.describe()
+    assert "--perf-save-baseline" in verdict.detail
+    assert not judge_identity("m", old, old, fails=True)
+    assert not judge_identity("m", old, {"device": "cpu"}, fails=False).failed  # type: ignore[union-attr]
 
 
 def test_size_and_drift_limits():
     assert judge_size("s", 2_000, 1_000, POLICY).failed
     assert not judge_size("s", 1_005, 1_000, POLICY).failed
+    assert "REGRESSED: 2,000 bytes vs baseline 1,000 bytes" in judge_size("s", 2_000, 1_000,
+                                                                          POLICY).describe()
     assert not judge_drift("d", 0.0049, 0.004, POLICY).failed  # +22.5% < 25%
     assert judge_drift("d", 0.0051, 0.004, POLICY).failed
 
 
-def baseline(medians=(1.0,)) -> Baseline:
-    rec = tuple(LatencyRecording(m, m * 1.1, m * 1.2, (m,), (m * 1.1,), (m,)) for m in medians)
-    return Baseline("key", {"isa": "x86_64"}, {"torch": "2.0"}, {"m-torch-fp32": rec},
-                    {"m": {"parameter_bytes": 10}}, {"m-torch-fp16": {"rel_l2": 0.004}})
+def baseline(medians=(1.0,), sizes=None, identity="cpu") -> Baseline:
+    recs = tuple(recording(m, m * 1.2, enqueue=0.01) for m in medians)
+    return Baseline("key", {"isa": "x86_64"}, {"torch": "2.0"}, {"m-torch-fp32": recs},
+                    sizes if sizes is not None else {"m": {"parameter_bytes": 10}},
+                    {"m-torch-fp16": {"rel_l2": 0.004}},
+                    {"m-torch-fp32": {"device": identity}, "size:m": {"input_shape": "1x3"},
+                     "drift:m-torch-fp16": {"device": identity}})
 
 
 def test_baseline_round_trip_is_stable(tmp_path):
@@ -73,7 +159,7 @@ def test_baseline_round_trip_is_stable(tmp_path):
     write_baseline(path, baseline())
     first = path.read_bytes()
     assert load_baseline(path) == baseline()
-    write_baseline(path, load_baseline(path))
+    write_baseline(path, load_baseline(path))  # type: ignore[arg-type]
     assert path.read_bytes() == first, "same content, same bytes (sorted keys, stable format)"
     assert list(json.loads(first)) == sorted(json.loads(first))
 
@@ -81,8 +167,27 @@ def test_baseline_round_trip_is_stable(tmp_path):
 def test_recordings_accumulate_up_to_a_limit():
     combined = baseline((1.0,))
     for i in range(MAX_RECORDINGS + 3):
-        combined = combined.with_recordings_added(baseline((2.0 + i,)))
+        combined = merge(combined, baseline((2.0 + i,)), add=True).baseline
     assert len(combined.latency["m-torch-fp32"]) == MAX_RECORDINGS
+
+
+def test_partial_recording_keeps_what_it_did_not_measure():
+    latency_only = Baseline("key", {}, {"torch": "2.0"}, baseline((3.0,)).latency, {}, {},
+                            {"m-torch-fp32": {"device": "cpu"}})
+    for add in (True, False):
+        merged = merge(baseline((1.0,)), latency_only, add=add)
+        assert merged.baseline.sizes == {"m": {"parameter_bytes": 10}}
+        assert merged.baseline.drift == {"m-torch-fp16": {"rel_l2": 0.004}}
+        assert merged.kept == ("drift:m-torch-fp16", "size:m")
+        assert len(merged.baseline.latency["m-torch-fp32"]) == (2 if add else 1)
+
+
+def test_adding_a_recording_of_another_identity_is_refused():
+    merged = merge(baseline((1.0,)), baseline((2.0,), identity="cuda"), add=True)
+    assert merged.refused == ("m-torch-fp32",)
+    assert [r.gpu.median_ms for r in merged.baseline.latency["m-torch-fp32"]] == [1.0]  # type: ignore[union-attr]
+    replaced = merge(baseline((1.0,)), baseline((2.0,), identity="cuda"), add=False)
+    assert replaced.baseline.identity["m-torch-fp32"] == {"device": "cuda"}
 
 
 def test_failed_write_leaves_old_file_and_no_temporaries(tmp_path, monkeypatch):
@@ -100,11 +205,22 @@ def test_failed_write_leaves_old_file_and_no_temporaries(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]
 
 
+def _damaged(field: str, value: object) -> str:
+    data = baseline().as_dict()
+    data["latency"]["m-torch-fp32"][0]["e2e"][field] = value
+    return json.dumps(data)
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [("{not json", "cannot be read as a perfsuite baseline"),
-     ('{"schema": 99}', "schema 99, expected 1"),
-     ('{"schema": 1, "machine_key": "k"}', "KeyError")],
+     ("[1, 2]", "expected a JSON object"),
+     ('{"schema": 99}', "schema 99, expected 2"),
+     ('{"schema": 1, "machine_key": "k"}', "schema 1, expected 2"),
+     ('{"schema": 2, "machine_key": "k"}', "KeyError"),
+     (_damaged("median_ms", float("nan")), "median_ms must be a finite number above 0"),
+     (_damaged("trial_medians_ms", [-1.0]), "trial_medians_ms must be a finite number above 0"),
+     (_damaged("p90_ms", "fast"), "ValueError")],
 )
 def test_bad_baseline_files_name_path_and_fix(tmp_path, content, needle):
     path = tmp_path / "baseline.json"

@@ -13,6 +13,14 @@ BUILDS_FILE_ENV = "PERFSUITE_TEST_BUILDS_FILE"
 
 SPIN_MS_ENV = "PERFSUITE_TEST_SPIN_MS"  # a fixed, exact amount of extra work per forward
 COPIES_ENV = "PERFSUITE_TEST_COPIES"  # an ensemble of N copies: N times the parameters
+# Set: the spin advances `virtual_clock` instead of burning CPU time, so a benchmark timed with
+# `--benchmark-timer=tiny_models.virtual_clock` measures exactly the spin, whatever the load.
+VIRTUAL_CLOCK_ENV = "PERFSUITE_TEST_VIRTUAL_CLOCK"
+_virtual_seconds = [0.0]
+
+
+def virtual_clock() -> float:
+    return _virtual_seconds[0]
 
 
 def _body() -> nn.Module:
@@ -31,6 +39,9 @@ class Spin(nn.Module):
         self.ms = ms
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if os.environ.get(VIRTUAL_CLOCK_ENV):
+            _virtual_seconds[0] += self.ms / 1e3
+            return x
         end = time.perf_counter() + self.ms / 1e3
         while time.perf_counter() < end:
             pass
