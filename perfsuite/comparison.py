@@ -175,17 +175,15 @@ class BaselineComparison:
 
     def _judge_record(self, perf: PerfSession, baseline: Baseline, record: ItemRecord,
                       policy: GatePolicy) -> list[GateVerdict]:
+        """Identity first: a benchmark measured another way is not comparable, not judged."""
         if record.kind == "size":
             name, identity = size_name(record.name), perf.size_identity(record.name)
-            if record.name not in baseline.sizes:
-                return []
         else:
-            assert record.case is not None
+            case = perf.case_by_id(record.name)
             name = record.name if record.kind == "latency" else drift_name(record.name)
-            identity = perf.identity(record.case)
-            stored = baseline.latency if record.kind == "latency" else baseline.drift
-            if record.name not in stored:
-                return []
+            identity = perf.identity(case)
+        if name not in baseline.benchmark_names():
+            return []
         mismatch = judge_identity(name, baseline.identity.get(name, {}), identity,
                                   fails=self.options.compare)
         if mismatch is not None:
@@ -193,22 +191,26 @@ class BaselineComparison:
                 self.decisions[name] = mismatch
             return [mismatch]
         if record.kind == "size":
-            old = baseline.sizes[record.name]
-            return [judge_size(f"{record.name} {key}", value, old[key], policy)
-                    for key, value in sorted(perf.sizes[record.name].items()) if key in old]
+            old_sizes = baseline.sizes[record.name]
+            return [judge_size(f"{record.name} {key}", value, old_sizes[key], policy)
+                    for key, value in sorted(perf.sizes[record.name].items()) if key in old_sizes]
         if record.kind == "drift":
             old_drift, drift = baseline.drift[record.name], perf.drifts[record.name]
             return [judge_drift(f"{record.name} drift {key}", drift[key], old_drift[key], policy)
                     for key in GATED_DRIFT if key in old_drift and key in drift]
-        current = recording_of(perf.result(record.case), ())  # type: ignore[arg-type]
-        if current is None:
+        return self._judge_latency(perf.result(case), baseline, policy)
+
+    def _judge_latency(self, result: CaseResult, baseline: Baseline,
+                       policy: GatePolicy) -> list[GateVerdict]:
+        current = recording_of(result, ())
+        if current is None:  # nothing was timed (--benchmark-disable)
             return []
-        verdicts = judge_latency(record.name, current, baseline.latency[record.name],
-                                 record.case.device, policy,  # type: ignore[union-attr]
+        name = result.case.id
+        verdicts = judge_latency(name, current, baseline.latency[name], result.case.device, policy,
                                  self.settings.too_noisy == "fail")
         for verdict in verdicts:
             if verdict.decides:
-                self.decisions[record.name] = verdict
+                self.decisions[name] = verdict
         return verdicts
 
     # -- the end of the run ------------------------------------------------------------------
