@@ -25,6 +25,7 @@ from perfsuite.errors import CacheError
 
 ENTRY_RECORD = "perfsuite-entry.json"
 CACHE_SCHEMA = 1
+GITIGNORE = "# Created by perfsuite: the artifact cache is not for version control.\n*\n"
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,15 @@ class ArtifactCache:
         return CacheEntry(path, dict(key), hit=False)
 
     def _make_dirs(self, directory: Path) -> None:
+        """Create `directory`; a cache root perfsuite creates ignores itself in git, as pytest's
+        own cache does (a root that already existed is left as it is)."""
         try:
+            try:
+                self.root.mkdir(parents=True)
+            except FileExistsError:
+                pass  # there already, or another process created it first
+            else:
+                (self.root / ".gitignore").write_text(GITIGNORE)
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheError(

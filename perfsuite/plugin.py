@@ -79,7 +79,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("perf_save_baseline") and config.getoption("perf_add_recording"):
         raise pytest.UsageError("--perf-save-baseline and --perf-add-recording exclude each "
                                 "other: the first replaces the baseline, the second adds to it.")
-    config.stash[GATE_KEY] = BaselineComparison(gate_options(config), suite.gate, config)
+    options = gate_options(config)
+    if options.recording and config.getoption("benchmark_disable", default=False):
+        raise pytest.UsageError("--benchmark-disable times nothing, so a recording run "
+                                "(--perf-save-baseline, --perf-add-recording) would store no "
+                                "latency: drop one of them.")
+    config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
 
 
 def gate_options(config: pytest.Config) -> GateOptions:

@@ -30,6 +30,14 @@ def test_miss_then_hit_does_not_rebuild(tmp_path):
     assert second.size_bytes() == 10
 
 
+def test_new_cache_root_ignores_itself_in_git(tmp_path):
+    cache = ArtifactCache(tmp_path / "cache")
+    cache.get_or_build("onnx", "m", KEY, write_file)
+    assert (tmp_path / "cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+    ArtifactCache(tmp_path).get_or_build("onnx", "m", KEY, write_file)
+    assert not (tmp_path / ".gitignore").exists(), "a folder that existed is left as it was"
+
+
 def test_changed_key_is_a_miss(tmp_path):
     cache = ArtifactCache(tmp_path)
     a = cache.get_or_build("onnx", "m", KEY, write_file)

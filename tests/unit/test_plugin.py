@@ -88,3 +88,18 @@ def test_plain_pytest_run_imports_nothing_heavy_and_writes_nothing(pytester):
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
     created = {p.name for p in pytester.path.rglob("*")}
     assert not {".perfsuite-cache", "baselines", "perfsuite-entry.json"} & created
+
+
+def test_untimed_latency_skips_with_the_reason(tiny_suite):
+    result = tiny_suite.runpytest_subprocess("--benchmark-disable", "-k", "latency",
+                                             "--perf-backends=torch", "--perf-precisions=fp32")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*tiny-torch-fp32: latency not timed "
+                                 "(--benchmark-disable); its size and drift were checked"])
+
+
+def test_recording_with_benchmarks_disabled_is_a_usage_error(tiny_suite):
+    result = tiny_suite.runpytest_subprocess("--benchmark-disable", "--perf-save-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--benchmark-disable times nothing, so a recording run*"])
+    assert not (tiny_suite.path / "baselines").exists()
