@@ -137,8 +137,8 @@ def load_config(
     environ: Mapping[str, str] = os.environ,
 ) -> SuiteConfig:
     """The suite's configuration for a run rooted at `rootdir`."""
-    table, where = _read_table(rootdir, environ)
-    config = _from_table(table, where, rootdir, known_backends)
+    table, where, folder = _read_table(rootdir, environ)
+    config = _from_table(table, where, rootdir, known_backends, folder)
     cache = environ.get(CACHE_ENV)
     config = replace(
         config, cache_dir=Path(cache) if cache else rootdir / ".perfsuite-cache"
@@ -146,7 +146,8 @@ def load_config(
     return _apply_cli(config, cli, known_backends)
 
 
-def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], str, Path]:
+    """The perfsuite table, where it came from (for messages) and the folder it lives in."""
     named = environ.get(CONFIG_ENV)
     if named:
         path = Path(named)
@@ -159,12 +160,12 @@ def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, An
             )
         document = _parse_toml(path)
         table = document.get("tool", {}).get("perfsuite", document)
-        return table, f"{path} "
+        return table, f"{path} ", path.parent
     path = rootdir / "pyproject.toml"
     if not path.is_file():
-        return {}, "defaults "
+        return {}, "defaults ", rootdir
     table = _parse_toml(path).get("tool", {}).get("perfsuite", {})
-    return table, f"{path.name} [tool.perfsuite] "
+    return table, f"{path.name} [tool.perfsuite] ", rootdir
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
@@ -185,13 +186,15 @@ _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed
 
 
 def _from_table(
-    table: Mapping[str, Any], where: str, rootdir: Path, known_backends: Sequence[str]
+    table: Mapping[str, Any], where: str, rootdir: Path, known_backends: Sequence[str],
+    folder: Path | None = None,
 ) -> SuiteConfig:
     check_keys(table, _TOP_KEYS, where)
     base = SuiteConfig(backends=tuple(b for b in SuiteConfig.backends if b in known_backends))
     models = table.get("models")
     return SuiteConfig(
-        models=_models(models, where, rootdir) if models is not None else base.models,
+        models=_models(models, where, rootdir, folder or rootdir) if models is not None
+        else base.models,
         backends=check_choices(table.get("backends", base.backends), known_backends, f"{where}backends"),
         precisions=check_choices(table.get("precisions", base.precisions), PRECISIONS,
                             f"{where}precisions"),
@@ -208,10 +211,12 @@ def _from_table(
     )
 
 
-def _models(value: Any, where: str, rootdir: Path) -> tuple[ModelSpec, ...]:
+def _models(value: Any, where: str, rootdir: Path, folder: Path) -> tuple[ModelSpec, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}models | expected a non-empty array of [[models]] tables.")
-    specs = [_model(entry, f"{where}models[{i}] ", rootdir) for i, entry in enumerate(value)]
+    search = tuple(dict.fromkeys((folder, rootdir)))  # factories import from these folders
+    specs = [_model(entry, f"{where}models[{i}] ", rootdir, search)
+             for i, entry in enumerate(value)]
     names = [spec.name for spec in specs]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
@@ -219,7 +224,7 @@ def _models(value: Any, where: str, rootdir: Path) -> tuple[ModelSpec, ...]:
     return tuple(specs)
 
 
-def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
+def _model(entry: Any, where: str, rootdir: Path, search: tuple[Path, ...]) -> ModelSpec:
     check_keys(entry, _MODEL_KEYS, where)
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -260,6 +265,7 @@ def _model(entry: Any, where: str, rootdir: Path) -> ModelSpec:
         weights=(rootdir / weights) if weights else None,
         seed=check_int(entry.get("seed", 0), f"{where}({name}) seed", 0),
         input_range=(float(low_high[0]), float(low_high[1])),
+        search_path=search if sources[0] == "factory" else (),
     )
 
 

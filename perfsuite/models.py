@@ -11,9 +11,11 @@ given seed, torch version and machine; its digest keys the ONNX cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ class ModelSpec:
     weights: Path | None = None
     seed: int = 0
     input_range: tuple[float, float] = IMAGE_INPUT_RANGE
+    search_path: tuple[Path, ...] = ()  # folders a factory's module may live in (config, rootdir)
 
     @property
     def source(self) -> str:
@@ -93,17 +96,33 @@ def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:
             f"model {spec.name!r} | factory {spec.factory!r} is not of the form 'module:callable'."
         )
     try:
-        target: Any = importlib.import_module(module_name)
+        with _importable_from(spec.search_path):
+            target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
+        where = ", ".join(map(str, spec.search_path)) or "sys.path"
         raise ModelError(
             f"model {spec.name!r} | factory {spec.factory!r} cannot be resolved: {exc}.\n"
-            "Remedy: check the module is importable from the rootdir and the callable exists."
+            f"Remedy: put the module in {where} (or install it) and check the callable exists."
         ) from exc
     if not callable(target):
         raise ModelError(f"model {spec.name!r} | factory {spec.factory!r} is not callable.")
     return target  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _importable_from(folders: tuple[Path, ...]) -> Iterator[None]:
+    """Modules in `folders` import during the block, as from the rootdir under plain `pytest`
+    (whose console script, unlike `python -m pytest`, puts no folder of the user's on sys.path)."""
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            if folder in sys.path:
+                sys.path.remove(folder)
 
 
 def load_weights(model: torch.nn.Module, path: Path, name: str) -> None:

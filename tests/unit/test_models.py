@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from tiny_models import tiny_batch
@@ -79,3 +84,37 @@ def test_pickled_module_is_refused(tmp_path):
 def test_bad_factories(factory, needle):
     with pytest.raises(ModelError, match=needle):
         build_model(ModelSpec(name="bad", factory=factory, input_shape=(1, 3, 16, 16)))
+
+
+def test_factory_imports_from_its_search_path_and_leaves_sys_path(tmp_path):
+    (tmp_path / "user_models_search.py").write_text(
+        "from torch import nn\ndef build():\n    return nn.Sequential(nn.Flatten(), nn.Linear(48, 4))\n")
+    before = list(sys.path)
+    spec = ModelSpec(name="mine", factory="user_models_search:build", input_shape=(1, 3, 4, 4),
+                     search_path=(tmp_path,))
+    assert build_model(spec)(torch.zeros(1, 3, 4, 4)).shape == (1, 4)
+    assert sys.path == before
+    missing = ModelSpec(name="gone", factory="no_such_user_module:build", input_shape=(1, 3, 4, 4),
+                        search_path=(tmp_path,))
+    with pytest.raises(ModelError, match=f"Remedy: put the module in {tmp_path}"):
+        build_model(missing)
+
+
+def test_plain_pytest_console_script_finds_a_factory_beside_pyproject(pytester, monkeypatch,
+                                                                      tmp_path):
+    """`pytest` (the console script) puts no user folder on sys.path, unlike `python -m pytest`,
+    and the test file's own folder (tests/) is not where the factory lives."""
+    from tiny_models import TINY_CONFIG
+
+    repo = Path(__file__).resolve().parents[2]
+    pytester.makefile(".toml", pyproject=TINY_CONFIG.replace("tiny_models:", "user_factory:"))
+    shutil.copy(repo / "tests" / "unit" / "tiny_models.py", pytester.path / "user_factory.py")
+    pytester.mkdir("tests")
+    shutil.copy(repo / "tests" / "perf" / "test_size.py", pytester.path / "tests" / "test_size.py")
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # pytester.run would add its folder here
+    script = Path(sys.executable).with_name("pytest")
+    done = subprocess.run([str(script), "-p", "no:cacheprovider", "-q", "tests/test_size.py"],
+                          cwd=pytester.path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "1 passed" in done.stdout

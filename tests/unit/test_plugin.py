@@ -103,3 +103,13 @@ def test_recording_with_benchmarks_disabled_is_a_usage_error(tiny_suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--benchmark-disable times nothing, so a recording run*"])
     assert not (tiny_suite.path / "baselines").exists()
+
+
+def test_benchmark_compare_without_perf_tests_leaves_perfsuite_out(pytester):
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\n")
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("--benchmark-compare")
+    result.assert_outcomes(passed=1)
+    output = result.stdout.str() + result.stderr.str()
+    assert "perfsuite:" not in output and "perfsuite gate" not in output and "ERROR" not in output
+    assert not (pytester.path / "baselines").exists()
