@@ -133,7 +133,7 @@ class Tally:
         decider = next(v for v in verdicts if v.decides)
         self.advisory += decider.status == "too noisy"
         self.resolutions.append(decider.resolution or 0.0)
-        self.deciders["GPU" if "GPU" in decider.subject else "e2e"] += 1
+        self.deciders["GPU" if decider.statistic == "gpu" else "e2e"] += 1
 
     def rate(self) -> str:
         return f"{self.failed / max(1, self.comparisons):.1%}"

@@ -92,6 +92,7 @@ class GateVerdict:
     failed: bool = False
     resolution: float | None = None  # smallest slowdown caught 95% of the time (a fraction)
     decides: bool = False  # the benchmark's deciding statistic
+    statistic: str = ""  # latency verdicts: "gpu" (CUDA events) or "e2e" (host clock)
 
     @property
     def ratio(self) -> float:
@@ -135,6 +136,7 @@ class StatisticCheck:
 
     subject: str
     statistic: str  # "gpu" | "e2e"
+    which: str  # "median" | "p90"
     current: float
     baseline: float
     noise: Noise
@@ -154,7 +156,7 @@ class StatisticCheck:
                 and self.current - self.baseline > floor_ms)
 
 
-def check_statistic(subject: str, statistic: str, current_trials: Sequence[float],
+def check_statistic(subject: str, statistic: str, which: str, current_trials: Sequence[float],
                     recorded: Sequence[float], limit: float, prior: float, kind: str,
                     policy: GatePolicy) -> StatisticCheck:
     """This run's median trial statistic against the median of the recordings' run statistics."""
@@ -162,7 +164,7 @@ def check_statistic(subject: str, statistic: str, current_trials: Sequence[float
     width = noise.cv * math.sqrt(1 + 1 / len(recorded))
     significance = policy.noise_k * width
     threshold = max(significance, limit - Z_DETECT * width)
-    return StatisticCheck(subject, statistic, statistics.median(current_trials),
+    return StatisticCheck(subject, statistic, which, statistics.median(current_trials),
                           statistics.median(recorded), noise, limit, width, significance,
                           threshold, threshold + Z_DETECT * width)
 
@@ -196,7 +198,7 @@ def latency_checks(name: str, current: LatencyRecording, recordings: Sequence[La
             recorded = [statistics.median(b.trial_medians_ms if which == "median"
                                           else b.trial_p90_ms) for b in before if b]
             checks.append(check_statistic(f"{name} {which} {STATISTICS[statistic]}", statistic,
-                                          trials, recorded, limit, prior, label, policy))
+                                          which, trials, recorded, limit, prior, label, policy))
     return checks
 
 
@@ -205,7 +207,7 @@ def judge_latency(name: str, current: LatencyRecording, recordings: Sequence[Lat
     """Verdicts for every statistic; the median statistic with the finest resolution decides
     whether the benchmark is gated (each statistic then at its own threshold) or too noisy."""
     checks = latency_checks(name, current, recordings, device, policy)
-    medians = [c for c in checks if " median " in c.subject]
+    medians = [c for c in checks if c.which == "median"]
     if not medians:
         return []
     decider = min(medians, key=lambda c: c.resolution)
@@ -232,7 +234,8 @@ def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why:
                   f"+{decider.resolution:.1%} (advisory{', fails: too_noisy = fail' if failed else ''}"
                   f"; to gate it: {HOW_TO_QUIETEN}); {detail}")
     return GateVerdict(check.subject, status, check.current, check.baseline,
-                       1 + check.threshold, "ms", detail, failed, check.resolution, decides)
+                       1 + check.threshold, "ms", detail, failed, check.resolution, decides,
+                       check.statistic)
 
 
 def judge_identity(name: str, stored: Mapping[str, str], current: Mapping[str, str],

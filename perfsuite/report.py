@@ -21,7 +21,7 @@ def gate_cell(verdict: GateVerdict) -> str:
     """A benchmark's deciding verdict in a few words: outcome, resolution, statistic."""
     if verdict.status == "not comparable":
         return "not comparable"
-    statistic = "GPU" if "GPU compute" in verdict.subject else "e2e"
+    statistic = "GPU" if verdict.statistic == "gpu" else "e2e"
     outcome = {"pass": "ok", "regression": "REGRESSED"}.get(verdict.status, verdict.status)
     return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
 

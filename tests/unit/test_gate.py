@@ -64,7 +64,7 @@ def test_this_runs_trial_spread_is_a_floor():
 def test_quiet_statistic_is_gated_to_catch_its_practical_limit():
     # 3 identical recordings, prior 0.3%: noise 0.3%/sqrt(2); width x sqrt(1 + 1/3);
     # significance 3 widths = 0.73%; threshold = 3% - 1.645 widths = 2.60%; resolution 3%
-    check = check_statistic("m", "gpu", [1.0], [1.0, 1.0, 1.0], 0.03, 0.003, "k", POLICY)
+    check = check_statistic("m", "gpu", "median", [1.0], [1.0, 1.0, 1.0], 0.03, 0.003, "k", POLICY)
     width = 0.003 / math.sqrt(2) * math.sqrt(4 / 3)
     assert check.significance == pytest.approx(3 * width)
     assert check.threshold == pytest.approx(0.03 - 1.645 * width)
@@ -73,12 +73,12 @@ def test_quiet_statistic_is_gated_to_catch_its_practical_limit():
 
 def test_noisy_statistic_is_not_gateable_at_its_limit():
     # one recording, prior 3%: width 4.24% > the 3% limit; significance 12.7%
-    check = check_statistic("m", "e2e", [1.0], [1.0], 0.03, 0.03, "k", POLICY)
+    check = check_statistic("m", "e2e", "median", [1.0], [1.0], 0.03, 0.03, "k", POLICY)
     assert check.width == pytest.approx(0.03 * math.sqrt(2))
     assert check.threshold == pytest.approx(3 * 0.03 * math.sqrt(2))
     assert check.resolution == pytest.approx(4.645 * 0.03 * math.sqrt(2))
     assert not check.gateable
-    assert check_statistic("m", "e2e", [1.0], [1.0], 0.03, 0.02, "k", POLICY).gateable
+    assert check_statistic("m", "e2e", "median", [1.0], [1.0], 0.03, 0.02, "k", POLICY).gateable
 
 
 def test_gpu_compute_decides_a_graph_session_and_catches_five_percent():
