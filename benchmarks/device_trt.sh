@@ -14,7 +14,7 @@ python3 -c "import pycuda, pycuda.driver as cuda; cuda.init(); print('pycuda', p
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
 for version in 10.3.0 11.4.0.106; do
   PERFSUITE_EMULATE_TRT=$version PERFSUITE_CACHE_DIR=/tmp/pc python3 -m pytest -p no:cacheprovider \
-    -p fakes.emulated_tensorrt_plugin tests/perf/test_latency.py tests/perf/test_agreement.py \
+    -p fakes.emulated_tensorrt_plugin perfsuite/suite/test_latency.py perfsuite/suite/test_agreement.py \
     -k "tensorrt or torch-fp32" --perf-device cuda --perf-backends torch,tensorrt,tensorrt-pycuda \
     --perf-precisions fp32,fp16 --benchmark-json "$OUT/trt_emulated_$version.json" \
     > "$OUT/trt_emulated_$version.log" 2>&1

@@ -7,7 +7,7 @@ timing code:
   (mean per call), against the suite's per-call event median;
 - end to end: a bare synchronised loop over the same torch model (eager: copy in, forward, copy
   out; CUDA graph: its own capture and replay), against the suite's end-to-end median;
-- harness overhead: `Session.run` and the bare call alternated N times, difference of medians.
+- harness overhead: `Runner.run` and the bare call alternated N times, difference of medians.
 
     python benchmarks/fidelity.py [--rounds 300] [--out fidelity.json]
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from perfsuite.plugin import SESSION_KEY
+from perfsuite.plugin import RUN_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -105,10 +105,10 @@ class Fidelity:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session):
-        perf = session.config.stash[SESSION_KEY]
+        perf = session.config.stash[RUN_KEY]
         for result in perf.results():
             case = result.case
-            live = perf.session(case)
+            live = perf.runner(case)
             x = perf.inputs(case.model)[0]
             bare = bare_call(perf, case)
             median_ms(bare, x, 50)  # warm the bare path

@@ -54,7 +54,7 @@ def run_once(target: Path, passes: int, size: int, extra: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}",
            "PERFSUITE_SLOW_SIZE": str(size), "PERFSUITE_SLOW_OPS": str(passes)}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "-p", "slowdown_plugin", str(REPO / "tests/perf/test_latency.py"),
+               "-p", "slowdown_plugin", str(REPO / "perfsuite/suite/test_latency.py"),
                f"--benchmark-json={target}", *extra]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     status = "ok" if done.returncode == 0 else f"exit {done.returncode}"

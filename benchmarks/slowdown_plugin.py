@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-import perfsuite.session
+import perfsuite.perf_run
 
 SLOW_OPS = int(os.environ.get("PERFSUITE_SLOW_OPS", "0"))
 SLOW_SIZE = int(os.environ.get("PERFSUITE_SLOW_SIZE", "0"))
@@ -44,9 +44,9 @@ def slowed(inner, passes: int, size: int):
 def pytest_configure(config):
     if SLOW_OPS <= 0:
         return
-    original = perfsuite.session.build_model
+    original = perfsuite.perf_run.build_model
 
     def build(spec):
         return slowed(original(spec), SLOW_OPS, SLOW_SIZE)
 
-    perfsuite.session.build_model = build
+    perfsuite.perf_run.build_model = build

@@ -38,7 +38,7 @@ from perfsuite.gate import (
 )
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
 from perfsuite.report import gate_cell, markdown_report
-from perfsuite.session import CaseResult, ItemRecord, PerfSession
+from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
 
 GATED_DRIFT = ("rel_l2", "max_abs")
 
@@ -151,7 +151,7 @@ class BaselineComparison:
                 f"({'; '.join(changes)}).\nRemedy: re-record it with `pytest --perf-save-baseline`"
                 ", or pass --perf-allow-env-change to compare anyway.")
 
-    def judge(self, perf: PerfSession, records: list[ItemRecord],
+    def judge(self, perf: PerfRun, records: list[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
         """Verdicts for what one test item recorded; returns the failure messages."""
         baseline = self.baseline()
@@ -173,7 +173,7 @@ class BaselineComparison:
                                                                benchmark=benchmark, policy=policy)
         return chosen if chosen is not None else policy
 
-    def _judge_record(self, perf: PerfSession, baseline: Baseline, record: ItemRecord,
+    def _judge_record(self, perf: PerfRun, baseline: Baseline, record: ItemRecord,
                       policy: GatePolicy) -> list[GateVerdict]:
         """Identity first: a benchmark measured another way is not comparable, not judged."""
         if record.kind == "size":
@@ -214,7 +214,7 @@ class BaselineComparison:
         return verdicts
 
     # -- the end of the run ------------------------------------------------------------------
-    def finish(self, perf: PerfSession, exitstatus: int) -> None:
+    def finish(self, perf: PerfRun, exitstatus: int) -> None:
         """Record and report; problems become notes in the summary, never a traceback."""
         try:
             if self.options.recording:
@@ -224,7 +224,7 @@ class BaselineComparison:
         except (BaselineError, OSError) as exc:
             self.notes.append(f"ERROR: {exc}")
 
-    def _write_report(self, perf: PerfSession) -> None:
+    def _write_report(self, perf: PerfRun) -> None:
         new, missing = self.unmatched(perf) if not self.options.recording else ([], [])
         text = markdown_report(self.key, self.path, self._baseline is not None, self.verdicts,
                                new, missing, self.env_changes() if self._loaded else [],
@@ -232,7 +232,7 @@ class BaselineComparison:
         assert self.options.report_path is not None
         self.options.report_path.write_text(text, encoding="utf-8")
 
-    def fresh_baseline(self, perf: PerfSession) -> Baseline:
+    def fresh_baseline(self, perf: PerfRun) -> Baseline:
         fp = self.fingerprint
         machine = {k: v for k, v in fp.as_dict().items() if k != "software"}
         latency: dict[str, tuple[LatencyRecording, ...]] = {}
@@ -250,7 +250,7 @@ class BaselineComparison:
                         {m: dict(s) for m, s in perf.sizes.items()},
                         {c: dict(d) for c, d in perf.drifts.items()}, identity)
 
-    def _record(self, perf: PerfSession, exitstatus: int) -> None:
+    def _record(self, perf: PerfRun, exitstatus: int) -> None:
         path = self.path
         if exitstatus != 0:
             self.notes.append(f"baseline NOT written: the run did not pass (exit status "
@@ -289,7 +289,7 @@ class BaselineComparison:
                               f"--perf-save-baseline.")
 
     # -- what to say -------------------------------------------------------------------------
-    def unmatched(self, perf: PerfSession) -> tuple[list[str], list[str]]:
+    def unmatched(self, perf: PerfRun) -> tuple[list[str], list[str]]:
         """(new, missing): benchmarks this run measured that the baseline lacks, and the reverse."""
         if self._baseline is None:
             return [], []
@@ -302,7 +302,7 @@ class BaselineComparison:
         """Case id -> the results table's gate cell (verdict and resolution)."""
         return {case_id: gate_cell(v) for case_id, v in self.decisions.items()}
 
-    def summary_lines(self, perf: PerfSession) -> list[str]:
+    def summary_lines(self, perf: PerfRun) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
         if self.options.recording:
             return lines

@@ -113,6 +113,7 @@ class SuiteConfig:
     gate: GateConfig = GateConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
     source: str = "defaults"
+    configured: bool = False  # a [tool.perfsuite] table or PERFSUITE_CONFIG file was found
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -141,13 +142,15 @@ def load_config(
     config = _from_table(table, where, rootdir, known_backends, folder)
     cache = environ.get(CACHE_ENV)
     config = replace(
-        config, cache_dir=Path(cache) if cache else rootdir / ".perfsuite-cache"
+        config, cache_dir=Path(cache) if cache else rootdir / ".perfsuite-cache",
+        configured=table is not None,
     )
     return _apply_cli(config, cli, known_backends)
 
 
-def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any], str, Path]:
-    """The perfsuite table, where it came from (for messages) and the folder it lives in."""
+def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, Any] | None, str, Path]:
+    """The perfsuite table (None when the repository has none), where it came from (for
+    messages) and the folder it lives in."""
     named = environ.get(CONFIG_ENV)
     if named:
         path = Path(named)
@@ -163,8 +166,8 @@ def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, An
         return table, f"{path} ", path.parent
     path = rootdir / "pyproject.toml"
     if not path.is_file():
-        return {}, "defaults ", rootdir
-    table = _parse_toml(path).get("tool", {}).get("perfsuite", {})
+        return None, "defaults ", rootdir
+    table = _parse_toml(path).get("tool", {}).get("perfsuite")
     return table, f"{path.name} [tool.perfsuite] ", rootdir
 
 
@@ -186,9 +189,10 @@ _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed
 
 
 def _from_table(
-    table: Mapping[str, Any], where: str, rootdir: Path, known_backends: Sequence[str],
+    table: Mapping[str, Any] | None, where: str, rootdir: Path, known_backends: Sequence[str],
     folder: Path | None = None,
 ) -> SuiteConfig:
+    table = {} if table is None else table
     check_keys(table, _TOP_KEYS, where)
     base = SuiteConfig(backends=tuple(b for b in SuiteConfig.backends if b in known_backends))
     models = table.get("models")

@@ -1,6 +1,6 @@
 """The latency benchmark: pytest-benchmark's fixture driven by perfsuite's timing rules.
 
-Timed region of each round: `Session.run` on one host input, which returns only after the device
+Timed region of each round: `Runner.run` on one host input, which returns only after the device
 finished (end to end: host-to-device copy, compute, device-to-host copy). Warm-up is by time
 before pytest-benchmark's rounds start; rounds are fixed (pedantic mode), so runs are comparable.
 On CUDA, GPU-compute time from CUDA events (inputs already on the device) and the host's launch
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfsuite.backends import CaseSpec, Session
+from perfsuite.backends import CaseSpec, Runner
 from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
-from perfsuite.session import CaseResult, PerfSession
+from perfsuite.perf_run import CaseResult, PerfRun
 from perfsuite.timing import (
     LatencyStats,
     cuda_event_samples,
@@ -24,27 +24,27 @@ from perfsuite.timing import (
 )
 
 
-def measure_latency(benchmark: Any, perf: PerfSession, case: CaseSpec, session: Session) -> CaseResult:
+def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
     timing = perf.config.timing
     sample = perf.inputs(case.model)[0]
     benchmark.group = case.model
     on_gpu = case.device == "cuda"
     state_before = _gpu_state() if on_gpu else None
     if not getattr(benchmark, "disabled", False):
-        warm_up(lambda: session.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
-    benchmark.pedantic(session.run, args=(sample,), rounds=timing.rounds, iterations=1,
+        warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+    benchmark.pedantic(runner.run, args=(sample,), rounds=timing.rounds, iterations=1,
                        warmup_rounds=0)
     latency = _host_stats(benchmark, timing.trials)
     gpu_latency = enqueue_latency = None
-    enqueue = session.device_enqueue(sample) if latency is not None else None
+    enqueue = runner.device_enqueue(sample) if latency is not None else None
     if enqueue is not None:
         samples = cuda_event_samples(enqueue, timing.rounds)
         gpu_latency = summarize(samples.gpu_s, timing.trials)
         enqueue_latency = summarize(samples.enqueue_s, timing.trials)
     state = {"before": state_before, "after": _gpu_state() if on_gpu else None}
     result = CaseResult(
-        case, session.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
-        session.describe(), timing_warnings(latency, gpu_latency, enqueue_latency),
+        case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
+        runner.describe(), timing_warnings(latency, gpu_latency, enqueue_latency),
         {when: s.as_dict() for when, s in state.items() if s is not None},
     )
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
@@ -74,7 +74,7 @@ def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         "device": result.case.device,
         "artifact_bytes": int(result.artifact_bytes),
         "cpu_threads": int(cpu_threads),
-        "timer": "perf_counter around a synchronised Session.run",
+        "timer": "perf_counter around a synchronised Runner.run",
         "session": dict(result.details),
         "warnings": list(result.warnings),
     }

@@ -13,18 +13,30 @@ from typing import Any
 
 import pytest
 
-from perfsuite.backends import BACKEND_TYPES, CaseSpec, Session
+from perfsuite.backends import BACKEND_TYPES, CaseSpec, Runner
+from perfsuite.benchmark_options import (
+    CompareRequest,
+    give_back_compare,
+    hide_from_table,
+    refusals,
+    take_compare,
+)
 from perfsuite.comparison import BaselineComparison, GateOptions
-from perfsuite.config import CliOverrides, load_config, policy_changes
+from perfsuite.config import CliOverrides, SuiteConfig, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.report import results_table
-from perfsuite.session import PerfSession, SuiteModelArtifacts
+from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 
-SESSION_KEY = pytest.StashKey[PerfSession]()
+RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
+COMPARE_KEY = pytest.StashKey[CompareRequest]()
+PERF_ITEMS_KEY = pytest.StashKey[set[str]]()  # node ids of the collected perf tests
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
+_PERF_FIXTURES = (*_CASE_FIXTURES, "perf_model")
+SUITE_DIR = Path(__file__).resolve().parent / "suite"  # the suite shipped with the package
+_PACKAGE_DIR = SUITE_DIR.parent
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -57,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="gate even when software versions differ from the baseline's")
     group.addoption("--perf-report", metavar="PATH",
                     help="write a markdown summary (machine, baseline, verdicts) to PATH")
+    group.addoption("--perf-suite", choices=("auto", "on", "only", "off"), default="auto",
+                    help="run the suite shipped with perfsuite: auto (default: when "
+                         "[tool.perfsuite] configures this repository and no test paths are "
+                         "given), on (also with test paths), only (it alone), off")
+    group.addoption("--perf-benchmark-table", action="store_true",
+                    help="also print pytest-benchmark's own table for perfsuite's benchmarks")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,7 +89,9 @@ def pytest_configure(config: pytest.Config) -> None:
         suite = load_config(config.rootpath, list(BACKEND_TYPES), cli)
     except ConfigError as exc:
         raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
-    config.stash[SESSION_KEY] = PerfSession(suite, progress=_progress_writer(config))
+    config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
+    config.stash[COMPARE_KEY] = compare = take_compare(config)
+    _add_shipped_suite(config, suite)
     config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
                             "perf_gate(max_increase=0.1, floor_ms=0.05)")
     config.addinivalue_line("markers", "trt_selftest: a short TensorRT self-check to run once on "
@@ -79,7 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("perf_save_baseline") and config.getoption("perf_add_recording"):
         raise pytest.UsageError("--perf-save-baseline and --perf-add-recording exclude each "
                                 "other: the first replaces the baseline, the second adds to it.")
-    options = gate_options(config)
+    options = gate_options(config, compare)
     if options.recording and config.getoption("benchmark_disable", default=False):
         raise pytest.UsageError("--benchmark-disable times nothing, so a recording run "
                                 "(--perf-save-baseline, --perf-add-recording) would store no "
@@ -87,14 +107,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
 
 
-def gate_options(config: pytest.Config) -> GateOptions:
+def _add_shipped_suite(config: pytest.Config, suite: SuiteConfig) -> None:
+    """Put the suite shipped in perfsuite/suite among the paths pytest collects."""
+    mode = config.getoption("perf_suite")
+    if mode == "only":
+        config.args[:] = [str(SUITE_DIR)]
+        return
+    named_paths = config.args_source == pytest.Config.ArgsSource.ARGS
+    if mode == "off" or (mode == "auto" and (named_paths or not suite.configured)):
+        return
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == SUITE_DIR or SUITE_DIR in path.parents:
+            return  # named already
+        if path in SUITE_DIR.parents:
+            inside = SUITE_DIR.relative_to(path).parts
+            if not any(part.startswith(".") or part == "site-packages" for part in inside):
+                return  # collected by recursion (a source checkout of perfsuite)
+    config.args.append(str(SUITE_DIR))
+
+
+def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
     """The run's baseline options, parsed once."""
     report = config.getoption("perf_report")
     return GateOptions(
         baselines_dir=config.rootpath / "baselines",
         save_baseline=bool(config.getoption("perf_save_baseline")),
         add_recording=bool(config.getoption("perf_add_recording")),
-        compare=bool(config.getoption("benchmark_compare", default=None)),
+        compare=compare.baseline,
         allow_env_change=bool(config.getoption("perf_allow_env_change")),
         report_path=Path(report) if report else None,
         machine_key=config.getoption("perf_machine_key") or os.environ.get(MACHINE_KEY_ENV),
@@ -119,7 +159,7 @@ def _progress_writer(config: pytest.Config) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Gate what the test recorded; a regression fails this test item."""
-    perf = item.config.stash[SESSION_KEY]
+    perf = item.config.stash[RUN_KEY]
     perf.take_item_records()
     outcome = yield
     records = perf.take_item_records()
@@ -136,21 +176,37 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return outcome
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A skip raised inside perfsuite (a backend that cannot run here) names the test."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        where = Path(longrepr[0])
+        where = where if where.is_absolute() else item.config.rootpath / where
+        if _PACKAGE_DIR in where.resolve().parents and SUITE_DIR not in where.resolve().parents:
+            path, line = item.reportinfo()[:2]
+            report.longrepr = (str(path), (line or 0) + 1, longrepr[2])
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("perf_benchmark_table"):
+        hide_from_table(session.config, session.config.stash.get(PERF_ITEMS_KEY, set()))
     state = session.config.stash.get(GATE_KEY, None)
-    perf = session.config.stash.get(SESSION_KEY, None)
+    perf = session.config.stash.get(RUN_KEY, None)
     if state is not None and perf is not None:
         state.finish(perf, int(exitstatus))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    perf = config.stash.get(SESSION_KEY, None)
+    perf = config.stash.get(RUN_KEY, None)
     if perf is not None:
         perf.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    perf = metafunc.config.stash[SESSION_KEY]
+    perf = metafunc.config.stash[RUN_KEY]
     params = perf.case_params()
     if "perf_compared_case" in metafunc.fixturenames:
         params = [p for p in params if (p[1], p[2]) != ("torch", "fp32")]
@@ -164,15 +220,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Check torchvision model names once, and only when perf tests were collected."""
-    uses_models = any(
-        name in getattr(item, "fixturenames", ()) for item in items
-        for name in (*_CASE_FIXTURES, "perf_model")
-    )
-    if not uses_models:
+    """Only when perf tests were collected: refuse pytest-benchmark options perfsuite cannot
+    honour, check the baseline and torchvision model names."""
+    perf_items = {item.nodeid for item in items
+                  if any(name in getattr(item, "fixturenames", ()) for name in _PERF_FIXTURES)}
+    compare = config.stash[COMPARE_KEY]
+    if not perf_items:
+        if compare.baseline:
+            give_back_compare(config)
         return
+    config.stash[PERF_ITEMS_KEY] = perf_items
+    refused = refusals(config, compare)
+    if refused:
+        raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
+                                "benchmarks:\n  " + "\n  ".join(refused))
     config.stash[GATE_KEY].prepare()  # a bad or (under --benchmark-compare) missing baseline
-    wanted = [s for s in config.stash[SESSION_KEY].config.models if s.torchvision]
+    wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return
     try:
@@ -188,7 +251,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    perf = config.stash.get(SESSION_KEY, None)
+    perf = config.stash.get(RUN_KEY, None)
     if perf is None or not perf.results():
         return
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
@@ -198,28 +261,31 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
     for line in comparison.summary_lines(perf):
         terminalreporter.write_line(line)
+    note = config.stash[COMPARE_KEY].note
+    if note:
+        terminalreporter.write_line(note)
 
 
 @pytest.fixture(scope="session")
-def perf(pytestconfig: pytest.Config) -> PerfSession:
-    """The run's PerfSession: configuration, cached models, sessions and results."""
-    return pytestconfig.stash[SESSION_KEY]
+def perf(pytestconfig: pytest.Config) -> PerfRun:
+    """The run's PerfRun: configuration, cached models, runners and results."""
+    return pytestconfig.stash[RUN_KEY]
 
 
 @pytest.fixture(scope="session")
-def perf_case(request: pytest.FixtureRequest, perf: PerfSession) -> CaseSpec:
+def perf_case(request: pytest.FixtureRequest, perf: PerfRun) -> CaseSpec:
     """One (model, backend, precision) on this run's device."""
     return perf.case(*request.param)
 
 
 @pytest.fixture(scope="session")
-def perf_compared_case(request: pytest.FixtureRequest, perf: PerfSession) -> CaseSpec:
+def perf_compared_case(request: pytest.FixtureRequest, perf: PerfRun) -> CaseSpec:
     """Like perf_case, without the torch fp32 reference itself."""
     return perf.case(*request.param)
 
 
 @pytest.fixture(scope="session")
-def perf_model(request: pytest.FixtureRequest, perf: PerfSession) -> SuiteModelArtifacts:
+def perf_model(request: pytest.FixtureRequest, perf: PerfRun) -> SuiteModelArtifacts:
     """A configured model's artifacts (torch module, ONNX exports)."""
     return _or_fail(lambda: perf.artifacts(request.param))
 
@@ -234,15 +300,15 @@ def _or_fail(build: Any) -> Any:
         pytest.fail(str(exc), pytrace=False)
 
 
-def session_or_skip(perf: PerfSession, case: CaseSpec) -> Session:
-    """The prepared session, or a skip that states why this case cannot run here."""
+def runner_or_skip(perf: PerfRun, case: CaseSpec) -> Runner:
+    """The prepared runner, or a skip that states why this case cannot run here."""
     try:
-        return _or_fail(lambda: perf.session(case))  # type: ignore[no-any-return]
+        return _or_fail(lambda: perf.runner(case))  # type: ignore[no-any-return]
     except BackendUnavailable as exc:
         pytest.skip(f"{case.id} on {case.device}: {exc}")
 
 
 @pytest.fixture
-def perf_session(perf: PerfSession, perf_case: CaseSpec) -> Iterator[Session]:
-    """The backend session for perf_case, built once per pytest session and shared."""
-    yield session_or_skip(perf, perf_case)
+def perf_runner(perf: PerfRun, perf_case: CaseSpec) -> Iterator[Runner]:
+    """The backend runner for perf_case, built once per pytest session and shared."""
+    yield runner_or_skip(perf, perf_case)

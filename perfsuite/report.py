@@ -7,7 +7,7 @@ from pathlib import Path
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.gate import GateVerdict
-from perfsuite.session import CaseResult
+from perfsuite.perf_run import CaseResult
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
            "speedup", "artifact MB", "drift rel_l2", "notes")

@@ -1,9 +1,9 @@
-"""Turning a Session into latency samples, and the statistics of those samples.
+"""Turning a Runner into latency samples, and the statistics of those samples.
 
 Rules (what is inside the timed region is stated where it is timed):
 - warm up by time: at least `min_seconds` and at least `min_runs` calls, so lazy initialisation,
   autotuning and clock ramp-up stay out of the numbers;
-- host-clock samples time `Session.run`, which returns only after the device finished
+- host-clock samples time `Runner.run`, which returns only after the device finished
   (end to end: input copy from host, compute, output copy back);
 - GPU-compute samples come from CUDA events recorded around the compute alone, inputs already on
   the device (`cuda_event_samples`);

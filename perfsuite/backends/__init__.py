@@ -8,7 +8,7 @@ from perfsuite.backends.base import (
     BackendOptions,
     CaseSpec,
     ModelArtifacts,
-    Session,
+    Runner,
 )
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
 from perfsuite.backends.tensorrt import TensorRTBackend
@@ -31,5 +31,5 @@ def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backe
 
 __all__ = [
     "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
-    "CaseSpec", "ModelArtifacts", "Session", "make_backend",
+    "CaseSpec", "ModelArtifacts", "Runner", "make_backend",
 ]

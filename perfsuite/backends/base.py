@@ -1,8 +1,8 @@
-"""The backend interface: a Backend prepares Sessions; a Session runs one model one way.
+"""The backend interface: a Backend prepares Runners (the name Polygraphy uses); a Runner runs one model one way.
 
-A Session is a small object with a lifecycle (prepare -> run -> describe -> close), usable as a
+A Runner is a small object with a lifecycle (prepare -> run -> describe -> close), usable as a
 context manager. The base class owns the shared checks: inputs match the declared shape and a
-closed session refuses work. Concrete sessions implement `_run` (and optionally
+closed runner refuses work. Concrete runners implement `_run` (and optionally
 `_enqueue_on_device` for CUDA-event timing).
 """
 
@@ -72,21 +72,21 @@ class ModelArtifacts(ABC):
         """The cached ONNX export for `precision` ('fp32' or 'fp16')."""
 
 
-class Session(ABC):
+class Runner(ABC):
     def __init__(self, case: CaseSpec, input_shape: tuple[int, ...], artifact_bytes: int) -> None:
         self.case = case
         self.input_shape = input_shape
-        self.artifact_bytes = artifact_bytes  # what this session loads: weights, ONNX, engine
+        self.artifact_bytes = artifact_bytes  # what this runner loads: weights, ONNX, engine
         self.closed = False
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs (fp32, on the host) for host `inputs`; returns after the device finished."""
         if self.closed:
-            raise InternalError(f"{self.case.id} | session is closed; prepare a new one.")
+            raise InternalError(f"{self.case.id} | runner is closed; prepare a new one.")
         if tuple(inputs.shape) != self.input_shape:
             raise PerfsuiteError(
                 f"{self.case.id} | input shape {tuple(inputs.shape)} does not match the "
-                f"session's {self.input_shape}."
+                f"runner's {self.input_shape}."
             )
         return self._run(inputs)
 
@@ -95,7 +95,7 @@ class Session(ABC):
 
     def device_enqueue(self, inputs: np.ndarray) -> Callable[[], object] | None:
         """A callable that launches one inference on the current CUDA stream, inputs already on
-        the device, without synchronising; None where the session has no CUDA device."""
+        the device, without synchronising; None where the runner has no CUDA device."""
         return None
 
     @abstractmethod
@@ -105,7 +105,7 @@ class Session(ABC):
     def close(self) -> None:
         self.closed = True
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(
@@ -131,5 +131,5 @@ class Backend(ABC):
     @abstractmethod
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
-    ) -> Session:
-        """A ready session; raises BackendUnavailable when this device cannot run `precision`."""
+    ) -> Runner:
+        """A ready runner; raises BackendUnavailable when this device cannot run `precision`."""

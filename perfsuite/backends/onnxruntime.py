@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.device import available_cpu_threads
 from perfsuite.errors import BackendUnavailable
 from perfsuite.export import OnnxArtifact
@@ -17,7 +17,7 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _INPUT_DTYPES = {"fp32": np.float32, "fp16": np.float16}
 
 
-class OrtSession(Session):
+class OrtRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, onnx: OnnxArtifact, threads: int) -> None:
         super().__init__(case, spec.input_shape, onnx.size_bytes)
         ort = require("onnxruntime")
@@ -64,7 +64,7 @@ class OnnxRuntimeBackend(Backend):
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
-    ) -> Session:
+    ) -> Runner:
         provider = PROVIDERS[device]
         installed = require("onnxruntime").get_available_providers()
         if provider not in installed:
@@ -74,4 +74,4 @@ class OnnxRuntimeBackend(Backend):
             )
         case = CaseSpec(spec.name, self.name, precision, device)
         threads = self.options.cpu_threads or available_cpu_threads()
-        return OrtSession(case, spec, artifacts.onnx(precision), threads)
+        return OrtRunner(case, spec, artifacts.onnx(precision), threads)

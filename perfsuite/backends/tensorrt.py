@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.tensorrt_engine import (
     ENGINE_FILE,
     EngineBuildError,
@@ -54,7 +54,7 @@ class Buffers:
             (self.inputs if is_input else self.outputs)[name] = tensor
 
 
-class TensorRTSession(Session):
+class TensorRTRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
                  recipe: EngineRecipe, device: str, cuda_graph: bool) -> None:
         super().__init__(case, spec.input_shape, len(engine_bytes))
@@ -197,7 +197,7 @@ class TensorRTBackend(Backend):
         return True, ""
 
     def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
-                device: str) -> Session:
+                device: str) -> Runner:
         options = self.options
         if device != "cuda" and not options.trt_host_buffers:
             raise BackendUnavailable(f"TensorRT needs a CUDA device; this run's device is {device}")
@@ -205,4 +205,4 @@ class TensorRTBackend(Backend):
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         case = CaseSpec(spec.name, self.name, precision, device)
-        return TensorRTSession(case, spec, trt, engine, recipe, device, options.trt_cuda_graph)
+        return TensorRTRunner(case, spec, trt, engine, recipe, device, options.trt_cuda_graph)

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
-from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTSession
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
+from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTRunner
 from perfsuite.backends.tensorrt_engine import EngineBuildError, EngineRecipe, dtype_name, plan_recipe
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
@@ -27,7 +27,7 @@ def numpy_dtype_of(trt_dtype: Any) -> Any:
     return _NUMPY_DTYPES[dtype_name(trt_dtype)]
 
 
-class PycudaSession(Session):
+class PycudaRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
                  recipe: EngineRecipe) -> None:
         super().__init__(case, spec.input_shape, len(engine_bytes))
@@ -107,15 +107,15 @@ class TensorRTPycudaBackend(Backend):
         return True, ""
 
     def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
-                device: str) -> Session:
+                device: str) -> Runner:
         if device != "cuda":
             raise BackendUnavailable(f"pycuda needs a CUDA device; this run's device is {device}")
         trt = require("tensorrt")
         options = self.options
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
-        return PycudaSession(CaseSpec(spec.name, self.name, precision, device), spec, trt,
+        return PycudaRunner(CaseSpec(spec.name, self.name, precision, device), spec, trt,
                              engine, recipe)
 
 
-__all__ = ["PycudaSession", "TensorRTPycudaBackend", "TensorRTSession"]
+__all__ = ["PycudaRunner", "TensorRTPycudaBackend", "TensorRTRunner"]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.torch_eager import torch_available
 from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.errors import BackendUnavailable
@@ -26,7 +26,7 @@ from perfsuite.sizes import state_dict_bytes
 CAPTURE_WARMUP_RUNS = 3
 
 
-class TorchCudaGraphSession(Session):
+class TorchCudaGraphRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, model: Any, channels_last: bool) -> None:
         torch = require("torch")
         self._torch = torch
@@ -87,9 +87,9 @@ class TorchCudaGraphBackend(Backend):
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
-    ) -> Session:
+    ) -> Runner:
         if device != "cuda":
             raise BackendUnavailable(f"CUDA graphs need a CUDA device; this run's device is {device}")
         check_torch_device(device, precision)
         case = CaseSpec(spec.name, self.name, precision, device)
-        return TorchCudaGraphSession(case, spec, artifacts.torch_model(), self.options.channels_last)
+        return TorchCudaGraphRunner(case, spec, artifacts.torch_model(), self.options.channels_last)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Session
+from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.lazy import is_installed, require
 from perfsuite.models import ModelSpec
@@ -22,7 +22,7 @@ def torch_available() -> tuple[bool, str]:
     return True, ""
 
 
-class TorchEagerSession(Session):
+class TorchEagerRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, model: Any) -> None:
         torch = require("torch")
         self._torch = torch
@@ -73,7 +73,7 @@ class TorchEagerBackend(Backend):
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
-    ) -> Session:
+    ) -> Runner:
         check_torch_device(device, precision)
         case = CaseSpec(spec.name, self.name, precision, device)
-        return TorchEagerSession(case, spec, artifacts.torch_model())
+        return TorchEagerRunner(case, spec, artifacts.torch_model())

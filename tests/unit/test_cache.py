@@ -11,7 +11,7 @@ from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.config import load_config
 from perfsuite.export import ONNX_FILE
-from perfsuite.session import PerfSession
+from perfsuite.perf_run import PerfRun
 
 KEY = {"model": "m", "opset": "17"}
 
@@ -86,10 +86,10 @@ def test_unwritable_cache_dir_is_a_clear_error(tmp_path):
         ArtifactCache(blocker / "cache").get_or_build("onnx", "m", KEY, write_file)
 
 
-def tiny_session(root: Path, cache: Path) -> PerfSession:
+def tiny_session(root: Path, cache: Path) -> PerfRun:
     (root / "pyproject.toml").write_text(TINY_CONFIG)
     env = {"PERFSUITE_CACHE_DIR": str(cache)}
-    return PerfSession(load_config(root, list(BACKEND_TYPES), environ=env))
+    return PerfRun(load_config(root, list(BACKEND_TYPES), environ=env))
 
 
 def test_second_session_reuses_cached_onnx(tmp_path):

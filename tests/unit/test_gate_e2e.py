@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from tiny_models import COPIES_ENV, SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
+
 REPO = Path(__file__).resolve().parents[2]
 KEY = "test-machine"
 # torch fp32 only: the spin that makes the model slower is eager Python work. Latency is read
 # from a virtual clock that only the spin advances, so verdicts do not depend on machine load.
-ARGS = ("-p", "no:cacheprovider", "--perf-backends=torch", "--perf-precisions=fp32",
-        f"--perf-machine-key={KEY}", "--benchmark-timer=tiny_models.virtual_clock")
+BASE_ARGS = ("-p", "no:cacheprovider", "--perf-backends=torch", "--perf-precisions=fp32",
+             f"--perf-machine-key={KEY}", "--benchmark-timer=tiny_models.virtual_clock")
+ARGS = (*BASE_ARGS, "--perf-suite=only", "-k", "test_latency or test_size")
 
 
 # On a CPU the prior noise is 25%, so with one recording the gate resolves +164%: the
@@ -32,8 +34,6 @@ def config_with(gate: str, top: str = "") -> str:
 def suite(pytester, tmp_path, monkeypatch):
     pytester.makefile(".toml", pyproject=config_with(GATEABLE))
     pytester.makeini("[pytest]\naddopts = -ra\n")
-    for name in ("test_latency.py", "test_size.py"):
-        shutil.copy(REPO / "tests" / "perf" / name, pytester.path / name)
     shutil.copy(REPO / "tests" / "unit" / "tiny_models.py", pytester.path / "tiny_models.py")
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv(SPIN_MS_ENV, "2.0")  # latency is exactly the spin
@@ -89,7 +89,9 @@ def test_interrupted_recording_keeps_the_old_baseline(suite):
     suite.runpytest_subprocess(*ARGS, "--perf-save-baseline").assert_outcomes(passed=2)
     before = baseline_file(suite).read_bytes()
     suite.makepyfile(test_zz_interrupt="def test_interrupt():\n    raise KeyboardInterrupt\n")
-    result = suite.runpytest_subprocess(*ARGS, "--perf-save-baseline")
+    result = suite.runpytest_subprocess(*BASE_ARGS, "--perf-suite=on", "-k",
+                                        "test_latency or test_size or test_interrupt",
+                                        "test_zz_interrupt.py", "--perf-save-baseline")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert baseline_file(suite).read_bytes() == before
     assert [p.name for p in baseline_file(suite).parent.iterdir()] == ["baseline.json"]
@@ -218,8 +220,8 @@ def test_threads_or_device_mismatch_is_not_comparable(suite):
 
 
 def test_partial_recording_keeps_sizes_and_drift(suite):
-    args = [*ARGS, "--perf-precisions=fp32,fp16", "test_latency.py", "test_size.py",
-            "test_drift_record.py"]
+    args = [*BASE_ARGS, "--perf-precisions=fp32,fp16", "--perf-suite=on", "-k",
+            "test_latency or test_size or test_drift_record", "test_drift_record.py"]
     suite.makepyfile(test_drift_record="""
         def test_drift(perf, perf_compared_case):
             perf.record_drift(perf_compared_case, perf.drift(perf_compared_case))

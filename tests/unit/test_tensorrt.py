@@ -21,7 +21,7 @@ from perfsuite.backends.tensorrt_engine import (
     plan_recipe,
 )
 from perfsuite.config import load_config
-from perfsuite.session import PerfSession
+from perfsuite.perf_run import PerfRun
 
 VERSIONS = versions()
 TRT_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
@@ -36,10 +36,10 @@ def trt(request, monkeypatch):
     return module
 
 
-def make_perf(root: Path, cache: Path) -> PerfSession:
+def make_perf(root: Path, cache: Path) -> PerfRun:
     (root / "pyproject.toml").write_text(TRT_CONFIG)
     env = {"PERFSUITE_CACHE_DIR": str(cache)}
-    return PerfSession(load_config(root, list(BACKEND_TYPES), environ=env))
+    return PerfRun(load_config(root, list(BACKEND_TYPES), environ=env))
 
 
 def test_snapshots_cover_the_required_versions():
@@ -78,9 +78,9 @@ def test_engines_build_run_and_agree(trt, tmp_path):
     reference = perf.outputs(perf.case("tiny", "torch", "fp32"))
     for precision in ("fp32", "fp16"):
         case = perf.case("tiny", "tensorrt", precision)
-        session = perf.session(case)
-        assert session.artifact_bytes > 0
-        assert "TensorRT " + trt.__version__ == session.describe()["runtime"]
+        runner = perf.runner(case)
+        assert runner.artifact_bytes > 0
+        assert "TensorRT " + trt.__version__ == runner.describe()["runtime"]
         diff = compare(perf.outputs(case), reference, perf.config.agreement.tolerances[precision])
         assert diff, f"{trt.__version__} {precision}: {diff}"
     assert (tmp_path / "cache" / "tensorrt" / f"timing-{trt.__version__}.cache").is_file()
@@ -90,22 +90,22 @@ def test_engines_build_run_and_agree(trt, tmp_path):
 def test_engine_cache_hit_and_corrupt_engine_rebuild(trt, tmp_path):
     cache = tmp_path / "cache"
     first = make_perf(tmp_path, cache)
-    first.session(first.case("tiny", "tensorrt", "fp32"))
+    first.runner(first.case("tiny", "tensorrt", "fp32"))
     (engine,) = (cache / "tensorrt").glob("tiny-fp32-*/model.engine")
     stamp = engine.stat().st_mtime_ns
     messages: list[str] = []
     second = make_perf(tmp_path, cache)
     second.progress = messages.append
-    second.session(second.case("tiny", "tensorrt", "fp32"))
+    second.runner(second.case("tiny", "tensorrt", "fp32"))
     assert engine.stat().st_mtime_ns == stamp
     assert any("reusing cached TensorRT engine" in m for m in messages)
     engine.write_bytes(b"not an engine")
     third = make_perf(tmp_path, cache)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        session = third.session(third.case("tiny", "tensorrt", "fp32"))
+        runner = third.runner(third.case("tiny", "tensorrt", "fp32"))
     assert any("cannot deserialize" in str(w.message) for w in caught)
-    assert session.run(third.inputs("tiny")[0]).shape == (1, 10)
+    assert runner.run(third.inputs("tiny")[0]).shape == (1, 10)
     assert list((cache / "tensorrt").glob("tiny-fp32-*.corrupt-1/model.engine"))
 
 
@@ -114,7 +114,7 @@ def test_another_tensorrt_version_is_a_cache_miss(tmp_path, monkeypatch):
     for version in ("10.3.0", "10.16.1.11"):
         monkeypatch.setitem(sys.modules, "tensorrt", emulated_tensorrt(version))
         perf = make_perf(tmp_path, cache)
-        perf.session(perf.case("tiny", "tensorrt", "fp32"))
+        perf.runner(perf.case("tiny", "tensorrt", "fp32"))
     assert len(list((cache / "tensorrt").glob("tiny-fp32-*/model.engine"))) == 2
 
 
@@ -148,10 +148,10 @@ def test_without_tensorrt_the_backend_says_why(monkeypatch):
 
 def test_host_buffers_are_refused_for_real_tensorrt_on_cpu(tmp_path, trt):
     (tmp_path / "pyproject.toml").write_text(TINY_CONFIG.replace('"onnxruntime"]', '"tensorrt"]'))
-    perf = PerfSession(load_config(tmp_path, list(BACKEND_TYPES),
+    perf = PerfRun(load_config(tmp_path, list(BACKEND_TYPES),
                                    environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "c")}))
     with pytest.raises(Exception, match="TensorRT needs a CUDA device"):
-        perf.session(perf.case("tiny", "tensorrt", "fp32"))
+        perf.runner(perf.case("tiny", "tensorrt", "fp32"))
     assert np.isfinite(perf.outputs(perf.case("tiny", "torch", "fp32"))).all()
 
 
@@ -166,19 +166,18 @@ def test_tensorrt_rows_in_the_table_under_the_emulator(pytester, tmp_path, monke
         from fakes.tensorrt_emulator import emulated_tensorrt
         sys.modules["tensorrt"] = emulated_tensorrt("11.4.0.106")
     """)
-    for name in ("test_latency.py", "test_trt_selftest.py"):
-        (pytester.path / name).write_text((repo / "tests" / "perf" / name).read_text())
     (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
-    result = pytester.runpytest_subprocess()
+    files = ("--perf-suite=only", "-k", "test_latency or test_trt_selftest")
+    result = pytester.runpytest_subprocess(*files)
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines([
         "*building TensorRT fp16 engine from model.onnx*",
         "tensorrt*fp32*cpu*fp32: fp32 ONNX, no reduced-precision flags; TF32 off*",
         "tensorrt*fp16*cpu*fp16: fp16 ONNX, strongly typed network; TF32 off*",
     ])
-    selftest = pytester.runpytest_subprocess("-m", "trt_selftest")
-    selftest.assert_outcomes(passed=2, deselected=4)
+    selftest = pytester.runpytest_subprocess("-m", "trt_selftest", *files)
+    selftest.assert_outcomes(passed=2)
     selftest.stdout.fnmatch_lines(["*reusing cached TensorRT engine*"])
 
 
@@ -188,8 +187,6 @@ def test_selftest_skips_with_reason_without_tensorrt(pytester, tmp_path, monkeyp
     pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
                      "    trt_selftest: TensorRT self-check\n")
     pytester.makeconftest("import sys\nsys.modules['tensorrt'] = None\n")
-    (pytester.path / "test_trt_selftest.py").write_text(
-        (repo / "tests" / "perf" / "test_trt_selftest.py").read_text())
     (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
     result = pytester.runpytest_subprocess("-m", "trt_selftest")

@@ -7,7 +7,7 @@ from tiny_models import TINY_CONFIG
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.config import load_config
 from perfsuite.errors import InternalError, PerfsuiteError
-from perfsuite.session import PerfSession
+from perfsuite.perf_run import PerfRun
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +15,9 @@ def perf(tmp_path_factory):
     root = tmp_path_factory.mktemp("suite")
     (root / "pyproject.toml").write_text(TINY_CONFIG)
     env = {"PERFSUITE_CACHE_DIR": str(root / "cache")}
-    session = PerfSession(load_config(root, list(BACKEND_TYPES), environ=env))
-    yield session
-    session.close()
+    runner = PerfRun(load_config(root, list(BACKEND_TYPES), environ=env))
+    yield runner
+    runner.close()
 
 
 def test_case_params_follow_backend_precisions(perf):
@@ -27,11 +27,11 @@ def test_case_params_follow_backend_precisions(perf):
     ]
 
 
-def test_sessions_and_model_are_built_once(perf):
+def test_runners_and_model_are_built_once(perf):
     torch_case = perf.case("tiny", "torch", "fp32")
     ort_case = perf.case("tiny", "onnxruntime", "fp32")
-    assert perf.session(torch_case) is perf.session(torch_case)
-    assert perf.session(ort_case) is perf.session(ort_case)
+    assert perf.runner(torch_case) is perf.runner(torch_case)
+    assert perf.runner(ort_case) is perf.runner(ort_case)
     assert perf.artifacts("tiny").builds == 1
     assert perf.artifacts("tiny").onnx("fp32") is perf.artifacts("tiny").onnx("fp32")
 
@@ -39,27 +39,27 @@ def test_sessions_and_model_are_built_once(perf):
 def test_backends_share_the_contract(perf):
     for params in perf.case_params():
         case = perf.case(*params)
-        session = perf.session(case)
+        runner = perf.runner(case)
         x, y = perf.inputs("tiny")[:2]
-        out = session.run(x)
+        out = runner.run(x)
         kept = out.copy()
         assert out.dtype == np.float32 and out.shape == (1, 10)
-        assert not np.array_equal(session.run(y), out), "different inputs, different outputs"
+        assert not np.array_equal(runner.run(y), out), "different inputs, different outputs"
         np.testing.assert_array_equal(out, kept, err_msg="a later run overwrote an earlier output")
-        assert session.artifact_bytes > 0
-        assert all(isinstance(v, str) for v in session.describe().values())
+        assert runner.artifact_bytes > 0
+        assert all(isinstance(v, str) for v in runner.describe().values())
         with pytest.raises(PerfsuiteError, match="input shape"):
-            session.run(np.zeros((2, 3, 16, 16), dtype=np.float32))
+            runner.run(np.zeros((2, 3, 16, 16), dtype=np.float32))
 
 
-def test_closed_session_refuses_work(perf):
+def test_closed_runner_refuses_work(perf):
     from perfsuite.backends.torch_eager import TorchEagerBackend
 
     case_model = perf.artifacts("tiny")
-    with TorchEagerBackend().prepare(case_model.spec, case_model, "fp32", "cpu") as session:
-        session.run(perf.inputs("tiny")[0])
+    with TorchEagerBackend().prepare(case_model.spec, case_model, "fp32", "cpu") as runner:
+        runner.run(perf.inputs("tiny")[0])
     with pytest.raises(InternalError, match="closed"):
-        session.run(perf.inputs("tiny")[0])
+        runner.run(perf.inputs("tiny")[0])
 
 
 def test_drift_against_reference(perf):

@@ -7,19 +7,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perfsuite.agreement import compare, drift
-from perfsuite.plugin import session_or_skip
+from perfsuite.plugin import runner_or_skip
 
 
 def test_reference_is_deterministic(perf, perf_model):
     reference = perf.case(perf_model.spec.name, "torch", "fp32")
-    session = session_or_skip(perf, reference)
+    runner = runner_or_skip(perf, reference)
     sample = perf.inputs(reference.model)[0]
-    np.testing.assert_array_equal(session.run(sample), session.run(sample))
+    np.testing.assert_array_equal(runner.run(sample), runner.run(sample))
 
 
 def test_agreement(perf, perf_compared_case):
     case = perf_compared_case
-    session_or_skip(perf, case)
+    runner_or_skip(perf, case)
     reference = perf.reference_case(case)
     diff = compare(perf.outputs(case), perf.outputs(reference),
                    perf.config.agreement.tolerances[case.precision])
@@ -28,7 +28,7 @@ def test_agreement(perf, perf_compared_case):
 
 def test_drift(perf, perf_compared_case, record_property):
     case = perf_compared_case
-    session_or_skip(perf, case)
+    runner_or_skip(perf, case)
     drift = perf.drift(case)
     assert drift is not None
     for name, value in drift.as_dict().items():
@@ -69,8 +69,8 @@ def test_agreement_on_drawn_inputs(perf, perf_compared_case):
     Judged by rel_l2 per input, not elementwise: off-distribution inputs scale logits up to 10x,
     and an elementwise atol tuned for typical logits would flag that scale, not a defect."""
     case = perf_compared_case
-    session = session_or_skip(perf, case)
-    reference = perf.session(perf.reference_case(case))
+    runner = runner_or_skip(perf, case)
+    reference = perf.runner(perf.reference_case(case))
     spec = perf.config.model(case.model)
     limit = perf.config.agreement.property_rel_l2[case.precision]
 
@@ -79,7 +79,7 @@ def test_agreement_on_drawn_inputs(perf, perf_compared_case):
     @given(kind=input_kinds, seed=st.integers(0, 2**32 - 1))
     def agrees(kind: str, seed: int) -> None:
         x = draw_input(spec, kind, seed)
-        found = drift(session.run(x), reference.run(x))
+        found = drift(runner.run(x), reference.run(x))
         assert found.rel_l2 < limit, (
             f"{case.id} vs torch fp32 on a {kind} input (seed {seed}): rel_l2 "
             f"{found.rel_l2:.3e} >= {limit:g} (max_abs {found.max_abs:.3e})"

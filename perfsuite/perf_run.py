@@ -1,4 +1,4 @@
-"""PerfSession: the state of one pytest run. Builds every model, ONNX file and backend session at
+"""PerfRun: the state of one pytest run. Builds every model, ONNX file and backend runner at
 most once, and collects the results the report renders.
 """
 
@@ -20,7 +20,7 @@ from perfsuite.backends import (
     BackendOptions,
     CaseSpec,
     ModelArtifacts,
-    Session,
+    Runner,
     make_backend,
 )
 from perfsuite.config import SuiteConfig
@@ -116,7 +116,7 @@ class SuiteModelArtifacts(ModelArtifacts):
                             entry.size_bytes(), entry.hit)
 
 
-class PerfSession:
+class PerfRun:
     def __init__(self, config: SuiteConfig, progress: Progress = lambda message: None) -> None:
         self.config = config
         self.progress = progress
@@ -124,7 +124,7 @@ class PerfSession:
         self._device: str | None = None
         self.cpu_threads = 0
         self._artifacts: dict[str, SuiteModelArtifacts] = {}
-        self._sessions: dict[CaseSpec, Session | BackendUnavailable] = {}
+        self._runners: dict[CaseSpec, Runner | BackendUnavailable] = {}
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: dict[CaseSpec, np.ndarray] = {}
         self._results: dict[CaseSpec, CaseResult] = {}
@@ -168,16 +168,16 @@ class PerfSession:
             )
         return self._artifacts[model]
 
-    def session(self, case: CaseSpec) -> Session:
-        """The prepared session for `case`; raises BackendUnavailable (cached) if it cannot run."""
-        if case not in self._sessions:
-            self._sessions[case] = self._prepare(case)
-        prepared = self._sessions[case]
+    def runner(self, case: CaseSpec) -> Runner:
+        """The prepared runner for `case`; raises BackendUnavailable (cached) if it cannot run."""
+        if case not in self._runners:
+            self._runners[case] = self._prepare(case)
+        prepared = self._runners[case]
         if isinstance(prepared, BackendUnavailable):
             raise prepared
         return prepared
 
-    def _prepare(self, case: CaseSpec) -> Session | BackendUnavailable:
+    def _prepare(self, case: CaseSpec) -> Runner | BackendUnavailable:
         trt = self.config.tensorrt
         options = BackendOptions(
             cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
@@ -206,8 +206,8 @@ class PerfSession:
     def outputs(self, case: CaseSpec) -> np.ndarray:
         """The session's outputs on the agreement input set, stacked."""
         if case not in self._outputs:
-            session = self.session(case)
-            self._outputs[case] = np.stack([session.run(x) for x in self.inputs(case.model)])
+            runner = self.runner(case)
+            self._outputs[case] = np.stack([runner.run(x) for x in self.inputs(case.model)])
         return self._outputs[case]
 
     def drift(self, case: CaseSpec) -> Drift | None:
@@ -252,7 +252,7 @@ class PerfSession:
         identity = {"device": case.device, "precision": case.precision,
                     "input_shape": "x".join(map(str, spec.input_shape)),
                     "cpu_threads": str(self.cpu_threads), "tf32": str(self.config.tf32)}
-        details = self.session(case).describe()
+        details = self.runner(case).describe()
         identity.update({key: details[key] for key in RECIPE_KEYS if key in details})
         return identity
 
@@ -270,7 +270,7 @@ class PerfSession:
         return list(self._results.values())
 
     def close(self) -> None:
-        for prepared in self._sessions.values():
-            if isinstance(prepared, Session):
+        for prepared in self._runners.values():
+            if isinstance(prepared, Runner):
                 prepared.close()
-        self._sessions.clear()
+        self._runners.clear()

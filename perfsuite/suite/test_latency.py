@@ -8,8 +8,8 @@ import pytest
 from perfsuite.latency import measure_latency
 
 
-def test_latency(benchmark, perf, perf_case, perf_session, pytestconfig):
-    result = measure_latency(benchmark, perf, perf_case, perf_session)
+def test_latency(benchmark, perf, perf_case, perf_runner, pytestconfig):
+    result = measure_latency(benchmark, perf, perf_case, perf_runner)
     assert result.artifact_bytes > 0
     if result.latency is None:  # pytest-benchmark timed nothing: say so, never pass silently
         xdist = pytestconfig.getoption("dist", default="no") != "no"

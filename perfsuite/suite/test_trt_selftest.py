@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from perfsuite.agreement import compare
-from perfsuite.plugin import session_or_skip
+from perfsuite.plugin import runner_or_skip
 
 
 @pytest.mark.trt_selftest
@@ -18,10 +18,10 @@ from perfsuite.plugin import session_or_skip
 def test_tensorrt_builds_runs_and_agrees(perf, precision):
     model = perf.config.models[0].name
     case = perf.case(model, "tensorrt", precision)
-    session = session_or_skip(perf, case)
-    details = session.describe()
+    runner = runner_or_skip(perf, case)
+    details = runner.describe()
     assert details["runtime"].startswith("TensorRT")
-    assert session.artifact_bytes > 0, "the engine has bytes"
+    assert runner.artifact_bytes > 0, "the engine has bytes"
     reference = perf.reference_case(case)
     diff = compare(perf.outputs(case), perf.outputs(reference),
                    perf.config.agreement.tolerances[precision])

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from perfsuite.sizes import parameter_bytes, parameter_count, state_dict_bytes
 
+# What an ONNX file holds besides its weights (graph, names, shapes): small, but it dominates
+# for a model of a few kilobytes.
+GRAPH_ALLOWANCE_BYTES = 64 << 10
+
 
 def test_size(perf, perf_model, record_property):
     model = perf_model.torch_model()
@@ -14,12 +18,14 @@ def test_size(perf, perf_model, record_property):
     assert params == 4 * parameter_count(model), "fp32 parameters are 4 bytes each"
     assert state >= params, "the state_dict holds every parameter plus buffers"
     # The ONNX file carries the same fp32 weights (BatchNorm folded in), plus a small graph.
-    assert 0.8 * params < onnx_fp32 < 1.3 * state, (
+    assert 0.8 * params < onnx_fp32 < 1.3 * state + GRAPH_ALLOWANCE_BYTES, (
         f"ONNX {onnx_fp32} bytes vs {params} parameter bytes: external data missing?"
     )
     if "fp16" in perf.config.precisions and "onnxruntime" in perf.config.backends:
         sizes["onnx_fp16_bytes"] = onnx_fp16 = perf_model.onnx("fp16").size_bytes
-        assert 0.4 * onnx_fp32 < onnx_fp16 < 0.6 * onnx_fp32, "fp16 weights take half the bytes"
+        half = 0.5 * onnx_fp32
+        assert 0.8 * half - GRAPH_ALLOWANCE_BYTES < onnx_fp16 < 1.2 * half + GRAPH_ALLOWANCE_BYTES, \
+            f"fp16 weights take half the bytes: ONNX fp16 {onnx_fp16} vs fp32 {onnx_fp32}"
     for name, value in sizes.items():
         record_property(name, value)
     perf.record_sizes(perf_model.spec.name, sizes)  # gated against the baseline by the plugin
