@@ -54,10 +54,15 @@ class GateOptions:
     allow_env_change: bool = False
     report_path: Path | None = None
     machine_key: str | None = None  # --perf-machine-key or PERFSUITE_MACHINE_KEY
+    gate: bool = True  # False under --benchmark-compare=NUM: pytest-benchmark's store decides
 
     @property
     def recording(self) -> bool:
         return self.save_baseline or self.add_recording
+
+    @property
+    def judging(self) -> bool:
+        return self.gate and not self.recording
 
 
 def recording_of(result: CaseResult, samples_ms: tuple[float, ...]) -> LatencyRecording | None:
@@ -124,6 +129,8 @@ class BaselineComparison:
     def prepare(self) -> None:
         """Before the first perf test: the baseline must be readable, and must exist under
         --benchmark-compare. Raises pytest.UsageError naming the file and the fix."""
+        if not (self.options.gate or self.options.recording):
+            return
         try:
             baseline = self.baseline()
         except BaselineError as exc:
@@ -154,8 +161,10 @@ class BaselineComparison:
     def judge(self, perf: PerfRun, records: list[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
         """Verdicts for what one test item recorded; returns the failure messages."""
+        if not records or not self.options.judging:
+            return []
         baseline = self.baseline()
-        if baseline is None or not records or self.options.recording:
+        if baseline is None:
             return []
         env = self.env_failure()
         if env:
@@ -304,7 +313,7 @@ class BaselineComparison:
 
     def summary_lines(self, perf: PerfRun) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
-        if self.options.recording:
+        if not self.options.judging:
             return lines
         if self._baseline is None:
             where = self.path if self._loaded else f"baselines/{self._key or '<machine-key>'}/"

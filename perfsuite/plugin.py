@@ -104,6 +104,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--benchmark-disable times nothing, so a recording run "
                                 "(--perf-save-baseline, --perf-add-recording) would store no "
                                 "latency: drop one of them.")
+    parallel = config.getoption("dist", default="no") != "no" or hasattr(config, "workerinput")
+    if (options.recording or options.compare) and parallel:
+        raise pytest.UsageError("pytest-xdist (-n, --dist) turns pytest-benchmark off, so "
+                                "--benchmark-compare, --perf-save-baseline and "
+                                "--perf-add-recording would gate or store no latency: run "
+                                "them without -n.")
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
 
 
@@ -135,6 +141,7 @@ def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
         save_baseline=bool(config.getoption("perf_save_baseline")),
         add_recording=bool(config.getoption("perf_add_recording")),
         compare=compare.baseline,
+        gate=compare.stored_run is None,
         allow_env_change=bool(config.getoption("perf_allow_env_change")),
         report_path=Path(report) if report else None,
         machine_key=config.getoption("perf_machine_key") or os.environ.get(MACHINE_KEY_ENV),
@@ -164,7 +171,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     records = perf.take_item_records()
     state = item.config.stash[GATE_KEY]
-    if records and not state.options.recording:
+    if records and state.options.judging:
         marker = item.get_closest_marker("perf_gate")
         try:
             limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
@@ -191,7 +198,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not session.config.getoption("perf_benchmark_table"):
+    wanted = session.config.getoption("perf_benchmark_table")
+    if not (wanted or session.config.stash[COMPARE_KEY].stored_run):
         hide_from_table(session.config, session.config.stash.get(PERF_ITEMS_KEY, set()))
     state = session.config.stash.get(GATE_KEY, None)
     perf = session.config.stash.get(RUN_KEY, None)

@@ -14,7 +14,14 @@ COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "i
 
 
 def _number(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """`digits` decimals; two significant digits where those decimals would print a nonzero
+    value as zero (a speedup of 0.004, a model of 2 kB)."""
+    if value is None:
+        return "n/a"
+    fixed = f"{value:.{digits}f}"
+    if value != 0 and float(fixed) == 0:
+        return f"{value:.2g}"
+    return fixed
 
 
 def gate_cell(verdict: GateVerdict) -> str:
@@ -44,8 +51,8 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
         _number(latency.p90_ms if latency else None),
         _number(result.gpu_latency.median_ms if result.gpu_latency else None),
         _number(latency.throughput_per_s if latency else None, 1),
-        "n/a" if speedup is None else f"{speedup:.2f}x",
-        f"{result.artifact_bytes / 1e6:.2f}",
+        "n/a" if speedup is None else f"{_number(speedup, 2)}x",
+        _number(result.artifact_bytes / 1e6, 2),
         drift_text,
         "; ".join([*filter(None, [result.details.get("recipe")]),
                    *(w.split(":")[0] for w in result.warnings)]),
