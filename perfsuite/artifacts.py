@@ -29,6 +29,16 @@ GITIGNORE = "# Created by perfsuite: the artifact cache is not for version contr
 
 
 @dataclass(frozen=True)
+class KindUsage:
+    """What one kind of artifact (onnx, tensorrt) holds in the cache."""
+
+    kind: str
+    entries: int
+    size_bytes: int
+    set_aside: int  # corrupt entries moved aside, kept for inspection
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     path: Path
     key: Mapping[str, str]
@@ -93,6 +103,39 @@ class ArtifactCache:
                 shutil.rmtree(staging, ignore_errors=True)
         return CacheEntry(path, dict(key), hit=False)
 
+    def usage(self) -> list[KindUsage]:
+        """Per kind: entries, their bytes, and corrupt entries moved aside."""
+        found = []
+        for kind_dir in self._kind_dirs():
+            entries = [d for d in kind_dir.iterdir() if _is_entry(d)]
+            if not entries:
+                continue  # not a folder of perfsuite's
+            found.append(KindUsage(
+                kind_dir.name, sum(not _set_aside(d) for d in entries),
+                sum(_tree_bytes(d) for d in entries), sum(_set_aside(d) for d in entries),
+            ))
+        return found
+
+    def clear(self) -> int:
+        """Delete every entry perfsuite made (and its lock file); anything else in the folder is
+        left as it is. Returns the bytes freed."""
+        freed = 0
+        for kind_dir in self._kind_dirs():
+            for entry in [d for d in kind_dir.iterdir() if _is_entry(d)]:
+                lock = entry.with_name(entry.name + ".lock")
+                with file_lock(lock):  # not while another run builds it
+                    freed += _tree_bytes(entry)
+                    shutil.rmtree(entry)
+                lock.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                kind_dir.rmdir()  # only when empty
+        return freed
+
+    def _kind_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(d for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
     def _make_dirs(self, directory: Path) -> None:
         """Create `directory`; a cache root perfsuite creates ignores itself in git, as pytest's
         own cache does (a root that already existed is left as it is)."""
@@ -109,6 +152,19 @@ class ArtifactCache:
                 f"artifact cache {self.root} | cannot create {directory}: {exc}.\n"
                 "Remedy: set PERFSUITE_CACHE_DIR to a writable directory."
             ) from exc
+
+
+def _is_entry(path: Path) -> bool:
+    """An entry perfsuite made (or one it moved aside): a folder holding its entry record."""
+    return path.is_dir() and (path / ENTRY_RECORD).is_file()
+
+
+def _set_aside(path: Path) -> bool:
+    return ".corrupt-" in path.name
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def _check_record(path: Path, key: Mapping[str, str]) -> None:

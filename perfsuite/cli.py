@@ -1,0 +1,215 @@
+"""The `perfsuite` command: set a repository up (`init`) and look after its artifact cache
+(`cache`). Running the suite is plain `pytest`.
+
+Errors print one message naming the thing and the fix, and exit 2; nothing the user had is
+overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from perfsuite.errors import PerfsuiteError
+
+CONFIG_TEMPLATE = """
+# perfsuite: `pytest` runs latency, agreement, drift and size for these models.
+# Every key and its default: the Reference section of perfsuite's README.
+[tool.perfsuite]
+device = "auto"  # cuda when torch sees a GPU, else cpu
+backends = ["torch", "torch-cudagraph", "onnxruntime", "tensorrt"]
+precisions = ["fp32", "fp16"]
+
+[[tool.perfsuite.models]]
+name = "{name}"
+{source}
+input_shape = {shape}
+"""
+
+WORKFLOW = """# perfsuite: gate merges on inference performance. Runs on a self-hosted runner with the GPU
+# (or Jetson) the baseline was recorded on; record it there once with
+#   pytest --perf-save-baseline   (then commit baselines/)
+name: perfsuite
+on:
+  pull_request:
+  push:
+    branches: [main]
+jobs:
+  perf:
+    runs-on: [self-hosted, gpu]  # the label of your GPU or Jetson runner
+    steps:
+      - uses: actions/checkout@v4
+      - name: Install
+        run: python3 -m pip install "perfsuite[ort]" -e .
+      - name: Gate on the committed baseline
+        run: python3 -m pytest --benchmark-compare --perf-report=perfsuite-report.md
+      - name: Keep the report
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: perfsuite-report
+          path: perfsuite-report.md
+"""
+WORKFLOW_PATH = Path(".github") / "workflows" / "perfsuite.yml"
+
+
+class CliError(PerfsuiteError):
+    """A mistake in how `perfsuite` was called or in what it found; exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except PerfsuiteError as exc:
+        print(f"perfsuite {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perfsuite", description="Set up and look after perfsuite in a repository; "
+        "`pytest` runs the suite.")
+    parser.add_argument("--rootdir", type=Path, default=Path.cwd(),
+                        help="the repository's root folder (default: the current folder)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init", help="write a starter [tool.perfsuite] configuration and "
+                               "a CI workflow; never overwrites")
+    source = init.add_mutually_exclusive_group()
+    source.add_argument("--torchvision", metavar="NAME", default="mobilenet_v3_small",
+                        help="a torchvision model to start with (default: %(default)s)")
+    source.add_argument("--factory", metavar="MODULE:CALLABLE",
+                        help="your own model: a callable returning a torch.nn.Module")
+    init.add_argument("--name", help="the model's name in tables and baselines "
+                      "(default: the torchvision name, or the callable's)")
+    init.add_argument("--input-shape", default="1,3,224,224", metavar="N,C,H,W",
+                      help="the model's input shape (default: %(default)s)")
+    init.add_argument("--no-workflow", action="store_true",
+                      help=f"do not write {WORKFLOW_PATH}")
+    init.set_defaults(run=_init)
+    cache = commands.add_parser("cache", help="show the artifact cache's size; --clear empties it")
+    cache.add_argument("--clear", action="store_true",
+                       help="delete every ONNX file and engine perfsuite cached (rebuilt on the "
+                            "next run); other files in the folder are kept")
+    cache.set_defaults(run=_cache)
+    return parser
+
+
+def _root(args: argparse.Namespace) -> Path:
+    root: Path = args.rootdir.resolve()
+    if not root.is_dir():
+        raise CliError(f"--rootdir {str(args.rootdir)!r} | no such folder.\n"
+                       "Remedy: run in your repository or point --rootdir at it.")
+    return root
+
+
+def _init(args: argparse.Namespace) -> int:
+    root = _root(args)
+    shape = _shape(args.input_shape)
+    if args.factory:
+        if ":" not in args.factory:
+            raise CliError(f"--factory {args.factory!r} | expected 'module:callable', e.g. "
+                           "my_models:build.")
+        name = args.name or args.factory.rpartition(":")[2]
+        source = f'factory = "{args.factory}"  # importable from this folder'
+    else:
+        name = args.name or args.torchvision
+        source = f'torchvision = "{args.torchvision}"'
+    config = CONFIG_TEMPLATE.format(name=name, source=source, shape=list(shape))
+    pyproject = root / "pyproject.toml"
+    workflow = root / WORKFLOW_PATH
+    existing = pyproject.read_text() if pyproject.is_file() else ""
+    if _has_perfsuite_table(existing, pyproject):
+        raise CliError(f"{pyproject} | already has a [tool.perfsuite] table; left as it is.\n"
+                       "Remedy: edit it, or remove the table to start again.")
+    if not args.no_workflow and workflow.exists():
+        raise CliError(f"{workflow} | already exists; left as it is.\n"
+                       "Remedy: pass --no-workflow, or move the file away.")
+    text = existing + ("\n" if existing and not existing.endswith("\n") else "") + config.lstrip(
+        "\n" if not existing else "")
+    _check_toml(text, pyproject)
+    _write_new(pyproject, text)
+    print(f"perfsuite init: {'added [tool.perfsuite] to' if existing else 'wrote'} {pyproject}")
+    if not args.no_workflow:
+        workflow.parent.mkdir(parents=True, exist_ok=True)
+        _write_new(workflow, WORKFLOW)
+        print(f"perfsuite init: wrote {workflow}")
+    print("Next: `pytest` runs the suite here; `pytest --perf-save-baseline` records this "
+          "machine's baseline (commit baselines/); `pytest --benchmark-compare` gates on it.")
+    return 0
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise CliError(f"--input-shape {text!r} | expected positive integers such as "
+                       "1,3,224,224.")
+    return shape
+
+
+def _has_perfsuite_table(text: str, path: Path) -> bool:
+    return bool(text) and "perfsuite" in _check_toml(text, path).get("tool", {})
+
+
+def _check_toml(text: str, path: Path) -> dict:  # type: ignore[type-arg]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"{path} | is not valid TOML ({exc}); left as it is.\n"
+                       "Remedy: fix the file first.") from exc
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: an interrupted write
+    leaves the old file whole."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from perfsuite.artifacts import ArtifactCache
+    from perfsuite.backends import BACKEND_TYPES
+    from perfsuite.config import load_config
+
+    config = load_config(_root(args), list(BACKEND_TYPES))
+    cache = ArtifactCache(config.cache_dir)
+    usage = cache.usage()
+    total = sum(kind.size_bytes for kind in usage)
+    print(f"perfsuite cache: {cache.root} ({_megabytes(total)})")
+    for kind in usage:
+        aside = f", {kind.set_aside} corrupt set aside" if kind.set_aside else ""
+        print(f"  {kind.kind:<10} {kind.entries:>4} entries  {_megabytes(kind.size_bytes)}{aside}")
+    if not usage:
+        print("  empty")
+    if args.clear:
+        freed = cache.clear()
+        print(f"perfsuite cache: cleared {_megabytes(freed)}; the next run rebuilds what it needs.")
+    return 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
