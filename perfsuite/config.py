@@ -247,6 +247,13 @@ def _model(entry: Any, where: str, rootdir: Path, search: tuple[Path, ...]) -> M
             f"{where}({name}) | factory {source_value!r} is not of the form 'module:callable'."
         )
     shape = entry.get("input_shape")
+    if isinstance(shape, list) and shape and all(isinstance(d, list) for d in shape):
+        raise ConfigError(
+            f"{where}({name}) | 'input_shape' lists {len(shape)} inputs; perfsuite runs models "
+            "with one float32 input tensor (several inputs and integer inputs are not supported "
+            "yet).\nRemedy: give one shape such as [1, 3, 224, 224], or wrap the model so its "
+            "forward takes one tensor."
+        )
     if not (isinstance(shape, list) and shape and all(is_positive_int(d) for d in shape)):
         raise ConfigError(
             f"{where}({name}) | 'input_shape' must be a list of positive integers such as "

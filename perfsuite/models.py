@@ -68,6 +68,7 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
             "expected a torch.nn.Module.\nRemedy: make the factory return the model instance."
         )
     model = model.float().eval()
+    check_one_tensor_in_and_out(model, spec)
     if spec.weights is not None:
         load_weights(model, spec.weights, spec.name)
     else:
@@ -75,6 +76,39 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
+
+
+SUPPORTED_SIGNATURE = (
+    "perfsuite runs models with one float32 input tensor and one output tensor; several "
+    "inputs or outputs and integer inputs (token ids) are not supported yet"
+)
+
+
+def check_one_tensor_in_and_out(model: torch.nn.Module, spec: ModelSpec) -> None:
+    """One forward pass on a float32 input of the spec's shape must return one tensor; anything
+    else is refused with what was found and what perfsuite supports."""
+    torch = require("torch")
+    low, high = spec.input_range
+    probe = torch.full(spec.input_shape, (low + high) / 2, dtype=torch.float32)
+    try:
+        with torch.no_grad():
+            output = model(probe)
+    except Exception as exc:  # whatever the model raises: its message says what it expected
+        raise ModelError(
+            f"model {spec.name!r} | a forward pass on one float32 input of shape "
+            f"{tuple(spec.input_shape)} failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            f"\n{SUPPORTED_SIGNATURE}.\nRemedy: check input_shape, or wrap the model in a module "
+            "whose forward takes that one float tensor."
+        ) from exc
+    if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+        found = (f"a {output.dtype} tensor" if isinstance(output, torch.Tensor)
+                 else f"{type(output).__name__}" + (f" of {len(output)}" if
+                                                    isinstance(output, (tuple, list, dict)) else ""))
+        raise ModelError(
+            f"model {spec.name!r} | forward returns {found}; {SUPPORTED_SIGNATURE}.\n"
+            "Remedy: wrap the model so that forward returns the one float tensor to compare "
+            "(the logits, say)."
+        )
 
 
 def _construct(spec: ModelSpec) -> Any:

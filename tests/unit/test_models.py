@@ -9,7 +9,8 @@ import pytest
 import torch
 from tiny_models import tiny_batch
 
-from perfsuite.errors import ModelError
+from perfsuite.config import load_config
+from perfsuite.errors import ConfigError, ModelError
 from perfsuite.models import LOGIT_STD, ModelSpec, build_model, weights_digest
 
 TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
@@ -116,3 +117,55 @@ def test_plain_pytest_console_script_finds_a_factory_beside_pyproject(pytester, 
                           cwd=pytester.path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "1 passed" in done.stdout
+
+
+class _TextClassifier(torch.nn.Module):
+    """Token ids in, logits out: the kind of model perfsuite refuses for now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(100, 16)
+        self.head = torch.nn.Linear(16, 4)
+
+    def forward(self, ids):
+        return self.head(self.embed(ids).mean(1))
+
+
+class _TwoHeads(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(8, 2), torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+def text_classifier():
+    return _TextClassifier()
+
+
+def two_heads():
+    return _TwoHeads()
+
+
+@pytest.mark.parametrize(("factory", "shape", "found"), [
+    ("text_classifier", (1, 12), "a forward pass on one float32 input of shape (1, 12) failed: "
+                                 "RuntimeError: Expected tensor for argument #1 'indices'"),
+    ("two_heads", (1, 8), "forward returns tuple of 2"),
+])
+def test_models_beyond_one_float_tensor_in_and_out_are_refused(factory, shape, found):
+    spec = ModelSpec(name="m", input_shape=shape, factory=f"{__name__}:{factory}")
+    with pytest.raises(ModelError) as refused:
+        build_model(spec)
+    message = str(refused.value)
+    assert found in message and "integer inputs (token ids) are not supported yet" in message
+    assert "Remedy" in message
+
+
+def test_several_input_shapes_are_refused_at_configuration(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.perfsuite]\n[[tool.perfsuite.models]]\nname = "bert"\nfactory = "m:f"\n'
+        "input_shape = [[1, 128], [1, 128]]\n")
+    with pytest.raises(ConfigError, match=r"'input_shape' lists 2 inputs; perfsuite runs models "
+                                          r"with one float32 input tensor"):
+        load_config(tmp_path, ["torch"], environ={})
