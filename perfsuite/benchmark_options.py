@@ -118,7 +118,7 @@ def hide_from_table(config: pytest.Config, nodeids: set[str]) -> None:
     files (--benchmark-json, --benchmark-save) keep them."""
     session = getattr(config, "_benchmarksession", None)
     groups = getattr(session, "groups", None)
-    if not groups or not nodeids:
+    if session is None or not groups or not nodeids:
         return
     kept = []
     for name, benchmarks in groups:

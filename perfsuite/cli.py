@@ -44,7 +44,8 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - name: Install
-        run: python3 -m pip install "perfsuite[ort]" -e .
+        # add what your models need (pip install -r requirements.txt, pip install -e .)
+        run: python3 -m pip install "perfsuite[ort]"
       - name: Gate on the committed baseline
         run: python3 -m pytest --benchmark-compare --perf-report=perfsuite-report.md
       - name: Keep the report

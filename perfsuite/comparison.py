@@ -37,8 +37,8 @@ from perfsuite.gate import (
     judge_size,
 )
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
-from perfsuite.report import gate_cell, markdown_report
 from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
+from perfsuite.report import gate_cell, markdown_report
 
 GATED_DRIFT = ("rel_l2", "max_abs")
 

@@ -184,6 +184,11 @@ _TOP_KEYS = {
     "timing", "onnx", "agreement", "gate", "tensorrt",
 }
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
+_TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}
+_TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers"}
+_ONNX_KEYS = {"exporter", "opset"}
+_AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
+_PRECISION_KEYS = {"atol", "rtol", "max_rel_l2", "property_rel_l2"}
 
 
 
@@ -281,7 +286,7 @@ def _model(entry: Any, where: str, rootdir: Path, search: tuple[Path, ...]) -> M
 
 
 def _timing(table: Any, where: str) -> TimingConfig:
-    check_keys(table, {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}, where)
+    check_keys(table, _TIMING_KEYS, where)
     base = TimingConfig()
     timing = TimingConfig(
         warmup_seconds=check_number(table.get("warmup_seconds", base.warmup_seconds),
@@ -298,7 +303,7 @@ def _timing(table: Any, where: str) -> TimingConfig:
 
 
 def _tensorrt(table: Any, where: str) -> TensorRTConfig:
-    check_keys(table, {"workspace_mb", "cuda_graph", "host_buffers"}, where)
+    check_keys(table, _TENSORRT_KEYS, where)
     return TensorRTConfig(
         workspace_mb=check_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
         cuda_graph=check_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
@@ -307,7 +312,7 @@ def _tensorrt(table: Any, where: str) -> TensorRTConfig:
 
 
 def _onnx(table: Any, where: str) -> OnnxConfig:
-    check_keys(table, {"exporter", "opset"}, where)
+    check_keys(table, _ONNX_KEYS, where)
     return OnnxConfig(
         exporter=check_choice(table.get("exporter", "torchscript"), EXPORTERS, f"{where}exporter"),
         opset=check_int(table.get("opset", 17), f"{where}opset", 7),
@@ -315,13 +320,13 @@ def _onnx(table: Any, where: str) -> OnnxConfig:
 
 
 def _agreement(table: Any, where: str) -> AgreementConfig:
-    check_keys(table, {"num_inputs", "seed", "property_examples", *PRECISIONS}, where)
+    check_keys(table, _AGREEMENT_KEYS, where)
     tolerances = dict(DEFAULT_TOLERANCES)
     max_rel_l2 = dict(DEFAULT_MAX_REL_L2)
     property_rel_l2 = dict(DEFAULT_PROPERTY_REL_L2)
     for precision in PRECISIONS:
         sub = table.get(precision, {})
-        check_keys(sub, {"atol", "rtol", "max_rel_l2", "property_rel_l2"}, f"{where}{precision}.")
+        check_keys(sub, _PRECISION_KEYS, f"{where}{precision}.")
         base = tolerances[precision]
         tolerances[precision] = Tolerance(
             atol=check_number(sub.get("atol", base.atol), f"{where}{precision}.atol"),
@@ -345,6 +350,22 @@ def _agreement(table: Any, where: str) -> AgreementConfig:
 
 
 _POLICY_KEYS = set(GatePolicy.__dataclass_fields__)
+_GATE_KEYS = _POLICY_KEYS | {"overrides", "too_noisy"}
+
+
+def configuration_keys() -> dict[str, set[str]]:
+    """Every key the configuration accepts, by table (the README's reference lists each)."""
+    tables = {
+        "tool.perfsuite": _TOP_KEYS,
+        "tool.perfsuite.models": _MODEL_KEYS,
+        "tool.perfsuite.timing": _TIMING_KEYS,
+        "tool.perfsuite.onnx": _ONNX_KEYS,
+        "tool.perfsuite.agreement": _AGREEMENT_KEYS,
+        "tool.perfsuite.gate": _GATE_KEYS,
+        "tool.perfsuite.tensorrt": _TENSORRT_KEYS,
+    }
+    tables.update({f"tool.perfsuite.agreement.{p}": _PRECISION_KEYS for p in PRECISIONS})
+    return {table: set(keys) for table, keys in tables.items()}
 
 
 def policy_changes(table: Any, where: str) -> dict[str, float]:
@@ -354,7 +375,7 @@ def policy_changes(table: Any, where: str) -> dict[str, float]:
 
 
 def _gate(table: Any, where: str) -> GateConfig:
-    check_keys(table, _POLICY_KEYS | {"overrides", "too_noisy"}, where)
+    check_keys(table, _GATE_KEYS, where)
     policy_table = {k: v for k, v in table.items() if k in _POLICY_KEYS}
     overrides = table.get("overrides", {})
     if not isinstance(overrides, Mapping):

@@ -7,7 +7,7 @@ needs them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from perfsuite.config import CliOverrides, SuiteConfig, load_config, policy_chan
 from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
-from perfsuite.report import results_table
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
+from perfsuite.report import results_table
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
@@ -184,7 +184,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A skip raised inside perfsuite (a backend that cannot run here) names the test."""
     report = yield
     longrepr = report.longrepr

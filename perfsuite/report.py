@@ -24,12 +24,17 @@ def _number(value: float | None, digits: int = 3) -> str:
     return fixed
 
 
+# The gate column's word for each verdict status (the README's reference explains each).
+GATE_WORDS = {"pass": "ok", "regression": "REGRESSED", "too noisy": "too noisy",
+              "not comparable": "not comparable"}
+
+
 def gate_cell(verdict: GateVerdict) -> str:
     """A benchmark's deciding verdict in a few words: outcome, resolution, statistic."""
+    outcome = GATE_WORDS.get(verdict.status, verdict.status)
     if verdict.status == "not comparable":
-        return "not comparable"
+        return outcome
     statistic = "GPU" if verdict.statistic == "gpu" else "e2e"
-    outcome = {"pass": "ok", "regression": "REGRESSED"}.get(verdict.status, verdict.status)
     return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
 
 

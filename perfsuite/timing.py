@@ -153,6 +153,7 @@ def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: 
 # trtexec's two warnings: unstable timing and enqueue-bound inference.
 UNSTABLE_CV = 0.025
 ENQUEUE_BOUND_RATIO = 0.8
+WARNING_LABELS = ("unstable", "enqueue-bound")  # the words the results table's notes show
 
 
 def timing_warnings(host: LatencyStats | None, gpu: LatencyStats | None,
@@ -161,10 +162,10 @@ def timing_warnings(host: LatencyStats | None, gpu: LatencyStats | None,
     found = []
     judged, label = (gpu, "GPU compute") if gpu is not None else (host, "end-to-end")
     if judged is not None and judged.cv > UNSTABLE_CV:
-        found.append(f"unstable: {label} CV {judged.cv:.1%} > {UNSTABLE_CV:.1%}")
+        found.append(f"{WARNING_LABELS[0]}: {label} CV {judged.cv:.1%} > {UNSTABLE_CV:.1%}")
     if gpu is not None and enqueue is not None and (
         enqueue.median_ms > ENQUEUE_BOUND_RATIO * gpu.median_ms
     ):
-        found.append(f"enqueue-bound: host launch {enqueue.median_ms:.3f} ms vs GPU compute "
+        found.append(f"{WARNING_LABELS[1]}: host launch {enqueue.median_ms:.3f} ms vs GPU compute "
                      f"{gpu.median_ms:.3f} ms (> {ENQUEUE_BOUND_RATIO:g}x)")
     return tuple(found)

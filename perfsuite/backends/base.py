@@ -1,4 +1,5 @@
-"""The backend interface: a Backend prepares Runners (the name Polygraphy uses); a Runner runs one model one way.
+"""The backend interface: a Backend prepares Runners; a Runner runs one model one way (the name
+Polygraphy gives a backend's live object).
 
 A Runner is a small object with a lifecycle (prepare -> run -> describe -> close), usable as a
 context manager. The base class owns the shared checks: inputs match the declared shape and a

@@ -112,3 +112,31 @@ def test_benchmark_compare_without_perf_tests_leaves_perfsuite_out(pytester):
     output = result.stdout.str() + result.stderr.str()
     assert "perfsuite:" not in output and "perfsuite gate" not in output and "ERROR" not in output
     assert not (pytester.path / "baselines").exists()
+
+
+def test_the_shipped_suite_needs_only_the_base_install():
+    """What perfsuite/suite imports at module level is the standard library, perfsuite, or a
+    base dependency in pyproject.toml (no extra needed to run the suite)."""
+    import ast
+    import re
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    from perfsuite.plugin import SUITE_DIR
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = {re.split(r"[<>=;\[ ]", dep)[0].replace("-", "_") for dep in project["dependencies"]}
+    imported = set()
+    for path in SUITE_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    outside = imported - base - set(sys.stdlib_module_names) - {"perfsuite"}
+    assert not outside, f"the suite imports {outside}, which the base install lacks"
+    assert "hypothesis" in imported and "hypothesis" in base
