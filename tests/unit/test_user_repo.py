@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch  # imported before pytester snapshots sys.modules: torch cannot load twice
 
 PYPROJECT = """
 [project]
@@ -49,14 +50,13 @@ CASES = ("acme_net-torch-fp32", "acme_net-torch-fp16", "acme_net-onnxruntime-fp3
 
 
 @pytest.fixture
-def user_repo(tmp_path):
-    """The repository a user would write; trained weights stand in as a seeded state_dict."""
-    import torch
-
-    repo = tmp_path / "acme"
-    (repo / "weights").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text(PYPROJECT)
-    (repo / "acme_models.py").write_text(FACTORY)
+def user_repo(pytester):
+    """The repository a user would write (in pytester's fresh folder); trained weights stand in
+    as a seeded state_dict."""
+    repo = pytester.path
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    pytester.makepyfile(acme_models=FACTORY)
+    (repo / "weights").mkdir()
     namespace: dict[str, object] = {}
     exec(FACTORY, namespace)
     torch.manual_seed(7)
@@ -67,7 +67,7 @@ def user_repo(tmp_path):
 
 def pytest_in(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PERFSUITE_CONFIG")}
-    env["PERFSUITE_CACHE_DIR"] = str(repo.parent / "cache")
+    env["PERFSUITE_CACHE_DIR"] = str(repo.parent / f"{repo.name}-cache")
     script = Path(sys.executable).with_name("pytest")
     return subprocess.run([str(script), "-p", "no:cacheprovider", "-v", "-ra", *args], cwd=repo,
                           env=env, capture_output=True, text=True, timeout=600)
