@@ -65,6 +65,14 @@ class TimingConfig:
 
 
 @dataclass(frozen=True)
+class AbConfig:
+    """--perf-ab: how the base and the current side alternate."""
+
+    pairs: int = 30  # ABBA pairs of trials per latency benchmark
+    rounds_per_trial: int = 5  # timed calls per side per trial
+
+
+@dataclass(frozen=True)
 class OnnxConfig:
     exporter: str = "torchscript"
     opset: int = 17
@@ -108,6 +116,7 @@ class SuiteConfig:
     channels_last: bool = False
     cache_dir: Path = Path(".perfsuite-cache")
     timing: TimingConfig = TimingConfig()
+    ab: AbConfig = AbConfig()
     onnx: OnnxConfig = OnnxConfig()
     agreement: AgreementConfig = AgreementConfig()
     gate: GateConfig = GateConfig()
@@ -181,10 +190,11 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
-    "timing", "onnx", "agreement", "gate", "tensorrt",
+    "timing", "ab", "onnx", "agreement", "gate", "tensorrt",
 }
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}
+_AB_KEYS = {"pairs", "rounds_per_trial"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
@@ -212,6 +222,7 @@ def _from_table(
         tf32=check_bool(table.get("tf32", base.tf32), f"{where}tf32"),
         channels_last=check_bool(table.get("channels_last", base.channels_last), f"{where}channels_last"),
         timing=_timing(table.get("timing", {}), f"{where}timing."),
+        ab=_ab(table.get("ab", {}), f"{where}ab."),
         onnx=_onnx(table.get("onnx", {}), f"{where}onnx."),
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
         gate=_gate(table.get("gate", {}), f"{where}gate."),
@@ -302,6 +313,16 @@ def _timing(table: Any, where: str) -> TimingConfig:
     return timing
 
 
+def _ab(table: Any, where: str) -> AbConfig:
+    check_keys(table, _AB_KEYS, where)
+    base = AbConfig()
+    return AbConfig(
+        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 6),
+        rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
+                                   f"{where}rounds_per_trial", 1),
+    )
+
+
 def _tensorrt(table: Any, where: str) -> TensorRTConfig:
     check_keys(table, _TENSORRT_KEYS, where)
     return TensorRTConfig(
@@ -359,6 +380,7 @@ def configuration_keys() -> dict[str, set[str]]:
         "tool.perfsuite": _TOP_KEYS,
         "tool.perfsuite.models": _MODEL_KEYS,
         "tool.perfsuite.timing": _TIMING_KEYS,
+        "tool.perfsuite.ab": _AB_KEYS,
         "tool.perfsuite.onnx": _ONNX_KEYS,
         "tool.perfsuite.agreement": _AGREEMENT_KEYS,
         "tool.perfsuite.gate": _GATE_KEYS,

@@ -60,6 +60,7 @@ class GatePolicy:
     size_tolerance: float = 0.01  # sizes may grow by 1%
     drift_growth: float = 0.25  # drift may grow by 25% of the baseline's (plus drift_floor)
     drift_floor: float = 1e-6
+    ab_min_increase: float = 0.01  # A/B: the ratio's lower bound must exceed 1 + this to fail
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,17 @@ before and after.
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from perfsuite.backends import CaseSpec, Runner
+from perfsuite.errors import PerfsuiteError
 from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
+from perfsuite.paired import PairedTrials, alternate, host_timed
 from perfsuite.perf_run import CaseResult, PerfRun
 from perfsuite.timing import (
     LatencyStats,
@@ -25,6 +32,9 @@ from perfsuite.timing import (
 
 
 def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
+    base = _base_runner(perf, case)
+    if base is not None:
+        return _measure_paired(benchmark, perf, case, runner, base)
     timing = perf.config.timing
     sample = perf.inputs(case.model)[0]
     benchmark.group = case.model
@@ -52,6 +62,85 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     samples_ms = tuple(s * 1e3 for s in stats.stats.data) if stats is not None else ()
     perf.record(result, samples_ms)
     return result
+
+
+def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
+    """Under --perf-ab, REF's runner for the same case; its failure is noted and the current
+    side is measured alone."""
+    if perf.base is None:
+        return None
+    base_case = perf.base.case(case.model, case.backend, case.precision)
+    try:
+        runner = perf.base.runner(base_case)
+    except PerfsuiteError as exc:
+        perf.base_failures[case.id] = str(exc).splitlines()[0]
+        return None
+    if runner.input_shape != perf.config.model(case.model).input_shape:
+        perf.base_failures[case.id] = (f"input shape {runner.input_shape} at {perf.base_ref}, "
+                                       f"{perf.config.model(case.model).input_shape} now")
+        return None
+    return runner
+
+
+def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,
+                    base: Runner) -> CaseResult:
+    """Both sides in ABBA trials. pytest-benchmark times the current side's calls (its stats and
+    JSON are this side's); REF's trials run, timed with the same clock, in pytest-benchmark's
+    untimed per-round setup, at the places the ABBA order puts them."""
+    timing, ab = perf.config.timing, perf.config.ab
+    sample = perf.inputs(case.model)[0]
+    base_sample = perf.base.inputs(case.model)[0] if perf.base is not None else sample
+    benchmark.group = case.model
+    for call in (lambda: base.run(base_sample), lambda: runner.run(sample)):
+        warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
+    measure_base = host_timed(lambda: base.run(base_sample),
+                              getattr(benchmark, "_timer", time.perf_counter))
+    per = ab.rounds_per_trial
+    pending = deque(side for pair in range(ab.pairs) for side in ("AB" if pair % 2 == 0 else "BA"))
+    base_trials: list[list[float]] = []
+    rounds_done = [0]
+
+    def before_round() -> None:
+        if rounds_done[0] % per == 0:  # the current side's next trial starts here
+            while pending[0] == "A":
+                pending.popleft()
+                base_trials.append(measure_base(per))
+            pending.popleft()
+        rounds_done[0] += 1
+
+    benchmark.pedantic(runner.run, args=(sample,), setup=before_round, rounds=ab.pairs * per,
+                       iterations=1, warmup_rounds=0)
+    while pending:
+        if pending.popleft() == "A":
+            base_trials.append(measure_base(per))
+    current_s = list(benchmark.stats.stats.data)
+    host = PairedTrials(
+        "e2e", tuple(float(np.median(trial)) * 1e3 for trial in base_trials),
+        tuple(float(np.median(current_s[i:i + per])) * 1e3 for i in range(0, len(current_s), per)),
+        tuple(s * 1e3 for trial in base_trials for s in trial), tuple(s * 1e3 for s in current_s),
+    )
+    gpu: PairedTrials | None = None
+    enqueue, base_enqueue = runner.device_enqueue(sample), base.device_enqueue(base_sample)
+    if enqueue is not None and base_enqueue is not None:
+        gpu = alternate(_device_timed(base_enqueue), _device_timed(enqueue), ab.pairs, per, "gpu")
+    latency = summarize(current_s, timing.trials)
+    gpu_latency = (summarize([ms / 1e3 for ms in gpu.current_samples_ms], timing.trials)
+                   if gpu is not None else None)
+    result = CaseResult(
+        case, runner.artifact_bytes, latency, gpu_latency, None, perf.drift(case),
+        runner.describe(), timing_warnings(latency, gpu_latency, None), {},
+        paired=gpu if gpu is not None else host,
+    )
+    benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
+    perf.record(result, host.current_samples_ms)
+    return result
+
+
+def _device_timed(enqueue: Callable[[], object]) -> Callable[[int], list[float]]:
+    def measure(rounds: int) -> list[float]:
+        return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
+
+    return measure
 
 
 def _gpu_state() -> GpuState | None:

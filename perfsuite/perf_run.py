@@ -30,6 +30,7 @@ from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
 from perfsuite.models import ModelSpec, build_model, weights_digest
+from perfsuite.paired import PairedTrials
 from perfsuite.timing import LatencyStats
 
 Progress = Callable[[str], None]
@@ -46,6 +47,7 @@ class CaseResult:
     details: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    paired: PairedTrials | None = None  # --perf-ab: trial medians of both sides, pair by pair
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,13 @@ class PerfRun:
         self.drifts: dict[str, dict[str, float]] = {}  # per case id
         self._item_records: list[ItemRecord] = []
         self._recorded_cases: dict[str, CaseSpec] = {}
+        self.base: PerfRun | None = None  # --perf-ab: the run of REF's models, set by the plugin
+        self.base_ref = ""
+        self.base_failures: dict[str, str] = {}  # case id -> why REF's side could not run
+
+    def wants_fp16_onnx(self) -> bool:
+        """Whether fp16 ONNX files belong to this run (and to its size records)."""
+        return "fp16" in self.config.precisions and "onnxruntime" in self.config.backends
 
     # -- what to run -------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
@@ -270,6 +279,8 @@ class PerfRun:
         return list(self._results.values())
 
     def close(self) -> None:
+        if self.base is not None:
+            self.base.close()
         for prepared in self._runners.values():
             if isinstance(prepared, Runner):
                 prepared.close()

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from perfsuite.ab_gate import AbComparison
+from perfsuite.ab_ref import attach_base
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Runner
 from perfsuite.benchmark_options import (
     CompareRequest,
@@ -31,6 +34,7 @@ from perfsuite.report import results_table
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
+AB_KEY = pytest.StashKey["AbComparison | None"]()
 COMPARE_KEY = pytest.StashKey[CompareRequest]()
 PERF_ITEMS_KEY = pytest.StashKey[set[str]]()  # node ids of the collected perf tests
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
@@ -73,20 +77,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run the suite shipped with perfsuite: auto (default: when "
                          "[tool.perfsuite] configures this repository and no test paths are "
                          "given), on (also with test paths), only (it alone), off")
+    group.addoption("--perf-ab", metavar="REF",
+                    help="A/B: measure REF's models (any git revision) and this tree's in "
+                         "alternating trials in this run, and gate on the paired ratios")
     group.addoption("--perf-benchmark-table", action="store_true",
                     help="also print pytest-benchmark's own table for perfsuite's benchmarks")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    cli = CliOverrides(
+def _cli_overrides(config: pytest.Config) -> CliOverrides:
+    return CliOverrides(
         models=config.getoption("perf_models"),
         backends=config.getoption("perf_backends"),
         precisions=config.getoption("perf_precisions"),
         device=config.getoption("perf_device"),
         rounds=config.getoption("perf_rounds"),
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
     try:
-        suite = load_config(config.rootpath, list(BACKEND_TYPES), cli)
+        suite = load_config(config.rootpath, list(BACKEND_TYPES), _cli_overrides(config))
     except ConfigError as exc:
         raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
     config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
@@ -110,7 +120,26 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "--benchmark-compare, --perf-save-baseline and "
                                 "--perf-add-recording would gate or store no latency: run "
                                 "them without -n.")
+    config.stash[AB_KEY] = None
+    if config.getoption("perf_ab"):
+        _refuse_with_ab(config, options.recording, compare, parallel)
+        config.stash[AB_KEY] = AbComparison(suite.gate, config, options.report_path)
+        options = replace(options, gate=False, report_path=None)
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
+
+
+def _refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareRequest,
+                    parallel: bool) -> None:
+    """--perf-ab replaces the baseline gate for the run and needs timing."""
+    clash = [name for name, given in (
+        ("--perf-save-baseline/--perf-add-recording", recording),
+        ("--benchmark-compare", compare.baseline or compare.stored_run is not None),
+        ("--benchmark-disable", config.getoption("benchmark_disable", default=False)),
+        ("-n (pytest-xdist)", parallel)) if given]
+    if clash:
+        raise pytest.UsageError(
+            f"--perf-ab gates this tree against REF measured in the same run; it cannot be "
+            f"combined with {', '.join(clash)}: run those separately.")
 
 
 def _add_shipped_suite(config: pytest.Config, suite: SuiteConfig) -> None:
@@ -171,11 +200,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield
     records = perf.take_item_records()
     state = item.config.stash[GATE_KEY]
-    if records and state.options.judging:
+    ab = item.config.stash[AB_KEY]
+    if records and (ab is not None or state.options.judging):
         marker = item.get_closest_marker("perf_gate")
         try:
             limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
-            failures = state.judge(perf, records, limits)
+            failures = (ab or state).judge(perf, records, limits)
         except PerfsuiteError as exc:
             pytest.fail(str(exc), pytrace=False)
         if failures:
@@ -207,6 +237,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     perf = session.config.stash.get(RUN_KEY, None)
     if state is not None and perf is not None:
         state.finish(perf, int(exitstatus))
+    ab = session.config.stash.get(AB_KEY, None)
+    if ab is not None and perf is not None:
+        ab.finish(perf)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -245,6 +278,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
                                 "benchmarks:\n  " + "\n  ".join(refused))
     config.stash[GATE_KEY].prepare()  # a bad or (under --benchmark-compare) missing baseline
+    if config.stash[AB_KEY] is not None:
+        perf = config.stash[RUN_KEY]
+        try:
+            attach_base(perf, config.rootpath, config.getoption("perf_ab"), _cli_overrides(config),
+                        list(BACKEND_TYPES), os.environ)
+        except PerfsuiteError as exc:
+            raise pytest.UsageError(f"perfsuite: {exc}") from exc
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return
@@ -266,7 +306,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     terminalreporter.section("perfsuite results")
-    comparison = config.stash[GATE_KEY]
+    comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
     for line in results_table(perf.results(), header, comparison.gate_cells()):
         terminalreporter.write_line(line)
     for line in comparison.summary_lines(perf):

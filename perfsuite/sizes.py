@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+    from perfsuite.backends import ModelArtifacts
+
 
 def parameter_bytes(model: torch.nn.Module) -> int:
     """Bytes of the trainable parameters (buffers such as BatchNorm statistics excluded)."""
@@ -20,3 +22,15 @@ def state_dict_bytes(model: torch.nn.Module) -> int:
 
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def model_sizes(artifacts: ModelArtifacts, fp16_onnx: bool) -> dict[str, int]:
+    """What the size test records and gates: parameter and state_dict bytes, the fp32 ONNX file
+    (external data included) and, when asked, the fp16 one."""
+    model = artifacts.torch_model()
+    sizes = {"parameter_bytes": parameter_bytes(model),  # type: ignore[arg-type]
+             "state_dict_bytes": state_dict_bytes(model),  # type: ignore[arg-type]
+             "onnx_fp32_bytes": artifacts.onnx("fp32").size_bytes}
+    if fp16_onnx:
+        sizes["onnx_fp16_bytes"] = artifacts.onnx("fp16").size_bytes
+    return sizes

@@ -17,4 +17,6 @@ def test_latency(benchmark, perf, perf_case, perf_runner, pytestconfig):
             "--benchmark-disable"
         pytest.skip(f"{perf_case.id}: latency not timed ({why}); its size and drift were checked")
     assert result.latency.median_ms > 0
-    assert result.latency.samples == perf.config.timing.rounds
+    ab = perf.config.ab  # under --perf-ab the rounds are the current side's ABBA trials
+    rounds = ab.pairs * ab.rounds_per_trial if result.paired else perf.config.timing.rounds
+    assert result.latency.samples == rounds

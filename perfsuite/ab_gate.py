@@ -1,0 +1,141 @@
+"""The A/B gate (`--perf-ab=REF`): each test item's records judged against REF's side measured
+in the same run. Latency decides on the paired trials (perfsuite.paired); sizes and drift are
+compared with REF's exactly, by the baseline gate's rules. The baseline gate is off in A/B runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from perfsuite.baselines import drift_name, size_name
+from perfsuite.comparison import GATED_DRIFT, policy_for
+from perfsuite.config import GateConfig
+from perfsuite.errors import PerfsuiteError
+from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
+from perfsuite.paired import PairedVerdict, judge_pairs
+from perfsuite.perf_run import ItemRecord, PerfRun
+from perfsuite.sizes import model_sizes
+
+Verdict = GateVerdict | PairedVerdict
+
+
+class AbComparison:
+    """Judges, summarises and reports one A/B run."""
+
+    def __init__(self, settings: GateConfig, config: pytest.Config,
+                 report_path: Path | None) -> None:
+        self.settings = settings
+        self.config = config
+        self.report_path = report_path
+        self.verdicts: list[Verdict] = []
+        self.decisions: dict[str, PairedVerdict] = {}
+        self.notes: list[str] = []
+
+    def judge(self, perf: PerfRun, records: list[ItemRecord],
+              marker: Mapping[str, float] | None) -> list[str]:
+        """Verdicts for what one test item recorded; returns the failure messages."""
+        verdicts: list[Verdict] = []
+        for record in records:
+            verdicts += self._judge_record(perf, record, self._policy(record.name, marker))
+        self.verdicts += verdicts
+        return [f"perfsuite A/B | {v.describe()}" for v in verdicts if v.failed]
+
+    def _policy(self, benchmark: str, marker: Mapping[str, float] | None) -> GatePolicy:
+        policy = policy_for(self.settings, benchmark, marker)
+        chosen = self.config.hook.pytest_perfsuite_gate_policy(config=self.config,
+                                                               benchmark=benchmark, policy=policy)
+        return chosen if chosen is not None else policy
+
+    def _judge_record(self, perf: PerfRun, record: ItemRecord,
+                      policy: GatePolicy) -> list[Verdict]:
+        base = perf.base
+        if base is None:
+            return []
+        if record.kind == "latency":
+            paired = perf.result(perf.case_by_id(record.name)).paired
+            if paired is None:
+                return []  # REF's side could not run: noted in base_failures
+            verdict = judge_pairs(record.name, perf.base_ref, paired, policy.ab_min_increase)
+            self.decisions[record.name] = verdict
+            return [verdict]
+        if record.kind == "size":
+            if record.name not in {spec.name for spec in base.config.models}:
+                return []
+            try:
+                old = model_sizes(base.artifacts(record.name), perf.wants_fp16_onnx())
+            except PerfsuiteError as exc:
+                perf.base_failures[size_name(record.name)] = str(exc).splitlines()[0]
+                return []
+            return [judge_size(f"{record.name} {key}", value, old[key], policy)
+                    for key, value in sorted(perf.sizes[record.name].items()) if key in old]
+        case = perf.case_by_id(record.name)
+        if case.model not in {spec.name for spec in base.config.models}:
+            return []
+        try:
+            old_drift = base.drift(base.case(case.model, case.backend, case.precision))
+        except PerfsuiteError as exc:
+            perf.base_failures[drift_name(record.name)] = str(exc).splitlines()[0]
+            return []
+        if old_drift is None:
+            return []
+        old_values, new_values = old_drift.as_dict(), perf.drifts[record.name]
+        return [judge_drift(f"{record.name} drift {key}", new_values[key], old_values[key], policy)
+                for key in GATED_DRIFT if key in old_values and key in new_values]
+
+    def gate_cells(self) -> dict[str, str]:
+        """Case id -> the results table's cell: ratio, interval, statistic, verdict."""
+        return {name: (f"x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
+                       f"{'GPU' if v.statistic == 'gpu' else 'e2e'} "
+                       f"{'REGRESSED' if v.failed else 'ok'}")
+                for name, v in self.decisions.items()}
+
+    def one_side_only(self, perf: PerfRun) -> tuple[list[str], list[str]]:
+        """(current only, REF only): configured benchmarks the other side lacks."""
+        if perf.base is None:
+            return [], []
+        current = {"-".join(p) for p in perf.case_params()}
+        at_ref = {"-".join(p) for p in perf.base.case_params()}
+        return sorted(current - at_ref), sorted(at_ref - current)
+
+    def summary_lines(self, perf: PerfRun) -> list[str]:
+        lines = [f"perfsuite: {note}" for note in self.notes]
+        if perf.base is None:
+            return lines
+        failed = sum(v.failed for v in self.verdicts)
+        lines.append(f"perfsuite A/B vs {perf.base_ref}: {len(self.verdicts)} checks, {failed} "
+                     f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs).")
+        for name, why in sorted(perf.base_failures.items()):
+            lines.append(f"perfsuite A/B: {name} not compared: {perf.base_ref}'s side failed: {why}")
+        current_only, ref_only = self.one_side_only(perf)
+        if current_only:
+            lines.append(f"perfsuite A/B: new since {perf.base_ref} (not compared): "
+                         f"{', '.join(current_only)}")
+        if ref_only:
+            lines.append(f"perfsuite A/B: only at {perf.base_ref} (not run): {', '.join(ref_only)}")
+        return lines
+
+    def finish(self, perf: PerfRun) -> None:
+        if self.report_path is None:
+            return
+        try:
+            self.report_path.write_text(self.markdown(perf))
+        except OSError as exc:
+            self.notes.append(f"ERROR: cannot write {self.report_path}: {exc}")
+
+    def markdown(self, perf: PerfRun) -> str:
+        failed = sum(v.failed for v in self.verdicts)
+        lines = ["## perfsuite A/B", "", f"- base: `{perf.base_ref}`",
+                 f"- {len(self.verdicts)} checks, **{failed} failed**", "",
+                 "| check | ratio | interval | verdict |", "|---|---|---|---|"]
+        for v in self.verdicts:
+            mark = "**REGRESSED**" if v.failed else "ok"
+            if isinstance(v, PairedVerdict):
+                lines.append(f"| {v.name} ({v.statistic}, {v.pairs} pairs) | x{v.ratio:.3f} "
+                             f"| [{v.low:.3f}, {v.high:.3f}] | {mark} |")
+            else:
+                lines.append(f"| {v.subject} | x{v.ratio:.3f} | | {mark} |")
+        lines += [f"- {line}" for line in self.summary_lines(perf)[1:]]
+        return "\n".join(lines) + "\n"
