@@ -175,4 +175,8 @@ def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         info["gpu_state"] = result.gpu_state
     if result.drift is not None:
         info.update(result.drift.as_dict())
+    if result.paired is not None:  # --perf-ab: the pairs the verdict is made from
+        info["paired"] = {"statistic": result.paired.statistic,
+                          "base_trial_medians_ms": list(result.paired.base_ms),
+                          "current_trial_medians_ms": list(result.paired.current_ms)}
     return info

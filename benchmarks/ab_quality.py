@@ -1,0 +1,118 @@
+"""How well `--perf-ab` separates real slowdowns from noise (docs/gate.md, "A/B").
+
+    python benchmarks/ab_quality.py record --out runs/ --aa 8 --slow 2 --ops 12 --size 40000 \\
+        --pairs 390 [pytest options]
+    python benchmarks/ab_quality.py evaluate runs/ [--chunk 30]
+
+`record` runs the shipped suite's latency tests with `--perf-ab=HEAD` in fresh pytest processes
+of this checkout (A/A: the tree unchanged), and with benchmarks/slowdown_plugin.py slowing the
+current side only (`--ops` extra passes inside the forward). Each process measures `--pairs`
+ABBA pairs per benchmark and keeps them in its pytest-benchmark JSON. `evaluate` cuts each run's
+pairs into consecutive comparisons of `--chunk` pairs (the default A/B run's 30) and judges
+each exactly as the gate does (perfsuite.paired.judge_pairs): the share flagged among A/A
+comparisons is the false-alarm rate; among slowed ones, the detection rate at the slowdown
+achieved (the run's overall ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from perfsuite.gate import GatePolicy  # noqa: E402
+from perfsuite.paired import PairedTrials, judge_pairs  # noqa: E402
+
+
+def record(args: argparse.Namespace, pytest_args: list[str]) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = Path(tempfile.mkdtemp()) / "ab.toml"
+    config.write_text(f"[tool.perfsuite]\n[tool.perfsuite.ab]\npairs = {args.pairs}\n"
+                      f"rounds_per_trial = {args.rounds_per_trial}\n")
+    runs = [("aa", 0)] * args.aa + [("slow", args.ops)] * args.slow
+    order = sorted(range(len(runs)), key=lambda i: (i % max(args.slow, 1), i))  # interleave
+    for count, index in enumerate(order):
+        kind, ops = runs[index]
+        target = out / f"{kind}-{index:03d}.json"
+        env = {**os.environ, "PERFSUITE_CONFIG": str(config), "PERFSUITE_SLOW_OPS": str(ops),
+               "PERFSUITE_SLOW_SIZE": str(args.size),
+               "PYTHONPATH": os.pathsep.join([str(REPO / "benchmarks"),
+                                              os.environ.get("PYTHONPATH", "")])}
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                   "-p", "slowdown_plugin", "--perf-suite=only", "-k", "test_latency",
+                   "--perf-ab=HEAD", f"--benchmark-json={target}", *pytest_args]
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+        tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
+        print(f"[{count + 1}/{len(runs)}] {kind} ops={ops}: exit {done.returncode}, {tail[0]}",
+              flush=True)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    policy = GatePolicy()
+    rows: dict[tuple[str, str], list[tuple[bool, float]]] = defaultdict(list)
+    achieved: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for path in sorted(Path(args.folder).glob("*.json")):
+        kind = path.name.split("-")[0]
+        for bench in json.loads(path.read_text())["benchmarks"]:
+            info = bench["extra_info"]
+            paired = info.get("paired")
+            if not paired:
+                continue
+            name = f"{info['backend']} {info['precision']}"
+            base = np.asarray(paired["base_trial_medians_ms"])
+            current = np.asarray(paired["current_trial_medians_ms"])
+            achieved[(name, kind)].append(float(np.exp(np.mean(np.log(current / base)))))
+            for start in range(0, len(base) - args.chunk + 1, args.chunk):
+                trials = PairedTrials(paired["statistic"], tuple(base[start:start + args.chunk]),
+                                      tuple(current[start:start + args.chunk]))
+                verdict = judge_pairs(name, "HEAD", trials, policy.ab_min_increase)
+                rows[(name, kind)].append((verdict.failed, verdict.resolution))
+    print(f"comparisons of {args.chunk} ABBA pairs; flagged = lower 99% bound above "
+          f"+{policy.ab_min_increase:.0%}")
+    print("| benchmark | runs | A/A flagged | slowed (achieved) | slowed flagged | resolves (median) |")
+    print("|---|---|---|---|---|---|")
+    for name in sorted({name for name, _ in rows}):
+        aa, slow = rows.get((name, "aa"), []), rows.get((name, "slow"), [])
+        runs = len(achieved.get((name, "aa"), [])) + len(achieved.get((name, "slow"), []))
+        slowdown = np.mean(achieved[(name, "slow")]) - 1 if slow else float("nan")
+        resolves = np.median([r for _, r in aa]) if aa else float("nan")
+        print(f"| {name} | {runs} | {sum(f for f, _ in aa)} of {len(aa)} "
+              f"({100 * np.mean([f for f, _ in aa]) if aa else 0:.1f}%) | +{100 * slowdown:.1f}% "
+              f"| {sum(f for f, _ in slow)} of {len(slow)} "
+              f"({100 * np.mean([f for f, _ in slow]) if slow else 0:.1f}%) | +{100 * resolves:.1f}% |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--out", required=True)
+    rec.add_argument("--aa", type=int, default=8, help="A/A processes")
+    rec.add_argument("--slow", type=int, default=2, help="processes with the current side slowed")
+    rec.add_argument("--ops", type=int, default=12, help="extra passes inside the forward")
+    rec.add_argument("--size", type=int, default=40000, help="elements per pass (0: the output)")
+    rec.add_argument("--pairs", type=int, default=390)
+    rec.add_argument("--rounds-per-trial", type=int, default=5)
+    ev = sub.add_parser("evaluate")
+    ev.add_argument("folder")
+    ev.add_argument("--chunk", type=int, default=30)
+    args, rest = parser.parse_known_args()
+    if args.command == "record":
+        record(args, rest)
+    else:
+        evaluate(args)
+
+
+if __name__ == "__main__":
+    main()
