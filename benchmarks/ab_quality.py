@@ -1,6 +1,6 @@
 """How well `--perf-ab` separates real slowdowns from noise (docs/gate.md, "A/B").
 
-    python benchmarks/ab_quality.py record --out runs/ --aa 8 --slow 2 --ops 12 --size 40000 \\
+    python benchmarks/ab_quality.py record --out runs/ --aa 8 --slow 2 --ops 6,24 --size 40000 \\
         --pairs 390 [pytest options]
     python benchmarks/ab_quality.py evaluate runs/ [--chunk 30]
 
@@ -40,8 +40,9 @@ def record(args: argparse.Namespace, pytest_args: list[str]) -> None:
     config = Path(tempfile.mkdtemp()) / "ab.toml"
     config.write_text(f"[tool.perfsuite]\n[tool.perfsuite.ab]\npairs = {args.pairs}\n"
                       f"rounds_per_trial = {args.rounds_per_trial}\n")
-    runs = [("aa", 0)] * args.aa + [("slow", args.ops)] * args.slow
-    order = sorted(range(len(runs)), key=lambda i: (i % max(args.slow, 1), i))  # interleave
+    levels = [int(ops) for ops in args.ops.split(",")]
+    runs = [("aa", 0)] * args.aa + [(f"slow{ops}", ops) for ops in levels] * args.slow
+    order = sorted(range(len(runs)), key=lambda i: (i % max(args.aa // 2, 1), i))  # interleave
     for count, index in enumerate(order):
         kind, ops = runs[index]
         target = out / f"{kind}-{index:03d}.json"
@@ -83,14 +84,18 @@ def evaluate(args: argparse.Namespace) -> None:
     print("| benchmark | runs | A/A flagged | slowed (achieved) | slowed flagged | resolves (median) |")
     print("|---|---|---|---|---|---|")
     for name in sorted({name for name, _ in rows}):
-        aa, slow = rows.get((name, "aa"), []), rows.get((name, "slow"), [])
-        runs = len(achieved.get((name, "aa"), [])) + len(achieved.get((name, "slow"), []))
-        slowdown = np.mean(achieved[(name, "slow")]) - 1 if slow else float("nan")
+        aa = rows.get((name, "aa"), [])
         resolves = np.median([r for _, r in aa]) if aa else float("nan")
-        print(f"| {name} | {runs} | {sum(f for f, _ in aa)} of {len(aa)} "
-              f"({100 * np.mean([f for f, _ in aa]) if aa else 0:.1f}%) | +{100 * slowdown:.1f}% "
-              f"| {sum(f for f, _ in slow)} of {len(slow)} "
-              f"({100 * np.mean([f for f, _ in slow]) if slow else 0:.1f}%) | +{100 * resolves:.1f}% |")
+        slowed = sorted(kind for other, kind in rows if other == name and kind != "aa")
+        for kind in slowed or [""]:
+            slow = rows.get((name, kind), [])
+            runs = len(achieved.get((name, "aa"), [])) + len(achieved.get((name, kind), []))
+            slowdown = np.mean(achieved[(name, kind)]) - 1 if slow else float("nan")
+            print(f"| {name} | {runs} | {sum(f for f, _ in aa)} of {len(aa)} "
+                  f"({100 * np.mean([f for f, _ in aa]) if aa else 0:.1f}%) "
+                  f"| {100 * slowdown:+.1f}% | {sum(f for f, _ in slow)} of {len(slow)} "
+                  f"({100 * np.mean([f for f, _ in slow]) if slow else 0:.1f}%) "
+                  f"| +{100 * resolves:.1f}% |")
 
 
 def main() -> None:
@@ -99,8 +104,9 @@ def main() -> None:
     rec = sub.add_parser("record")
     rec.add_argument("--out", required=True)
     rec.add_argument("--aa", type=int, default=8, help="A/A processes")
-    rec.add_argument("--slow", type=int, default=2, help="processes with the current side slowed")
-    rec.add_argument("--ops", type=int, default=12, help="extra passes inside the forward")
+    rec.add_argument("--slow", type=int, default=2,
+                     help="processes per slowdown with the current side slowed")
+    rec.add_argument("--ops", default="12", help="extra passes inside the forward, e.g. 6,24")
     rec.add_argument("--size", type=int, default=40000, help="elements per pass (0: the output)")
     rec.add_argument("--pairs", type=int, default=390)
     rec.add_argument("--rounds-per-trial", type=int, default=5)

@@ -105,3 +105,4 @@ def attach_base(perf: PerfRun, rootdir: Path, ref: str, cli: CliOverrides,
                      agreement=current.agreement)
     perf.base = PerfRun(config, progress=lambda message: perf.progress(f"[{ref}] {message}"))
     perf.base_ref = ref
+    perf.paired_mode = perf.base.paired_mode = True

@@ -136,6 +136,7 @@ class PerfRun:
         self._item_records: list[ItemRecord] = []
         self._recorded_cases: dict[str, CaseSpec] = {}
         self.base: PerfRun | None = None  # --perf-ab: the run of REF's models, set by the plugin
+        self.paired_mode = False  # --perf-ab: both sides' runners take turns
         self.base_ref = ""
         self.base_failures: dict[str, str] = {}  # case id -> why REF's side could not run
 
@@ -192,7 +193,7 @@ class PerfRun:
             cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
             tf32=self.config.tf32, trt_workspace_bytes=trt.workspace_mb << 20,
             trt_cuda_graph=trt.cuda_graph, trt_host_buffers=trt.host_buffers,
-            cache=self.cache, progress=self.progress,
+            cache=self.cache, progress=self.progress, ort_spinning=not self.paired_mode,
         )
         backend = make_backend(case.backend, options)
         ok, reason = backend.available()

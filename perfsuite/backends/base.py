@@ -41,6 +41,7 @@ class BackendOptions:
     trt_workspace_bytes: int = 1 << 30
     trt_cuda_graph: bool = False  # replay TensorRT execution as a CUDA graph
     trt_host_buffers: bool = False  # TensorRT I/O in host memory: for TensorRT emulators only
+    ort_spinning: bool = True  # ONNX Runtime's threads spin between runs (off under --perf-ab)
     cache: Any = None  # the ArtifactCache engines are stored in
     progress: Callable[[str], None] = field(default=lambda message: None)
 

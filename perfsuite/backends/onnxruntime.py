@@ -18,12 +18,16 @@ _INPUT_DTYPES = {"fp32": np.float32, "fp16": np.float16}
 
 
 class OrtRunner(Runner):
-    def __init__(self, case: CaseSpec, spec: ModelSpec, onnx: OnnxArtifact, threads: int) -> None:
+    def __init__(self, case: CaseSpec, spec: ModelSpec, onnx: OnnxArtifact, threads: int,
+                 spinning: bool = True) -> None:
         super().__init__(case, spec.input_shape, onnx.size_bytes)
         ort = require("onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spinning:  # two sessions taking turns (A/B) would fight over the cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._spinning = spinning
         self._provider = PROVIDERS[case.device]
         self._threads = threads
         self._onnx = onnx
@@ -43,6 +47,7 @@ class OrtRunner(Runner):
             "runtime": f"onnxruntime {self._version}",
             "provider": self._provider,
             "threads": str(self._threads),
+            "spinning": "on" if self._spinning else "off",
             "onnx": self._onnx.path.name,
             "exporter": self._onnx.exporter,
             "opset": str(self._onnx.opset),
@@ -74,4 +79,5 @@ class OnnxRuntimeBackend(Backend):
             )
         case = CaseSpec(spec.name, self.name, precision, device)
         threads = self.options.cpu_threads or available_cpu_threads()
-        return OrtRunner(case, spec, artifacts.onnx(precision), threads)
+        return OrtRunner(case, spec, artifacts.onnx(precision), threads,
+                         self.options.ort_spinning)
