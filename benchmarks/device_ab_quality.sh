@@ -2,7 +2,8 @@
 # A/B quality on a lent GPU machine (docs/gate.md, "A/B"): the copied tree becomes a git
 # repository whose HEAD is this tree, then ab_quality.py records fresh pytest processes of
 # `--perf-ab=HEAD`, A/A and with extra GPU work inside the current side's forward.
-# Usage: benchmarks/device_ab_quality.sh AA SLOW OPS [pytest options]; runs go to $OUT/ab_runs.tgz.
+# Usage: [AB_RUNS=name] benchmarks/device_ab_quality.sh AA SLOW OPS [options]; runs go to
+# $OUT/<name>.tgz (default name: abq).
 set -uo pipefail
 OUT=${OUT:-/tmp/perfsuite-out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PERFSUITE_CACHE_DIR=/tmp/perfsuite-cache
@@ -13,10 +14,11 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
 if ! git rev-parse --verify -q HEAD > /dev/null 2>&1; then
   git init -q . && git add -A && git -c user.email=ab@perfsuite -c user.name=ab commit -qm tree
 fi
+runs=${AB_RUNS:-abq}
 start=$(date +%s)
-timeout "${AB_LIMIT_S:-520}" python3 benchmarks/ab_quality.py record --out /tmp/abq --aa "$aa" \
+timeout "${AB_LIMIT_S:-520}" python3 benchmarks/ab_quality.py record --out "/tmp/$runs" --aa "$aa" \
   --slow "$slow" --ops "$ops" --size 0 --perf-device cuda "$@"
 echo "recording rc=$? in $(( $(date +%s) - start )) s"
-tar -C /tmp -czf "$OUT/ab_runs.tgz" abq
-python3 benchmarks/ab_quality.py evaluate /tmp/abq
+tar -C /tmp -czf "$OUT/$runs.tgz" "$runs"
+python3 benchmarks/ab_quality.py evaluate "/tmp/$runs"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu --format=csv
