@@ -72,7 +72,7 @@ class AbComparison:
             return [judge_size(f"{record.name} {key}", value, old[key], policy)
                     for key, value in sorted(perf.sizes[record.name].items()) if key in old]
         case = perf.case_by_id(record.name)
-        if case.model not in {spec.name for spec in base.config.models}:
+        if not base.configures(case.model, case.backend, case.precision):
             return []
         try:
             old_drift = base.drift(base.case(case.model, case.backend, case.precision))

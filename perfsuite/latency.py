@@ -67,8 +67,8 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
 def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
     """Under --perf-ab, REF's runner for the same case; its failure is noted and the current
     side is measured alone."""
-    if perf.base is None:
-        return None
+    if perf.base is None or not perf.base.configures(case.model, case.backend, case.precision):
+        return None  # new since REF: listed, not compared
     base_case = perf.base.case(case.model, case.backend, case.precision)
     try:
         runner = perf.base.runner(base_case)

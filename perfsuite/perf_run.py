@@ -157,6 +157,10 @@ class PerfRun:
             if precision in BACKEND_TYPES[backend].precisions
         ]
 
+    def configures(self, model: str, backend: str, precision: str) -> bool:
+        """Whether this run's configuration has the combination (REF's side may not)."""
+        return (model, backend, precision) in self.case_params()
+
     @property
     def device(self) -> str:
         if self._device is None:

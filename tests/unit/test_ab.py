@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -138,6 +139,41 @@ def test_ab_refuses_options_it_replaces(repo):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--perf-ab * cannot be combined with "
                                  "--perf-save-baseline/--perf-add-recording*"])
+
+
+def test_each_side_reads_perfsuite_config_from_its_own_tree(repo, monkeypatch):
+    """PERFSUITE_CONFIG names a file of the repository: REF's copy configures REF's side. REF
+    has fp32 only; the working tree adds fp16, which is listed as new, not compared."""
+    config = PYPROJECT.replace('precisions = ["fp32", "fp16"]', 'precisions = ["fp32"]')
+    (repo.path / "perf.toml").write_text(config)
+    git(repo.path, "add", "perf.toml")
+    git(repo.path, "commit", "-q", "-m", "perf.toml")
+    (repo.path / "perf.toml").write_text(PYPROJECT)
+    monkeypatch.setenv("PERFSUITE_CONFIG", str(repo.path / "perf.toml"))
+    result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines([
+        "perfsuite A/B vs HEAD: * checks, 0 regressed (latency: 1 benchmarks in ABBA pairs).",
+        "perfsuite A/B: new since HEAD (not compared): tiny-torch-fp16",
+    ])
+
+
+def test_isolated_factory_imports_never_mix_the_sides(tmp_path):
+    from perfsuite.models import ModelSpec, resolve_factory
+
+    for side, width in (("current", 3), ("base", 5)):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "zoo_ab.py").write_text(f"WIDTH = {width}\ndef build():\n"
+                                                   "    return WIDTH\n")
+    current = ModelSpec("m", (1, 3), factory="zoo_ab:build", search_path=(tmp_path / "current",))
+    base = ModelSpec("m", (1, 3), factory="zoo_ab:build", search_path=(tmp_path / "base",),
+                     isolated=True)
+    try:
+        assert resolve_factory(current)() == 3
+        assert resolve_factory(base)() == 5
+        assert resolve_factory(current)() == 3  # the working tree's module is back
+    finally:
+        sys.modules.pop("zoo_ab", None)
 
 
 # -- the statistics ----------------------------------------------------------------------------
