@@ -86,8 +86,9 @@ class AbComparison:
                 for key in GATED_DRIFT if key in old_values and key in new_values]
 
     def gate_cells(self) -> dict[str, str]:
-        """Case id -> the results table's cell: ratio, interval, statistic, verdict."""
-        return {name: (f"x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
+        """Case id -> the results table's cell: REF's median, the ratio with its interval, the
+        statistic that decided and the verdict."""
+        return {name: (f"{v.ref} {v.base_median_ms:.3f} ms, x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
                        f"{'GPU' if v.statistic == 'gpu' else 'e2e'} "
                        f"{'REGRESSED' if v.failed else 'ok'}")
                 for name, v in self.decisions.items()}

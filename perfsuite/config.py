@@ -68,8 +68,8 @@ class TimingConfig:
 class AbConfig:
     """--perf-ab: how the base and the current side alternate."""
 
-    pairs: int = 30  # ABBA pairs of trials per latency benchmark
-    rounds_per_trial: int = 5  # timed calls per side per trial
+    pairs: int = 150  # ABBA pairs of trials per latency benchmark
+    rounds_per_trial: int = 1  # timed calls per side per trial
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ def _ab(table: Any, where: str) -> AbConfig:
     check_keys(table, _AB_KEYS, where)
     base = AbConfig()
     return AbConfig(
-        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 6),
+        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 20),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
                                    f"{where}rounds_per_trial", 1),
     )

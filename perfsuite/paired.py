@@ -2,10 +2,12 @@
 paired ratios of their trial medians.
 
 Order ABBA ABBA ...: each pair swaps which side goes first, so a drift of the machine's state
-within a run (clocks, caches, another process) lands on both sides alike. Each pair gives one
-ratio current/base of trial medians; the verdict is a one-sided confidence bound on the mean of
-their logarithms (Student's t over the pairs). A change fails when the lower bound of the ratio
-lies above 1 + `ab_min_increase`: significant at `confidence` and at least that large.
+within a run (clocks, caches, another process) lands on both sides alike. With one call per
+trial (the default) a burst of load longer than a call hits both calls of a pair. Each pair
+gives one ratio current/base; the verdict is on the median of their logarithms, with the
+distribution-free confidence interval of a median (order statistics, the sign test's binomial
+law): bursts that make single pairs wild move it little, and no noise model is assumed. A change
+fails when the lower bound of the ratio lies above 1 + `ab_min_increase`.
 """
 
 from __future__ import annotations
@@ -17,18 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 
 Clock = Callable[[], float]
-# One-sided normal quantiles used below; t quantiles come from Hill's expansion around them.
-_Z = {0.95: 1.6448536, 0.99: 2.3263479}
+_Z95, _Z99 = 1.6448536, 2.3263479
 
 
-def t_quantile(confidence: float, dof: int) -> float:
-    """Student's t quantile (one-sided `confidence` of 0.95 or 0.99) for `dof` >= 1 degrees of
-    freedom; Hill's (1970) expansion: within 0.1% of the exact value from 9 degrees up, 2% at
-    3 (A/B runs use at least 6 pairs)."""
-    z = _Z[confidence]
-    v = float(dof)
-    return (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3))
+def order_statistic_bound(pairs: int, confidence: float) -> int:
+    """The largest k with P(Binomial(pairs, 1/2) <= k) <= 1 - confidence: the (k+1)-th smallest
+    of `pairs` values lies below their population median with probability >= `confidence`."""
+    total, k = 0.0, -1
+    for j in range(pairs + 1):
+        total += math.comb(pairs, j) / 2.0 ** pairs
+        if total > 1 - confidence:
+            break
+        k = j
+    return k
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class PairedVerdict:
     name: str
     ref: str
     statistic: str
-    ratio: float
+    ratio: float  # the median of the pairs' ratios
     low: float  # lower confidence bound of the ratio
     high: float
     pairs: int
@@ -99,25 +102,25 @@ class PairedVerdict:
         what = "GPU compute" if self.statistic == "gpu" else "end to end"
         verb = "REGRESSED" if self.failed else "ok"
         return (f"{self.name} {what} vs {self.ref} {verb}: x{self.ratio:.3f} "
-                f"[{self.low:.3f}, {self.high:.3f}] ({self.confidence:.0%} bounds over "
-                f"{self.pairs} ABBA pairs; {self.current_median_ms:.3f} ms vs "
+                f"[{self.low:.3f}, {self.high:.3f}] (median ratio, {self.confidence:.0%} bounds "
+                f"over {self.pairs} ABBA pairs; {self.current_median_ms:.3f} ms vs "
                 f"{self.base_median_ms:.3f} ms); resolves +{self.resolution:.1%}")
 
 
 def judge_pairs(name: str, ref: str, trials: PairedTrials, min_increase: float,
                 confidence: float = 0.99) -> PairedVerdict:
-    """The verdict on paired trial medians: a regression when the ratio's lower bound exceeds
-    1 + `min_increase`."""
-    logs = np.log(np.asarray(trials.current_ms) / np.asarray(trials.base_ms))
+    """The verdict on paired trial medians: a regression when the lower `confidence` bound of
+    the median ratio exceeds 1 + `min_increase`."""
+    logs = np.sort(np.log(np.asarray(trials.current_ms) / np.asarray(trials.base_ms)))
     n = logs.size
-    mean = float(logs.mean())
-    spread = float(logs.std(ddof=1)) if n > 1 else math.inf
-    t = t_quantile(confidence, max(n - 1, 1))
-    error = spread / math.sqrt(n)
-    low, high = math.exp(mean - t * error), math.exp(mean + t * error)
-    detect = t + t_quantile(0.95, max(n - 1, 1))  # significant, and caught 95% of the time
-    resolution = math.expm1(math.log1p(min_increase) + detect * error)
+    k = order_statistic_bound(n, confidence)
+    median = float(np.median(logs))
+    low, high = (math.exp(logs[k]), math.exp(logs[n - 1 - k])) if k >= 0 else (0.0, math.inf)
+    # the interval's half-width in noise widths is z99; catching a change 95% of the time
+    # takes z99 + z95 of them above the limit
+    half = (math.log(high) - math.log(low)) / 2 if k >= 0 else math.inf
+    resolution = math.expm1(math.log1p(min_increase) + half * (1 + _Z95 / _Z99))
     regressed = low > 1 + min_increase
-    return PairedVerdict(name, ref, trials.statistic, math.exp(mean), low, high, n,
+    return PairedVerdict(name, ref, trials.statistic, math.exp(median), low, high, n,
                          float(np.median(trials.base_ms)), float(np.median(trials.current_ms)),
                          resolution, "regression" if regressed else "pass", confidence)
