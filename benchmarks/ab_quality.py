@@ -1,14 +1,14 @@
 """How well `--perf-ab` separates real slowdowns from noise (docs/gate.md, "A/B").
 
-    python benchmarks/ab_quality.py record --out runs/ --aa 8 --slow 2 --ops 6,24 --size 40000 \\
-        --pairs 390 [pytest options]
-    python benchmarks/ab_quality.py evaluate runs/ [--chunk 30]
+    python benchmarks/ab_quality.py record --out runs/ --aa 10 --slow 2 --ops 6,24 --size 40000 \\
+        --pairs 1500 [pytest options]
+    python benchmarks/ab_quality.py evaluate runs/ [--chunk 150]
 
 `record` runs the shipped suite's latency tests with `--perf-ab=HEAD` in fresh pytest processes
 of this checkout (A/A: the tree unchanged), and with benchmarks/slowdown_plugin.py slowing the
 current side only (`--ops` extra passes inside the forward). Each process measures `--pairs`
 ABBA pairs per benchmark and keeps them in its pytest-benchmark JSON. `evaluate` cuts each run's
-pairs into consecutive comparisons of `--chunk` pairs (the default A/B run's 30) and judges
+pairs into consecutive comparisons of `--chunk` pairs (the default A/B run's 150) and judges
 each exactly as the gate does (perfsuite.paired.judge_pairs): the share flagged among A/A
 comparisons is the false-alarm rate; among slowed ones, the detection rate at the slowdown
 achieved (the run's overall ratio).
@@ -79,7 +79,7 @@ def evaluate(args: argparse.Namespace) -> None:
                                       tuple(current[start:start + args.chunk]))
                 verdict = judge_pairs(name, "HEAD", trials, policy.ab_min_increase)
                 rows[(name, kind)].append((verdict.failed, verdict.resolution))
-    print(f"comparisons of {args.chunk} ABBA pairs; flagged = lower 99% bound above "
+    print(f"comparisons of {args.chunk} ABBA pairs; flagged = median ratio's lower 99% bound above "
           f"+{policy.ab_min_increase:.0%}")
     print("| benchmark | runs | A/A flagged | slowed (achieved) | slowed flagged | resolves (median) |")
     print("|---|---|---|---|---|---|")
@@ -108,11 +108,11 @@ def main() -> None:
                      help="processes per slowdown with the current side slowed")
     rec.add_argument("--ops", default="12", help="extra passes inside the forward, e.g. 6,24")
     rec.add_argument("--size", type=int, default=40000, help="elements per pass (0: the output)")
-    rec.add_argument("--pairs", type=int, default=390)
-    rec.add_argument("--rounds-per-trial", type=int, default=5)
+    rec.add_argument("--pairs", type=int, default=1500)
+    rec.add_argument("--rounds-per-trial", type=int, default=1)
     ev = sub.add_parser("evaluate")
     ev.add_argument("folder")
-    ev.add_argument("--chunk", type=int, default=30)
+    ev.add_argument("--chunk", type=int, default=150)
     args, rest = parser.parse_known_args()
     if args.command == "record":
         record(args, rest)
