@@ -30,9 +30,10 @@ name = "{name}"
 input_shape = {shape}
 """
 
-WORKFLOW = """# perfsuite: gate merges on inference performance. Runs on a self-hosted runner with the GPU
-# (or Jetson) the baseline was recorded on; record it there once with
-#   pytest --perf-save-baseline   (then commit baselines/)
+WORKFLOW = """# perfsuite: gate merges on inference performance, on a self-hosted runner with the GPU
+# (or Jetson) to measure on. Pull requests: this tree against the base branch, both measured in
+# the same run (--perf-ab). Pushes to main: against the baseline committed in baselines/, which
+# you record once on the runner with `pytest --perf-save-baseline`.
 name: perfsuite
 on:
   pull_request:
@@ -43,10 +44,16 @@ jobs:
     runs-on: [self-hosted, gpu]  # the label of your GPU or Jetson runner
     steps:
       - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0  # --perf-ab reads the base revision from git
       - name: Install
         # add what your models need (pip install -r requirements.txt, pip install -e .)
         run: python3 -m pip install "perfsuite[ort]"
+      - name: A/B against the base branch
+        if: github.event_name == 'pull_request'
+        run: python3 -m pytest --perf-ab=origin/${{ github.base_ref }} --perf-report=perfsuite-report.md
       - name: Gate on the committed baseline
+        if: github.event_name != 'pull_request'
         run: python3 -m pytest --benchmark-compare --perf-report=perfsuite-report.md
       - name: Keep the report
         if: always()

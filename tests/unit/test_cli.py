@@ -22,7 +22,7 @@ def test_init_writes_a_configuration_the_suite_loads(tmp_path, capsys):
     assert config.configured and [m.name for m in config.models] == ["build"]
     assert config.models[0].factory == "acme:build" and config.models[0].input_shape == (1, 3, 64, 64)
     workflow = (tmp_path / ".github" / "workflows" / "perfsuite.yml").read_text()
-    assert "--benchmark-compare" in workflow
+    assert "--benchmark-compare" in workflow and "--perf-ab=origin/" in workflow
     assert "wrote" in capsys.readouterr().out
 
 
