@@ -95,14 +95,15 @@ def base_config(tree: BaseTree, known_backends: Sequence[str], cli: CliOverrides
 def attach_base(perf: PerfRun, rootdir: Path, ref: str, cli: CliOverrides,
                 known_backends: Sequence[str], environ: Mapping[str, str]) -> None:
     """Give `perf` its base side: a PerfRun of REF's models, measured the way this run measures
-    (device, timing, A/B pairs, agreement inputs and cache are this run's; models, factories,
-    weights, export and backend settings are REF's)."""
+    (device, timing, A/B pairs, agreement inputs, CPU threads, TF32 and cache are this run's;
+    models, factories, weights, export and backend settings are REF's)."""
     tree = base_tree(rootdir, ref, perf.cache)
     config = base_config(tree, known_backends, cli, [spec.name for spec in perf.config.models],
                          perf.config.cache_dir, environ)
     current = perf.config
     config = replace(config, device=current.device, timing=current.timing, ab=current.ab,
-                     agreement=current.agreement)
+                     agreement=current.agreement,  # the same inputs on both sides
+                     cpu_threads=current.cpu_threads, tf32=current.tf32)  # process-wide in torch
     perf.base = PerfRun(config, progress=lambda message: perf.progress(f"[{ref}] {message}"))
     perf.base_ref = ref
     perf.paired_mode = perf.base.paired_mode = True
