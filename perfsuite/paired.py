@@ -25,10 +25,10 @@ _Z95, _Z99 = 1.6448536, 2.3263479
 def order_statistic_bound(pairs: int, confidence: float) -> int:
     """The largest k with P(Binomial(pairs, 1/2) <= k) <= 1 - confidence: the (k+1)-th smallest
     of `pairs` values lies below their population median with probability >= `confidence`."""
-    total, k = 0.0, -1
+    below, k, whole = 0, -1, 2**pairs  # exact integers: 2.0 ** pairs overflows from 1024
     for j in range(pairs + 1):
-        total += math.comb(pairs, j) / 2.0 ** pairs
-        if total > 1 - confidence:
+        below += math.comb(pairs, j)
+        if below / whole > 1 - confidence:
             break
         k = j
     return k
