@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from perfsuite.gate import GatePolicy  # noqa: E402
-from perfsuite.paired import PairedTrials, judge_pairs  # noqa: E402
+from perfsuite.paired import PairedTrials, decide, judge_pairs  # noqa: E402
 
 
 def record(args: argparse.Namespace, pytest_args: list[str]) -> None:
@@ -63,6 +63,7 @@ def evaluate(args: argparse.Namespace) -> None:
     policy = GatePolicy()
     rows: dict[tuple[str, str], list[tuple[bool, float]]] = defaultdict(list)
     achieved: dict[tuple[str, str], list[float]] = defaultdict(list)
+    deciders: dict[tuple[str, str], int] = defaultdict(int)
     for path in sorted(Path(args.folder).glob("*.json")):
         kind = path.name.split("-")[0]
         for bench in json.loads(path.read_text())["benchmarks"]:
@@ -70,19 +71,24 @@ def evaluate(args: argparse.Namespace) -> None:
             paired = info.get("paired")
             if not paired:
                 continue
+            paired = paired if isinstance(paired, list) else [paired]
             name = f"{info['backend']} {info['precision']}"
-            base = np.asarray(paired["base_trial_medians_ms"])
-            current = np.asarray(paired["current_trial_medians_ms"])
-            achieved[(name, kind)].append(float(np.exp(np.mean(np.log(current / base)))))
+            sides = [(p["statistic"], np.asarray(p["base_trial_medians_ms"]),
+                      np.asarray(p["current_trial_medians_ms"])) for p in paired]
+            _, base, current = sides[-1]
+            achieved[(name, kind)].append(float(np.exp(np.median(np.log(current / base)))))
             for start in range(0, len(base) - args.chunk + 1, args.chunk):
-                trials = PairedTrials(paired["statistic"], tuple(base[start:start + args.chunk]),
-                                      tuple(current[start:start + args.chunk]))
-                verdict = judge_pairs(name, "HEAD", trials, policy.ab_min_increase)
-                rows[(name, kind)].append((verdict.failed, verdict.resolution))
+                cut = slice(start, start + args.chunk)
+                verdicts = decide([judge_pairs(name, "HEAD", PairedTrials(stat, tuple(b[cut]),
+                                                                          tuple(c[cut])),
+                                               policy.ab_min_increase) for stat, b, c in sides])
+                decider = next(v for v in verdicts if v.decides)
+                rows[(name, kind)].append((decider.failed, decider.resolution))
+                deciders[(name, decider.statistic)] += 1
     print(f"comparisons of {args.chunk} ABBA pairs; flagged = median ratio's lower 99% bound above "
           f"+{policy.ab_min_increase:.0%}")
-    print("| benchmark | runs | A/A flagged | slowed (achieved) | slowed flagged | resolves (median) |")
-    print("|---|---|---|---|---|---|")
+    print("| benchmark | runs | A/A flagged | slowed run | achieved | slowed flagged | resolves (median) |")
+    print("|---|---|---|---|---|---|---|")
     for name in sorted({name for name, _ in rows}):
         aa = rows.get((name, "aa"), [])
         resolves = np.median([r for _, r in aa]) if aa else float("nan")
@@ -93,9 +99,11 @@ def evaluate(args: argparse.Namespace) -> None:
             slowdown = np.mean(achieved[(name, kind)]) - 1 if slow else float("nan")
             print(f"| {name} | {runs} | {sum(f for f, _ in aa)} of {len(aa)} "
                   f"({100 * np.mean([f for f, _ in aa]) if aa else 0:.1f}%) "
-                  f"| {100 * slowdown:+.1f}% | {sum(f for f, _ in slow)} of {len(slow)} "
+                  f"| {kind or '-'} | {100 * slowdown:+.1f}% | {sum(f for f, _ in slow)} of {len(slow)} "
                   f"({100 * np.mean([f for f, _ in slow]) if slow else 0:.1f}%) "
                   f"| +{100 * resolves:.1f}% |")
+    print("deciding statistic (comparisons):",
+          ", ".join(f"{name} {stat}: {count}" for (name, stat), count in sorted(deciders.items())))
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from perfsuite.comparison import GATED_DRIFT, policy_for
 from perfsuite.config import GateConfig
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
-from perfsuite.paired import PairedVerdict, judge_pairs
+from perfsuite.paired import PairedVerdict, decide, judge_pairs
 from perfsuite.perf_run import ItemRecord, PerfRun
 from perfsuite.sizes import model_sizes
 
@@ -56,11 +56,12 @@ class AbComparison:
             return []
         if record.kind == "latency":
             paired = perf.result(perf.case_by_id(record.name)).paired
-            if paired is None:
+            if not paired:
                 return []  # REF's side could not run: noted in base_failures
-            verdict = judge_pairs(record.name, perf.base_ref, paired, policy.ab_min_increase)
-            self.decisions[record.name] = verdict
-            return [verdict]
+            verdicts = decide([judge_pairs(record.name, perf.base_ref, trials,
+                                           policy.ab_min_increase) for trials in paired])
+            self.decisions[record.name] = next(v for v in verdicts if v.decides)
+            return list(verdicts)
         if record.kind == "size":
             if record.name not in {spec.name for spec in base.config.models}:
                 return []
@@ -134,7 +135,8 @@ class AbComparison:
         for v in self.verdicts:
             mark = "**REGRESSED**" if v.failed else "ok"
             if isinstance(v, PairedVerdict):
-                lines.append(f"| {v.name} ({v.statistic}, {v.pairs} pairs) | x{v.ratio:.3f} "
+                decides = " decides" if v.decides else ""
+                lines.append(f"| {v.name} ({v.statistic}{decides}, {v.pairs} pairs) | x{v.ratio:.3f} "
                              f"| [{v.low:.3f}, {v.high:.3f}] | {mark} |")
             else:
                 lines.append(f"| {v.subject} | x{v.ratio:.3f} | | {mark} |")

@@ -129,7 +129,7 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     result = CaseResult(
         case, runner.artifact_bytes, latency, gpu_latency, None, perf.drift(case),
         runner.describe(), timing_warnings(latency, gpu_latency, None), {},
-        paired=gpu if gpu is not None else host,
+        paired=(host,) if gpu is None else (host, gpu),
     )
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     perf.record(result, host.current_samples_ms)
@@ -175,8 +175,9 @@ def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         info["gpu_state"] = result.gpu_state
     if result.drift is not None:
         info.update(result.drift.as_dict())
-    if result.paired is not None:  # --perf-ab: the pairs the verdict is made from
-        info["paired"] = {"statistic": result.paired.statistic,
-                          "base_trial_medians_ms": list(result.paired.base_ms),
-                          "current_trial_medians_ms": list(result.paired.current_ms)}
+    if result.paired:  # --perf-ab: the pairs the verdicts are made from
+        info["paired"] = [{"statistic": trials.statistic,
+                           "base_trial_medians_ms": list(trials.base_ms),
+                           "current_trial_medians_ms": list(trials.current_ms)}
+                          for trials in result.paired]
     return info

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -93,14 +93,22 @@ class PairedVerdict:
     resolution: float  # the smallest slowdown caught 95% of the time at this noise
     status: str  # "pass" | "regression"
     confidence: float
+    decides: bool = True  # the statistic with the narrower interval decides (see decide())
 
     @property
     def failed(self) -> bool:
-        return self.status == "regression"
+        return self.decides and self.status == "regression"
+
+    @property
+    def width(self) -> float:
+        """The interval's width in log units: what `decide` compares."""
+        return math.log(self.high / self.low) if self.low > 0 else math.inf
 
     def describe(self) -> str:
         what = "GPU compute" if self.statistic == "gpu" else "end to end"
-        verb = "REGRESSED" if self.failed else "ok"
+        verb = "REGRESSED" if self.status == "regression" else "ok"
+        if not self.decides:
+            verb += " (does not decide)"
         return (f"{self.name} {what} vs {self.ref} {verb}: x{self.ratio:.3f} "
                 f"[{self.low:.3f}, {self.high:.3f}] (median ratio, {self.confidence:.0%} bounds "
                 f"over {self.pairs} ABBA pairs; {self.current_median_ms:.3f} ms vs "
@@ -124,3 +132,12 @@ def judge_pairs(name: str, ref: str, trials: PairedTrials, min_increase: float,
     return PairedVerdict(name, ref, trials.statistic, math.exp(median), low, high, n,
                          float(np.median(trials.base_ms)), float(np.median(trials.current_ms)),
                          resolution, "regression" if regressed else "pass", confidence)
+
+
+def decide(verdicts: Sequence[PairedVerdict]) -> list[PairedVerdict]:
+    """The verdicts with `decides` set on the one whose interval is narrowest (the steadiest
+    statistic: GPU compute for a CUDA graph, often end to end for eager launches)."""
+    if not verdicts:
+        return []
+    best = min(range(len(verdicts)), key=lambda i: verdicts[i].width)
+    return [replace(v, decides=i == best) for i, v in enumerate(verdicts)]

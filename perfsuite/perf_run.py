@@ -47,7 +47,7 @@ class CaseResult:
     details: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    paired: PairedTrials | None = None  # --perf-ab: trial medians of both sides, pair by pair
+    paired: tuple[PairedTrials, ...] = ()  # --perf-ab: end to end, and GPU compute on CUDA
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
         "(median ratio, 99% bounds over 20 ABBA pairs; 3.000 ms vs 2.000 ms)*",
     ])
     result.stdout.fnmatch_lines(["FAILED *test_latency?tiny-torch-fp16?*"])
-    assert "| tiny-torch-fp32 (e2e, 20 pairs) | x1.500 |" in (repo.path / "ab.md").read_text()
+    assert "| tiny-torch-fp32 (e2e decides, 20 pairs) | x1.500 |" in (repo.path / "ab.md").read_text()
 
 
 def test_base_side_failure_is_reported_and_the_current_side_measured(repo):
