@@ -11,11 +11,8 @@ before and after.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from perfsuite.backends import CaseSpec, Runner
 from perfsuite.errors import PerfsuiteError
@@ -84,45 +81,25 @@ def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
 
 def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,
                     base: Runner) -> CaseResult:
-    """Both sides in ABBA trials. pytest-benchmark times the current side's calls (its stats and
-    JSON are this side's); REF's trials run, timed with the same clock, in pytest-benchmark's
-    untimed per-round setup, at the places the ABBA order puts them."""
+    """Both sides in ABBA order, each call timed by the same code with pytest-benchmark's timer;
+    pytest-benchmark's record (stats, table, JSON) is then made from the current side's calls."""
     timing, ab = perf.config.timing, perf.config.ab
     sample = perf.inputs(case.model)[0]
     base_sample = perf.base.inputs(case.model)[0] if perf.base is not None else sample
     benchmark.group = case.model
     for call in (lambda: base.run(base_sample), lambda: runner.run(sample)):
         warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
-    measure_base = host_timed(lambda: base.run(base_sample),
-                              getattr(benchmark, "_timer", time.perf_counter))
-    per = ab.rounds_per_trial
-    pending = deque(side for pair in range(ab.pairs) for side in ("AB" if pair % 2 == 0 else "BA"))
-    base_trials: list[list[float]] = []
-    rounds_done = [0]
-
-    def before_round() -> None:
-        if rounds_done[0] % per == 0:  # the current side's next trial starts here
-            while pending[0] == "A":
-                pending.popleft()
-                base_trials.append(measure_base(per))
-            pending.popleft()
-        rounds_done[0] += 1
-
-    benchmark.pedantic(runner.run, args=(sample,), setup=before_round, rounds=ab.pairs * per,
-                       iterations=1, warmup_rounds=0)
-    while pending:
-        if pending.popleft() == "A":
-            base_trials.append(measure_base(per))
-    current_s = list(benchmark.stats.stats.data)
-    host = PairedTrials(
-        "e2e", tuple(float(np.median(trial)) * 1e3 for trial in base_trials),
-        tuple(float(np.median(current_s[i:i + per])) * 1e3 for i in range(0, len(current_s), per)),
-        tuple(s * 1e3 for trial in base_trials for s in trial), tuple(s * 1e3 for s in current_s),
-    )
+    clock = getattr(benchmark, "_timer", time.perf_counter)
+    host = alternate(host_timed(lambda: base.run(base_sample), clock),
+                     host_timed(lambda: runner.run(sample), clock),
+                     ab.pairs, ab.rounds_per_trial, "e2e")
+    current_s = [ms / 1e3 for ms in host.current_samples_ms]
+    _hand_to_pytest_benchmark(benchmark, current_s)
     gpu: PairedTrials | None = None
     enqueue, base_enqueue = runner.device_enqueue(sample), base.device_enqueue(base_sample)
     if enqueue is not None and base_enqueue is not None:
-        gpu = alternate(_device_timed(base_enqueue), _device_timed(enqueue), ab.pairs, per, "gpu")
+        gpu = alternate(_device_timed(base_enqueue), _device_timed(enqueue), ab.pairs,
+                        ab.rounds_per_trial, "gpu")
     latency = summarize(current_s, timing.trials)
     gpu_latency = (summarize([ms / 1e3 for ms in gpu.current_samples_ms], timing.trials)
                    if gpu is not None else None)
@@ -134,6 +111,15 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     perf.record(result, host.current_samples_ms)
     return result
+
+
+def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float]) -> None:
+    """pytest-benchmark's record of calls perfsuite timed itself (no extra calls; the A/B sides
+    stay timed by identical code). Uses pytest-benchmark 4-5's fixture internals."""
+    benchmark._mode = "perfsuite --perf-ab"
+    stats = benchmark._make_stats(1)
+    for seconds in samples_s:
+        stats.update(seconds)
 
 
 def _device_timed(enqueue: Callable[[], object]) -> Callable[[int], list[float]]:
