@@ -70,6 +70,7 @@ class AbConfig:
 
     pairs: int = 150  # ABBA pairs of trials per latency benchmark
     rounds_per_trial: int = 1  # timed calls per side per trial
+    gpu_rounds_per_trial: int = 5  # GPU-compute trials: back-to-back calls, their median
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ _TOP_KEYS = {
 }
 _MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}
-_AB_KEYS = {"pairs", "rounds_per_trial"}
+_AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
@@ -320,6 +321,9 @@ def _ab(table: Any, where: str) -> AbConfig:
         pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 20),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
                                    f"{where}rounds_per_trial", 1),
+        gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",
+                                                 base.gpu_rounds_per_trial),
+                                       f"{where}gpu_rounds_per_trial", 1),
     )
 
 

@@ -98,8 +98,9 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     gpu: PairedTrials | None = None
     enqueue, base_enqueue = runner.device_enqueue(sample), base.device_enqueue(base_sample)
     if enqueue is not None and base_enqueue is not None:
+        # several calls back to back: the first finds the GPU idle and waits for its launch
         gpu = alternate(_device_timed(base_enqueue), _device_timed(enqueue), ab.pairs,
-                        ab.rounds_per_trial, "gpu")
+                        ab.gpu_rounds_per_trial, "gpu")
     latency = summarize(current_s, timing.trials)
     gpu_latency = (summarize([ms / 1e3 for ms in gpu.current_samples_ms], timing.trials)
                    if gpu is not None else None)
