@@ -66,7 +66,12 @@ def evaluate(args: argparse.Namespace) -> None:
     deciders: dict[tuple[str, str], int] = defaultdict(int)
     for path in sorted(Path(args.folder).glob("*.json")):
         kind = path.name.split("-")[0]
-        for bench in json.loads(path.read_text())["benchmarks"]:
+        try:
+            benchmarks = json.loads(path.read_text())["benchmarks"]
+        except (ValueError, KeyError):
+            print(f"skipped {path.name}: not a finished pytest-benchmark JSON (a cut-off run)")
+            continue
+        for bench in benchmarks:
             info = bench["extra_info"]
             paired = info.get("paired")
             if not paired:
