@@ -27,6 +27,7 @@ from perfsuite.baselines import (
     write_baseline,
 )
 from perfsuite.config import GateConfig
+from perfsuite.errors import PerfsuiteError
 from perfsuite.gate import (
     HOW_TO_QUIETEN,
     GatePolicy,
@@ -39,6 +40,7 @@ from perfsuite.gate import (
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
 from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
 from perfsuite.report import gate_cell, markdown_report
+from perfsuite.validate import check_machine_key
 
 GATED_DRIFT = ("rel_l2", "max_abs")
 
@@ -106,7 +108,8 @@ class BaselineComparison:
         if self._key is None:
             chosen = self.config.hook.pytest_perfsuite_machine_key(config=self.config,
                                                                    fingerprint=self.fingerprint)
-            self._key = str(chosen) if chosen else machine_key(self.fingerprint)
+            self._key = (check_machine_key(str(chosen), "pytest_perfsuite_machine_key returned")
+                         if chosen else machine_key(self.fingerprint))
         return self._key
 
     @property
@@ -133,7 +136,7 @@ class BaselineComparison:
             return
         try:
             baseline = self.baseline()
-        except BaselineError as exc:
+        except PerfsuiteError as exc:  # an unusable baseline, or a machine key that is no name
             raise pytest.UsageError(f"perfsuite: {exc}") from exc
         if self.options.compare and not self.options.recording and baseline is None:
             raise pytest.UsageError(
@@ -230,7 +233,7 @@ class BaselineComparison:
                 self._record(perf, exitstatus)
             if self.options.report_path:
                 self._write_report(perf)
-        except (BaselineError, OSError) as exc:
+        except (PerfsuiteError, OSError) as exc:  # BaselineError, a bad machine key
             self.notes.append(f"ERROR: {exc}")
 
     def _write_report(self, perf: PerfRun) -> None:

@@ -187,6 +187,11 @@ def _parse_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} | is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} | is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "TOML files are UTF-8.\nRemedy: save it as UTF-8.") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} | cannot be read: {exc.strerror}.") from exc
 
 
 _TOP_KEYS = {

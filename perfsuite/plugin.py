@@ -31,6 +31,7 @@ from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
+from perfsuite.validate import check_machine_key
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
@@ -173,8 +174,20 @@ def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
         gate=compare.stored_run is None,
         allow_env_change=bool(config.getoption("perf_allow_env_change")),
         report_path=Path(report) if report else None,
-        machine_key=config.getoption("perf_machine_key") or os.environ.get(MACHINE_KEY_ENV),
+        machine_key=_machine_key(config),
     )
+
+
+def _machine_key(config: pytest.Config) -> str | None:
+    """--perf-machine-key or PERFSUITE_MACHINE_KEY, checked before any file is touched."""
+    for where, key in (("--perf-machine-key", config.getoption("perf_machine_key")),
+                       (MACHINE_KEY_ENV, os.environ.get(MACHINE_KEY_ENV))):
+        if key:
+            try:
+                return check_machine_key(key, where)
+            except ConfigError as exc:
+                raise pytest.UsageError(f"perfsuite: {exc}") from exc
+    return None
 
 
 def _progress_writer(config: pytest.Config) -> Any:

@@ -3,6 +3,7 @@ from, what was expected and, for choices, the valid values."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,9 +48,28 @@ def check_int(value: Any, where: str, minimum: int) -> int:
 
 
 def check_number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{where} | expected a number >= 0, got {value!r}.")
+    """A finite number >= 0 (TOML accepts nan and inf; a limit of nan would pass everything)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0):
+        raise ConfigError(f"{where} | expected a finite number >= 0, got {value!r}.")
     return float(value)
+
+
+MACHINE_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+MACHINE_KEY_MAX = 100
+
+
+def check_machine_key(key: str, where: str) -> str:
+    """A machine key names a folder under baselines/: letters, digits, '.', '_' and '-', at most
+    100 characters, not starting with '.' (so never '..', an absolute path or a hidden folder)."""
+    if (not key or len(key) > MACHINE_KEY_MAX or key.startswith(".")
+            or not set(key) <= MACHINE_KEY_CHARS):
+        raise ConfigError(
+            f"{where} {key!r} | a machine key names a folder under baselines/: use letters, "
+            f"digits, '.', '_' and '-' (not first: '.'), at most {MACHINE_KEY_MAX} characters, "
+            "e.g. jetson-orin-nano-mode-0."
+        )
+    return key
 
 
 def check_bool(value: Any, where: str) -> bool:

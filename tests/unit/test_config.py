@@ -75,6 +75,11 @@ weights = "w/r18.pt"
          '[[tool.perfsuite.models]]\nname = "m"\ntorchvision = "b"\ninput_shape = [1]\n',
          "used twice"),
         ("[tool.perfsuite\n", "not valid TOML"),
+        ("[tool.perfsuite.gate]\nmax_increase = nan\n",
+         "max_increase | expected a finite number >= 0, got nan"),
+        ("[tool.perfsuite.timing]\nwarmup_seconds = inf\n",
+         "warmup_seconds | expected a finite number >= 0, got inf"),
+        ("[tool.perfsuite.agreement.fp16]\natol = -inf\n", "atol | expected a finite number"),
     ],
 )
 def test_bad_settings_name_the_problem(tmp_path, body, needle):
@@ -126,3 +131,10 @@ def test_unknown_torchvision_model_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown torchvision model 'resnet19'. Valid names: *resnet18*"])
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "pyproject.toml").write_bytes(b'[tool.perfsuite]\ndevice = "cpu" # \xff\xfe\n')
+    with pytest.raises(ConfigError, match="pyproject.toml | is not UTF-8 text") as raised:
+        load_config(tmp_path, BACKENDS, environ={})
+    assert "Remedy: save it as UTF-8" in str(raised.value)

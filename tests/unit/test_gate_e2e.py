@@ -264,3 +264,26 @@ def test_save_baseline_replaces_a_garbage_baseline_saying_so(suite):
     result.stdout.fnmatch_lines([f"perfsuite: replacing an unreadable baseline: {path} | schema 1, "
                                  "expected 2.", "perfsuite: baseline written: *"])
     assert json.loads(path.read_text())["schema"] == 2
+
+
+@pytest.mark.parametrize("key", ["../escape", "/tmp/perfsuite-escape", ".hidden", "a/b", "x" * 101])
+def test_a_machine_key_that_is_no_folder_name_is_refused_before_writing(suite, key):
+    args = [a for a in ARGS if not a.startswith("--perf-machine-key")]
+    result = suite.runpytest_subprocess(*args, f"--perf-machine-key={key}", "--perf-save-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--perf-machine-key * a machine key names a folder under "
+                                 "baselines/*"])
+    assert not (suite.path / "baselines").exists() and not (suite.path.parent / "escape").exists()
+    assert not Path("/tmp/perfsuite-escape").exists()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_machine_key_from_the_hook_is_checked_too(suite):
+    suite.makeconftest("def pytest_perfsuite_machine_key(config, fingerprint):\n"
+                       "    return '../../elsewhere'\n")
+    args = [a for a in ARGS if not a.startswith("--perf-machine-key")]
+    result = suite.runpytest_subprocess(*args, "--perf-save-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pytest_perfsuite_machine_key returned '../../elsewhere' | *"])
+    assert not (suite.path / "baselines").exists()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
