@@ -69,14 +69,21 @@ class SuiteModelArtifacts(ModelArtifacts):
         self._cache = cache
         self._progress = progress
         self._model: Any = None
-        self._onnx: dict[str, OnnxArtifact] = {}
+        self._onnx: dict[str, OnnxArtifact | PerfsuiteError] = {}
+        self._failure: PerfsuiteError | None = None
         self.builds = 0  # how many times the torch model was built (proves "once per session")
 
     def torch_model(self) -> Any:
+        if self._failure is not None:  # a model that cannot be built fails once, not per test
+            raise self._failure
         if self._model is None:
             started = time.perf_counter()
             self._progress(f"building model {self.spec.name} ({self.spec.source})")
-            self._model = build_model(self.spec)
+            try:
+                self._model = build_model(self.spec)
+            except PerfsuiteError as exc:
+                self._failure = exc
+                raise
             self.builds += 1
             self._progress(f"built {self.spec.name} in {time.perf_counter() - started:.1f} s")
         return self._model
@@ -96,8 +103,14 @@ class SuiteModelArtifacts(ModelArtifacts):
 
     def onnx(self, precision: str) -> OnnxArtifact:
         if precision not in self._onnx:
-            self._onnx[precision] = self._export(precision)
-        return self._onnx[precision]
+            try:
+                self._onnx[precision] = self._export(precision)
+            except PerfsuiteError as exc:  # an export that fails fails once, not per test
+                self._onnx[precision] = exc
+        found = self._onnx[precision]
+        if isinstance(found, PerfsuiteError):
+            raise found
+        return found
 
     def _export(self, precision: str) -> OnnxArtifact:
         exporter, opset = self._config.onnx.exporter, self._config.onnx.opset

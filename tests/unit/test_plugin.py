@@ -140,3 +140,26 @@ def test_the_shipped_suite_needs_only_the_base_install():
     outside = imported - base - set(sys.stdlib_module_names) - {"perfsuite"}
     assert not outside, f"the suite imports {outside}, which the base install lacks"
     assert "hypothesis" in imported and "hypothesis" in base
+
+
+def test_a_failing_factory_runs_once_and_fails_its_tests_without_traceback(pytester, tmp_path,
+                                                                           monkeypatch):
+    counter = tmp_path / "calls.txt"
+    pytester.makefile(".toml", pyproject=TINY_CONFIG.replace("tiny_models:tiny_cnn",
+                                                             "broken_models:build"))
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\n")
+    pytester.makepyfile(broken_models=f"""
+        def build():
+            with open({str(counter)!r}, "a") as handle:
+                handle.write("called\\n")
+            raise RuntimeError("boom")
+    """)
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    result = pytester.runpytest_subprocess("-k", "not trt_selftest")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) >= 5 and not outcomes.get("passed")
+    assert counter.read_text().count("called") == 1, "a failed build is remembered"
+    result.stdout.fnmatch_lines(["*model 'tiny' | factory 'broken_models:build' raised "
+                                 "RuntimeError: boom*"])
+    out = result.stdout.str()
+    assert "Traceback" not in out and "The above exception" not in out and "raise " not in out
