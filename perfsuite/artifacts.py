@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfsuite.errors import CacheError
+from perfsuite.files import default_mode
 
 ENTRY_RECORD = "perfsuite-entry.json"
 CACHE_SCHEMA = 1
@@ -98,6 +99,7 @@ class ArtifactCache:
                 build(staging)
                 (staging / ENTRY_RECORD).write_text(json.dumps(dict(key), indent=2, sort_keys=True))
                 validate(staging)
+                os.chmod(staging, default_mode(directory=True))  # mkdtemp made it 0700
                 os.replace(staging, path)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)

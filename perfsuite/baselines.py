@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from perfsuite.errors import PerfsuiteError
+from perfsuite.files import atomic_write_text
 from perfsuite.timing import LatencyStats, positive
 
 BASELINE_FILE = "baseline.json"
@@ -186,16 +185,6 @@ def _finite(value: Any, name: str) -> float:
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over."""
+    """Write atomically (perfsuite.files), keeping the file's permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n")

@@ -8,13 +8,12 @@ overwritten.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from perfsuite.errors import PerfsuiteError
+from perfsuite.files import atomic_write_text
 
 CONFIG_TEMPLATE = """
 # perfsuite: `pytest` runs latency, agreement, drift and size for these models.
@@ -141,11 +140,11 @@ def _init(args: argparse.Namespace) -> int:
     text = existing + ("\n" if existing and not existing.endswith("\n") else "") + config.lstrip(
         "\n" if not existing else "")
     _check_toml(text, pyproject)
-    _write_new(pyproject, text)
+    atomic_write_text(pyproject, text)
     print(f"perfsuite init: {'added [tool.perfsuite] to' if existing else 'wrote'} {pyproject}")
     if not args.no_workflow:
         workflow.parent.mkdir(parents=True, exist_ok=True)
-        _write_new(workflow, WORKFLOW)
+        atomic_write_text(workflow, WORKFLOW)
         print(f"perfsuite init: wrote {workflow}")
     print("Next: `pytest` runs the suite here; `pytest --perf-save-baseline` records this "
           "machine's baseline (commit baselines/); `pytest --benchmark-compare` gates on it.")
@@ -177,21 +176,6 @@ def _check_toml(text: str, path: Path) -> dict:  # type: ignore[type-arg]
     except tomllib.TOMLDecodeError as exc:
         raise CliError(f"{path} | is not valid TOML ({exc}); left as it is.\n"
                        "Remedy: fix the file first.") from exc
-
-
-def _write_new(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename: an interrupted write
-    leaves the old file whole."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -1,0 +1,34 @@
+"""Files perfsuite writes keep the permissions the user would expect (mkstemp makes 0600 files
+and mkdtemp 0700 folders)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from perfsuite.artifacts import ArtifactCache
+from perfsuite.files import atomic_write_text
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_file_gets_the_umask_default_and_a_rewrite_keeps_the_old_mode(tmp_path, umask_022):
+    path = tmp_path / "baseline.json"
+    atomic_write_text(path, "one")
+    assert path.stat().st_mode & 0o777 == 0o644 and path.read_text() == "one"
+    os.chmod(path, 0o640)
+    atomic_write_text(path, "two")
+    assert path.stat().st_mode & 0o777 == 0o640 and path.read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]
+
+
+def test_cache_entries_are_ordinary_folders(tmp_path, umask_022):
+    entry = ArtifactCache(tmp_path / "cache").get_or_build(
+        "onnx", "m", {"k": "v"}, lambda folder: (folder / "model.onnx").write_bytes(b"x"))
+    assert entry.path.stat().st_mode & 0o777 == 0o755
