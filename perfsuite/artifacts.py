@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfsuite.errors import CacheError
-from perfsuite.files import default_mode
+from perfsuite.files import default_mode, remove_stale
 
 ENTRY_RECORD = "perfsuite-entry.json"
 CACHE_SCHEMA = 1
@@ -94,6 +94,7 @@ class ArtifactCache:
                         "and rebuilding.",
                         stacklevel=2,
                     )
+            remove_stale(path.parent, f".{path.name}.")  # a killed build's staging folder
             staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
             try:
                 build(staging)

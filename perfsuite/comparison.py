@@ -145,13 +145,17 @@ class BaselineComparison:
 
     # -- judging -----------------------------------------------------------------------------
     def env_changes(self) -> list[str]:
-        """Software versions that differ from the baseline's, as 'name: old -> new'."""
+        """Software versions that differ from the baseline's, as 'name: old -> new', and the
+        machine key the baseline says it was recorded for (a file copied from another runner)."""
         baseline = self._baseline
         if baseline is None:
             return []
         old, new = baseline.software, self.fingerprint.software
-        return [f"{name}: {old.get(name, 'absent')} -> {new.get(name, 'absent')}"
-                for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        changes = [f"{name}: {old.get(name, 'absent')} -> {new.get(name, 'absent')}"
+                   for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        if baseline.machine_key != self.key:
+            changes.insert(0, f"machine_key: {baseline.machine_key} -> {self.key}")
+        return changes
 
     def env_failure(self) -> str | None:
         changes = self.env_changes()

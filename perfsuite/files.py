@@ -4,8 +4,14 @@ had (mkstemp and mkdtemp make 0600 files and 0700 folders)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
+
+# Temporary files and folders older than this are leftovers of a killed run (a live write takes
+# milliseconds, an artifact build minutes), removed by the next writer.
+STALE_SECONDS = 3600
 
 
 def default_mode(directory: bool = False) -> int:
@@ -19,6 +25,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder, fsync, then rename over `path`: an
     interrupted write leaves the old file whole. Keeps the old file's mode (or the default)."""
     mode = path.stat().st_mode & 0o777 if path.exists() else default_mode()
+    remove_stale(path.parent, f".{path.name}.")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -30,3 +37,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale(folder: Path, prefix: str) -> None:
+    """Delete files and folders in `folder` named `prefix...` and untouched for STALE_SECONDS:
+    what a killed run's atomic write or build left behind."""
+    now = time.time()
+    for leftover in folder.glob(f"{prefix}*"):
+        try:
+            if now - leftover.stat().st_mtime < STALE_SECONDS:
+                continue
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        except OSError:
+            continue  # gone already, or not ours to remove

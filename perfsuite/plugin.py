@@ -71,7 +71,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"baseline key of this machine (default: derived from the hardware; "
                          f"env {MACHINE_KEY_ENV})")
     group.addoption("--perf-allow-env-change", action="store_true",
-                    help="gate even when software versions differ from the baseline's")
+                    help="gate even when software versions or the recorded machine key differ "
+                         "from the baseline's")
     group.addoption("--perf-report", metavar="PATH",
                     help="write a markdown summary (machine, baseline, verdicts) to PATH")
     group.addoption("--perf-suite", choices=("auto", "on", "only", "off"), default="auto",

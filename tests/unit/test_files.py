@@ -32,3 +32,25 @@ def test_cache_entries_are_ordinary_folders(tmp_path, umask_022):
     entry = ArtifactCache(tmp_path / "cache").get_or_build(
         "onnx", "m", {"k": "v"}, lambda folder: (folder / "model.onnx").write_bytes(b"x"))
     assert entry.path.stat().st_mode & 0o777 == 0o755
+
+
+def test_leftovers_of_a_killed_run_are_removed_by_the_next_writer(tmp_path):
+    from perfsuite.files import STALE_SECONDS
+
+    path = tmp_path / "baseline.json"
+    old_file, fresh_file = tmp_path / ".baseline.json.k1ll3d", tmp_path / ".baseline.json.l1ve"
+    old_file.write_text("")
+    fresh_file.write_text("")
+    long_ago = old_file.stat().st_mtime - STALE_SECONDS - 60
+    os.utime(old_file, (long_ago, long_ago))
+    atomic_write_text(path, "x")
+    assert not old_file.exists() and fresh_file.exists(), "only what is old enough is removed"
+
+    cache = ArtifactCache(tmp_path / "cache")
+    entry_dir = cache.entry_path("onnx", "m", {"k": "v"})
+    entry_dir.parent.mkdir(parents=True)
+    staging = entry_dir.parent / f".{entry_dir.name}.abc123"
+    (staging / "sub").mkdir(parents=True)
+    os.utime(staging, (long_ago, long_ago))
+    cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: (f / "model.onnx").write_bytes(b"x"))
+    assert not staging.exists()

@@ -287,3 +287,16 @@ def test_a_machine_key_from_the_hook_is_checked_too(suite):
     result.stderr.fnmatch_lines(["*pytest_perfsuite_machine_key returned '../../elsewhere' | *"])
     assert not (suite.path / "baselines").exists()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_baseline_recorded_for_another_machine_key_fails_closed(suite):
+    suite.runpytest_subprocess(*ARGS, "--perf-save-baseline").assert_outcomes(passed=2)
+    path = baseline_file(suite)
+    path.write_text(path.read_text().replace(f'"machine_key": "{KEY}"',
+                                             '"machine_key": "other-runner"'))
+    result = suite.runpytest_subprocess(*ARGS)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([f"*environment changed since the baseline * was recorded "
+                                 f"(machine_key: other-runner -> {KEY})*"])
+    allowed = suite.runpytest_subprocess(*ARGS, "--perf-allow-env-change")
+    allowed.assert_outcomes(passed=2)
