@@ -26,6 +26,7 @@ from perfsuite.files import default_mode, remove_stale
 
 ENTRY_RECORD = "perfsuite-entry.json"
 CACHE_SCHEMA = 1
+NAME_CHARS = 80  # an entry folder's readable part; file systems allow 255 bytes a name
 GITIGNORE = "# Created by perfsuite: the artifact cache is not for version control.\n*\n"
 
 
@@ -63,7 +64,8 @@ class ArtifactCache:
         self.root = root
 
     def entry_path(self, kind: str, name: str, key: Mapping[str, str]) -> Path:
-        safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        safe_name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_"
+                            for c in name)[:NAME_CHARS]  # the digest keeps it unique
         return self.root / kind / f"{safe_name}-{cache_digest(key)}"
 
     def get_or_build(

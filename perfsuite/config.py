@@ -7,6 +7,7 @@ and the valid values.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ else:  # pragma: no cover - Python 3.10 (JetPack 6)
     import tomli as tomllib
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+MAX_INPUT_ELEMENTS = 2**31 - 1  # int32 indexing in the runtimes; larger shapes overflow
 DEVICES = ("auto", "cpu", "cuda")
 EXPORTERS = ("torchscript", "dynamo")
 TOO_NOISY = ("advisory", "fail")
@@ -280,6 +282,12 @@ def _model(entry: Any, where: str, rootdir: Path, search: tuple[Path, ...]) -> M
         raise ConfigError(
             f"{where}({name}) | 'input_shape' must be a list of positive integers such as "
             f"[1, 3, 224, 224]; got {shape!r}."
+        )
+    if math.prod(shape) > MAX_INPUT_ELEMENTS:
+        raise ConfigError(
+            f"{where}({name}) | 'input_shape' {shape} holds {math.prod(shape):,} values, more "
+            f"than the {MAX_INPUT_ELEMENTS:,} perfsuite accepts for one input.\nRemedy: check "
+            "the shape (batch, channels, height, width)."
         )
     weights = entry.get("weights")
     if weights is not None and not isinstance(weights, str):

@@ -141,7 +141,7 @@ def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:
             target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, SyntaxError) as exc:
         where = ", ".join(map(str, spec.search_path)) or "sys.path"
         raise ModelError(
             f"model {spec.name!r} | factory {spec.factory!r} cannot be resolved: {exc}.\n"
@@ -203,7 +203,13 @@ def load_weights(model: torch.nn.Module, path: Path, name: str) -> None:
             "expected a state_dict (a dict of tensors).\n"
             "Remedy: save with torch.save(model.state_dict(), path)."
         )
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensors of the wrong shape
+        raise ModelError(
+            f"model {name!r} | weights file {str(path)!r} does not fit the model: "
+            f"{str(exc).strip().splitlines()[-1].strip()}"
+        ) from exc
     if result.missing_keys or result.unexpected_keys:
         raise ModelError(
             f"model {name!r} | weights file {str(path)!r} does not match the model: "

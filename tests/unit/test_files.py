@@ -54,3 +54,13 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_writer(tmp_path):
     os.utime(staging, (long_ago, long_ago))
     cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: (f / "model.onnx").write_bytes(b"x"))
     assert not staging.exists()
+
+
+@pytest.mark.parametrize("name", ["m" * 250, "模型" * 45])
+def test_long_or_non_ascii_model_names_make_short_cache_folders(tmp_path, name):
+    cache = ArtifactCache(tmp_path / "cache")
+    entry = cache.get_or_build("onnx", f"{name}-fp32", {"model": name},
+                               lambda f: (f / "model.onnx").write_bytes(b"x"))
+    assert entry.hit is False and len(entry.path.name.encode()) <= 101
+    other = cache.entry_path("onnx", f"{name}-fp16", {"model": name, "precision": "fp16"})
+    assert other != entry.path, "the digest keeps truncated names apart"

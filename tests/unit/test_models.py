@@ -169,3 +169,32 @@ def test_several_input_shapes_are_refused_at_configuration(tmp_path):
     with pytest.raises(ConfigError, match=r"'input_shape' lists 2 inputs; perfsuite runs models "
                                           r"with one float32 input tensor"):
         load_config(tmp_path, ["torch"], environ={})
+
+
+def test_a_factory_module_with_a_syntax_error_is_named(tmp_path):
+    (tmp_path / "typo_models.py").write_text("def build(:\n    pass\n")
+    spec = ModelSpec(name="m", input_shape=(1, 3, 8, 8), factory="typo_models:build",
+                     search_path=(tmp_path,))
+    with pytest.raises(ModelError, match="factory 'typo_models:build' cannot be resolved: "
+                                         "invalid syntax"):
+        build_model(spec)
+
+
+def test_weights_of_the_wrong_shape_are_named(tmp_path):
+    from tiny_models import tiny_cnn
+
+    state = tiny_cnn().state_dict()
+    state["0.weight"] = torch.zeros(4, 3, 3, 3)  # the first conv has 8 filters
+    torch.save(state, tmp_path / "w.pt")
+    spec = ModelSpec(name="m", input_shape=(1, 3, 16, 16), factory="tiny_models:tiny_cnn",
+                     weights=tmp_path / "w.pt")
+    with pytest.raises(ModelError, match="does not fit the model: .*size mismatch"):
+        build_model(spec)
+
+
+def test_a_huge_input_shape_is_refused_at_configuration(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.perfsuite]\n[[tool.perfsuite.models]]\nname = "m"\ntorchvision = "resnet18"\n'
+        "input_shape = [65536, 3, 4096, 4096]\n")
+    with pytest.raises(ConfigError, match="holds 3,298,534,883,328 values"):
+        load_config(tmp_path, ["torch"], environ={})
