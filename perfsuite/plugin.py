@@ -167,6 +167,12 @@ def _add_shipped_suite(config: pytest.Config, suite: SuiteConfig) -> None:
 def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
     """The run's baseline options, parsed once."""
     report = config.getoption("perf_report")
+    if report and (Path(report).is_dir() or not Path(report).resolve().parent.is_dir()):
+        raise pytest.UsageError(
+            f"perfsuite: --perf-report={report} | "
+            + ("is a folder" if Path(report).is_dir() else "its folder does not exist")
+            + "; the report is written at the end of the run.\nRemedy: name a file in an "
+            "existing folder, e.g. --perf-report=perfsuite-report.md.")
     return GateOptions(
         baselines_dir=config.rootpath / "baselines",
         save_baseline=bool(config.getoption("perf_save_baseline")),

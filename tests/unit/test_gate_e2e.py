@@ -300,3 +300,20 @@ def test_a_baseline_recorded_for_another_machine_key_fails_closed(suite):
                                  f"(machine_key: other-runner -> {KEY})*"])
     allowed = suite.runpytest_subprocess(*ARGS, "--perf-allow-env-change")
     allowed.assert_outcomes(passed=2)
+
+
+@pytest.mark.parametrize("report", ["missing/folder/report.md", "."])
+def test_a_report_path_that_cannot_be_written_is_refused_before_the_run(suite, report):
+    result = suite.runpytest_subprocess(*ARGS, f"--perf-report={report}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--perf-report={report} | *", "Remedy: name a file*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_a_baseline_that_is_a_folder_is_a_usage_error_naming_it(suite):
+    baseline_file(suite).mkdir(parents=True)
+    result = suite.runpytest_subprocess(*ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{baseline_file(suite)} | cannot be read as a perfsuite "
+                                 "baseline (IsADirectoryError*"])
+    assert "Traceback" not in result.stderr.str()
