@@ -83,29 +83,51 @@ class ArtifactCache:
         """
         path = self.entry_path(kind, name, key)
         self._make_dirs(path.parent)
-        with file_lock(path.with_name(path.name + ".lock")):
-            if path.is_dir():
-                try:
-                    _check_record(path, key)
-                    validate(path)
-                    return CacheEntry(path, dict(key), hit=True)
-                except Exception as exc:  # any failure to read an entry means: rebuild it
-                    aside = _move_aside(path)
-                    warnings.warn(
-                        f"perfsuite cache | entry {path} is unusable ({exc}); moved to {aside} "
-                        "and rebuilding.",
-                        stacklevel=2,
-                    )
-            remove_stale(path.parent, f".{path.name}.")  # a killed build's staging folder
-            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        with contextlib.ExitStack() as stack:
             try:
-                build(staging)
-                (staging / ENTRY_RECORD).write_text(json.dumps(dict(key), indent=2, sort_keys=True))
-                validate(staging)
-                os.chmod(staging, default_mode(directory=True))  # mkdtemp made it 0700
-                os.replace(staging, path)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                stack.enter_context(file_lock(path.with_name(path.name + ".lock")))
+            except OSError as exc:  # a read-only cache: a complete entry is used as it is
+                return self._read_only(path, key, validate, exc)
+            return self._locked_get_or_build(path, key, build, validate)
+
+    def _read_only(self, path: Path, key: Mapping[str, str], validate: Callable[[Path], None],
+                   error: OSError) -> CacheEntry:
+        try:
+            _check_record(path, key)
+            validate(path)
+        except Exception as exc:  # missing or unusable, and it cannot be rebuilt here
+            raise CacheError(
+                f"artifact cache {self.root} | cannot be written ({error.strerror}) and holds no "
+                f"usable {path.name} ({exc}).\nRemedy: set PERFSUITE_CACHE_DIR to a writable "
+                "folder."
+            ) from exc
+        return CacheEntry(path, dict(key), hit=True)
+
+    def _locked_get_or_build(self, path: Path, key: Mapping[str, str],
+                             build: Callable[[Path], None],
+                             validate: Callable[[Path], None]) -> CacheEntry:
+        if path.is_dir():
+            try:
+                _check_record(path, key)
+                validate(path)
+                return CacheEntry(path, dict(key), hit=True)
+            except Exception as exc:  # any failure to read an entry means: rebuild it
+                aside = _move_aside(path)
+                warnings.warn(
+                    f"perfsuite cache | entry {path} is unusable ({exc}); moved to {aside} "
+                    "and rebuilding.",
+                    stacklevel=3,
+                )
+        remove_stale(path.parent, f".{path.name}.")  # a killed build's staging folder
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            build(staging)
+            (staging / ENTRY_RECORD).write_text(json.dumps(dict(key), indent=2, sort_keys=True))
+            validate(staging)
+            os.chmod(staging, default_mode(directory=True))  # mkdtemp made it 0700
+            os.replace(staging, path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return CacheEntry(path, dict(key), hit=False)
 
     def usage(self) -> list[KindUsage]:

@@ -64,3 +64,24 @@ def test_long_or_non_ascii_model_names_make_short_cache_folders(tmp_path, name):
     assert entry.hit is False and len(entry.path.name.encode()) <= 101
     other = cache.entry_path("onnx", f"{name}-fp16", {"model": name, "precision": "fp16"})
     assert other != entry.path, "the digest keeps truncated names apart"
+
+
+def test_a_read_only_cache_serves_complete_entries_and_names_missing_ones(tmp_path, monkeypatch):
+    import errno
+
+    import perfsuite.artifacts
+    from perfsuite.errors import CacheError
+
+    cache = ArtifactCache(tmp_path / "cache")
+    built = cache.get_or_build("onnx", "m", {"k": "v"},
+                               lambda f: (f / "model.onnx").write_bytes(b"x"))
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(perfsuite.artifacts, "file_lock", read_only)
+    again = cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: pytest.fail("no rebuild"))
+    assert again.hit and again.path == built.path
+    with pytest.raises(CacheError, match=r"(?s)cannot be written .Read-only file system. and holds "
+                                         r"no usable .*Remedy: set PERFSUITE_CACHE_DIR"):
+        cache.get_or_build("onnx", "other", {"k": "w"}, lambda f: None)
