@@ -25,12 +25,13 @@ from perfsuite.benchmark_options import (
     take_compare,
 )
 from perfsuite.comparison import BaselineComparison, GateOptions
-from perfsuite.config import CliOverrides, SuiteConfig, load_config, policy_changes
+from perfsuite.config import CliOverrides, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
+from perfsuite.shipped_suite import PACKAGE_DIR, SUITE_DIR, add_shipped_suite
 from perfsuite.validate import check_machine_key
 
 RUN_KEY = pytest.StashKey[PerfRun]()
@@ -40,8 +41,6 @@ COMPARE_KEY = pytest.StashKey[CompareRequest]()
 PERF_ITEMS_KEY = pytest.StashKey[set[str]]()  # node ids of the collected perf tests
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 _PERF_FIXTURES = (*_CASE_FIXTURES, "perf_model")
-SUITE_DIR = Path(__file__).resolve().parent / "suite"  # the suite shipped with the package
-_PACKAGE_DIR = SUITE_DIR.parent
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -103,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
     config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
     config.stash[COMPARE_KEY] = compare = take_compare(config)
-    _add_shipped_suite(config, suite)
+    add_shipped_suite(config, suite.configured)
     config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
                             "perf_gate(max_increase=0.1, floor_ms=0.05)")
     config.addinivalue_line("markers", "trt_selftest: a short TensorRT self-check to run once on "
@@ -142,26 +141,6 @@ def _refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareRequ
         raise pytest.UsageError(
             f"--perf-ab gates this tree against REF measured in the same run; it cannot be "
             f"combined with {', '.join(clash)}: run those separately.")
-
-
-def _add_shipped_suite(config: pytest.Config, suite: SuiteConfig) -> None:
-    """Put the suite shipped in perfsuite/suite among the paths pytest collects."""
-    mode = config.getoption("perf_suite")
-    if mode == "only":
-        config.args[:] = [str(SUITE_DIR)]
-        return
-    named_paths = config.args_source == pytest.Config.ArgsSource.ARGS
-    if mode == "off" or (mode == "auto" and (named_paths or not suite.configured)):
-        return
-    for arg in config.args:
-        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
-        if path == SUITE_DIR or SUITE_DIR in path.parents:
-            return  # named already
-        if path in SUITE_DIR.parents:
-            inside = SUITE_DIR.relative_to(path).parts
-            if not any(part.startswith(".") or part == "site-packages" for part in inside):
-                return  # collected by recursion (a source checkout of perfsuite)
-    config.args.append(str(SUITE_DIR))
 
 
 def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
@@ -259,7 +238,7 @@ def pytest_runtest_makereport(item: pytest.Item,
     if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
         where = Path(longrepr[0])
         where = where if where.is_absolute() else item.config.rootpath / where
-        if _PACKAGE_DIR in where.resolve().parents and SUITE_DIR not in where.resolve().parents:
+        if PACKAGE_DIR in where.resolve().parents and SUITE_DIR not in where.resolve().parents:
             path, line = item.reportinfo()[:2]
             report.longrepr = (str(path), (line or 0) + 1, longrepr[2])
     return report
