@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from perfsuite.baselines import drift_name, size_name
-from perfsuite.comparison import GATED_DRIFT, policy_for
+from perfsuite.comparison import GATED_DRIFT, chosen_policy
 from perfsuite.config import GateConfig
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
@@ -39,15 +39,10 @@ class AbComparison:
         """Verdicts for what one test item recorded; returns the failure messages."""
         verdicts: list[Verdict] = []
         for record in records:
-            verdicts += self._judge_record(perf, record, self._policy(record.name, marker))
+            policy = chosen_policy(self.config, self.settings, record.name, marker)
+            verdicts += self._judge_record(perf, record, policy)
         self.verdicts += verdicts
         return [f"perfsuite A/B | {v.describe()}" for v in verdicts if v.failed]
-
-    def _policy(self, benchmark: str, marker: Mapping[str, float] | None) -> GatePolicy:
-        policy = policy_for(self.settings, benchmark, marker)
-        chosen = self.config.hook.pytest_perfsuite_gate_policy(config=self.config,
-                                                               benchmark=benchmark, policy=policy)
-        return chosen if chosen is not None else policy
 
     def _judge_record(self, perf: PerfRun, record: ItemRecord,
                       policy: GatePolicy) -> list[Verdict]:

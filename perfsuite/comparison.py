@@ -81,6 +81,15 @@ def policy_for(settings: GateConfig, benchmark: str,
     return replace(settings.policy, **changes) if changes else settings.policy
 
 
+def chosen_policy(config: pytest.Config, settings: GateConfig, benchmark: str,
+                  marker: Mapping[str, float] | None) -> GatePolicy:
+    """The limits for `benchmark`: configuration and marker, then the policy hook's say."""
+    policy = policy_for(settings, benchmark, marker)
+    chosen = config.hook.pytest_perfsuite_gate_policy(config=config, benchmark=benchmark,
+                                                      policy=policy)
+    return chosen if chosen is not None else policy
+
+
 class BaselineComparison:
     def __init__(self, options: GateOptions, settings: GateConfig, config: pytest.Config) -> None:
         self.options = options
@@ -178,16 +187,11 @@ class BaselineComparison:
             return [env]
         verdicts: list[GateVerdict] = []
         for record in records:
-            verdicts += self._judge_record(perf, baseline, record, self._policy(record.name, marker))
+            policy = chosen_policy(self.config, self.settings, record.name, marker)
+            verdicts += self._judge_record(perf, baseline, record, policy)
         self.verdicts += verdicts
         return [f"perfsuite gate | {v.describe()} [baseline {self.path}]"
                 for v in verdicts if v.failed]
-
-    def _policy(self, benchmark: str, marker: Mapping[str, float] | None) -> GatePolicy:
-        policy = policy_for(self.settings, benchmark, marker)
-        chosen = self.config.hook.pytest_perfsuite_gate_policy(config=self.config,
-                                                               benchmark=benchmark, policy=policy)
-        return chosen if chosen is not None else policy
 
     def _judge_record(self, perf: PerfRun, baseline: Baseline, record: ItemRecord,
                       policy: GatePolicy) -> list[GateVerdict]:
