@@ -114,13 +114,16 @@ class AbComparison:
             lines.append(f"perfsuite A/B: only at {perf.base_ref} (not run): {', '.join(ref_only)}")
         return lines
 
-    def finish(self, perf: PerfRun) -> None:
+    def finish(self, perf: PerfRun) -> bool:
+        """Write the report; False (said in the summary) when it cannot be written."""
         if self.report_path is None:
-            return
+            return True
         try:
             self.report_path.write_text(self.markdown(perf))
         except OSError as exc:
-            self.notes.append(f"ERROR: cannot write {self.report_path}: {exc}")
+            self.notes.append(f"ERROR: report NOT written: {self.report_path}: {exc.strerror}.")
+            return False
+        return True
 
     def markdown(self, perf: PerfRun) -> str:
         failed = sum(v.failed for v in self.verdicts)

@@ -106,6 +106,9 @@ class ArtifactCache:
     def _locked_get_or_build(self, path: Path, key: Mapping[str, str],
                              build: Callable[[Path], None],
                              validate: Callable[[Path], None]) -> CacheEntry:
+        # Staging folders of this entry are made only under its lock, which we hold: any found
+        # belong to a build that was killed (the kernel released its lock), whatever their age.
+        remove_stale(path.parent, f".{path.name}.", min_age_s=0)
         if path.is_dir():
             try:
                 _check_record(path, key)
@@ -118,7 +121,6 @@ class ArtifactCache:
                     "and rebuilding.",
                     stacklevel=3,
                 )
-        remove_stale(path.parent, f".{path.name}.")  # a killed build's staging folder
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             build(staging)

@@ -185,6 +185,12 @@ def _finite(value: Any, name: str) -> float:
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:
-    """Write atomically (perfsuite.files), keeping the file's permissions."""
+    """Write atomically (perfsuite.files), keeping the file's permissions. A NaN or infinite
+    number is refused: it would switch the gate off (every comparison with NaN is false)."""
+    try:
+        text = json.dumps(baseline.as_dict(), indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise BaselineError(f"{path} | this run measured a number that is NaN or infinite "
+                            f"({exc}); see the run's failed tests.") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, text + "\n")

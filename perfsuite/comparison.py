@@ -234,15 +234,23 @@ class BaselineComparison:
         return verdicts
 
     # -- the end of the run ------------------------------------------------------------------
-    def finish(self, perf: PerfRun, exitstatus: int) -> None:
-        """Record and report; problems become notes in the summary, never a traceback."""
+    def finish(self, perf: PerfRun, exitstatus: int) -> bool:
+        """Record and report. False when the baseline or report could not be written: the
+        summary says why (never a traceback) and the run must not pass."""
         try:
             if self.options.recording:
                 self._record(perf, exitstatus)
+        except (PerfsuiteError, OSError) as exc:  # BaselineError, a bad machine key, the disk
+            self.notes.append(f"ERROR: baseline NOT written: {_reason(exc)}; the previous "
+                              f"baseline (if any) is unchanged.")
+            return False
+        try:
             if self.options.report_path:
                 self._write_report(perf)
-        except (PerfsuiteError, OSError) as exc:  # BaselineError, a bad machine key
-            self.notes.append(f"ERROR: {exc}")
+        except (PerfsuiteError, OSError) as exc:
+            self.notes.append(f"ERROR: report NOT written: {_reason(exc)}.")
+            return False
+        return True
 
     def _write_report(self, perf: PerfRun) -> None:
         new, missing = self.unmatched(perf) if not self.options.recording else ([], [])
@@ -354,3 +362,9 @@ class BaselineComparison:
             lines.append(f"perfsuite gate: environment changed ({verb}): {'; '.join(changes)}")
         return lines
 
+
+def _reason(exc: Exception) -> str:
+    """An OSError as 'path: what went wrong' (its errno adds nothing for the reader)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)

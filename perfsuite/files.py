@@ -39,13 +39,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def remove_stale(folder: Path, prefix: str) -> None:
-    """Delete files and folders in `folder` named `prefix...` and untouched for STALE_SECONDS:
-    what a killed run's atomic write or build left behind."""
+def remove_stale(folder: Path, prefix: str, min_age_s: float = STALE_SECONDS) -> None:
+    """Delete files and folders in `folder` named `prefix...` and untouched for `min_age_s`:
+    what a killed run's atomic write or build left behind. The age keeps a concurrent run's live
+    file; a caller holding the lock every writer of these names takes may pass 0."""
     now = time.time()
     for leftover in folder.glob(f"{prefix}*"):
         try:
-            if now - leftover.stat().st_mtime < STALE_SECONDS:
+            if now - leftover.stat().st_mtime < min_age_s:
                 continue
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)

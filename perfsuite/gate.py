@@ -207,6 +207,12 @@ def judge_latency(name: str, current: LatencyRecording, recordings: Sequence[Lat
                   device: str, policy: GatePolicy, too_noisy_fails: bool = False) -> list[GateVerdict]:
     """Verdicts for every statistic; the median statistic with the finest resolution decides
     whether the benchmark is gated (each statistic then at its own threshold) or too noisy."""
+    broken = _non_finite(current)
+    if broken:
+        return [GateVerdict(f"{name} latency", "regression", math.nan, 0.0, 0.0, "ms",
+                            f"this run's {broken} is not a finite number: the timer or the "
+                            "backend misbehaved; nothing can pass on it", failed=True,
+                            decides=True)]
     checks = latency_checks(name, current, recordings, device, policy)
     medians = [c for c in checks if c.which == "median"]
     if not medians:
@@ -218,6 +224,20 @@ def judge_latency(name: str, current: LatencyRecording, recordings: Sequence[Lat
                      f"{o.noise.cv:.2%})" for o in others))
     return [_verdict(check, check is decider, decider, why, policy, too_noisy_fails)
             for check in checks]
+
+
+def _non_finite(recording: LatencyRecording) -> str:
+    """The first statistic of `recording` that is NaN or infinite ('' when all are finite)."""
+    for statistic in ("gpu", "e2e"):
+        stats = recording.stats(statistic)
+        if stats is None:
+            continue
+        for label, values in (("trial medians", stats.trial_medians_ms),
+                              ("trial p90s", stats.trial_p90_ms),
+                              ("median", (stats.median_ms,))):
+            if not all(map(math.isfinite, values)):
+                return f"{STATISTICS[statistic]} {label}"
+    return ""
 
 
 def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why: str,
@@ -253,7 +273,7 @@ def judge_identity(name: str, stored: Mapping[str, str], current: Mapping[str, s
 
 def judge_size(subject: str, current: int, baseline: int, policy: GatePolicy) -> GateVerdict:
     threshold = 1.0 + policy.size_tolerance
-    regressed = current > baseline * threshold
+    regressed = not current <= baseline * threshold
     return GateVerdict(subject, "regression" if regressed else "pass", float(current),
                        float(baseline), threshold, "bytes", failed=regressed)
 
@@ -261,7 +281,7 @@ def judge_size(subject: str, current: int, baseline: int, policy: GatePolicy) ->
 def judge_drift(subject: str, current: float, baseline: float, policy: GatePolicy) -> GateVerdict:
     """Drift metrics where larger is worse (rel_l2, max_abs)."""
     limit = baseline * (1.0 + policy.drift_growth) + policy.drift_floor
-    regressed = current > limit
+    regressed = not current <= limit  # NaN fails: outputs with NaN never pass
     threshold = limit / baseline if baseline else float("inf")
     return GateVerdict(subject, "regression" if regressed else "pass", current, baseline,
                        threshold, "", f"limit {limit:.3e}", failed=regressed)

@@ -97,7 +97,8 @@ class PairedVerdict:
 
     @property
     def failed(self) -> bool:
-        return self.decides and self.status == "regression"
+        """A regression of the deciding statistic; a timing that is not finite, always."""
+        return self.status == "not finite" or (self.decides and self.status == "regression")
 
     @property
     def width(self) -> float:
@@ -106,7 +107,8 @@ class PairedVerdict:
 
     def describe(self) -> str:
         what = "GPU compute" if self.statistic == "gpu" else "end to end"
-        verb = "REGRESSED" if self.status == "regression" else "ok"
+        verb = {"regression": "REGRESSED", "not finite": "NOT FINITE (a timing was NaN, "
+                "infinite or not above 0)"}.get(self.status, "ok")
         if not self.decides:
             verb += " (does not decide)"
         return (f"{self.name} {what} vs {self.ref} {verb}: x{self.ratio:.3f} "
@@ -119,7 +121,12 @@ def judge_pairs(name: str, ref: str, trials: PairedTrials, min_increase: float,
                 confidence: float = 0.99) -> PairedVerdict:
     """The verdict on paired trial medians: a regression when the lower `confidence` bound of
     the median ratio exceeds 1 + `min_increase`."""
-    logs = np.sort(np.log(np.asarray(trials.current_ms) / np.asarray(trials.base_ms)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # refused just below
+        ratios = np.asarray(trials.current_ms) / np.asarray(trials.base_ms)
+    if ratios.size == 0 or not np.all(np.isfinite(ratios) & (ratios > 0)):
+        return PairedVerdict(name, ref, trials.statistic, math.nan, math.nan, math.nan,
+                             ratios.size, math.nan, math.nan, math.inf, "not finite", confidence)
+    logs = np.sort(np.log(ratios))
     n = logs.size
     k = order_statistic_bound(n, confidence)
     median = float(np.median(logs))

@@ -6,6 +6,7 @@ needs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Generator, Iterator
 from dataclasses import replace
@@ -25,8 +26,8 @@ from perfsuite.benchmark_options import (
     take_compare,
 )
 from perfsuite.comparison import BaselineComparison, GateOptions
-from perfsuite.config import CliOverrides, load_config, policy_changes
-from perfsuite.errors import BackendUnavailable, ConfigError, PerfsuiteError
+from perfsuite.config import CliOverrides, SuiteConfig, load_config, policy_changes
+from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
@@ -39,6 +40,7 @@ GATE_KEY = pytest.StashKey[BaselineComparison]()
 AB_KEY = pytest.StashKey["AbComparison | None"]()
 COMPARE_KEY = pytest.StashKey[CompareRequest]()
 PERF_ITEMS_KEY = pytest.StashKey[set[str]]()  # node ids of the collected perf tests
+SUMMARY_KEY = pytest.StashKey[list[str]]()  # made at sessionfinish, printed in the summary
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 _PERF_FIXTURES = (*_CASE_FIXTURES, "perf_model")
 
@@ -95,11 +97,24 @@ def _cli_overrides(config: pytest.Config) -> CliOverrides:
     )
 
 
-def pytest_configure(config: pytest.Config) -> None:
+@contextlib.contextmanager
+def _usage_errors(what: str = "perfsuite") -> Iterator[None]:
+    """At the configure and collection hooks a perfsuite error is about the user's input: a
+    usage error (exit 4) that names it, never an INTERNALERROR with a traceback."""
     try:
+        yield
+    except PerfsuiteError as exc:
+        raise pytest.UsageError(f"{what}: {exc}") from exc
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    with _usage_errors("perfsuite configuration"):
         suite = load_config(config.rootpath, list(BACKEND_TYPES), _cli_overrides(config))
-    except ConfigError as exc:
-        raise pytest.UsageError(f"perfsuite configuration: {exc}") from exc
+    with _usage_errors():
+        _configure(config, suite)
+
+
+def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
     config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
     config.stash[COMPARE_KEY] = compare = take_compare(config)
     add_shipped_suite(config, suite.configured)
@@ -169,10 +184,7 @@ def _machine_key(config: pytest.Config) -> str | None:
     for where, key in (("--perf-machine-key", config.getoption("perf_machine_key")),
                        (MACHINE_KEY_ENV, os.environ.get(MACHINE_KEY_ENV))):
         if key:
-            try:
-                return check_machine_key(key, where)
-            except ConfigError as exc:
-                raise pytest.UsageError(f"perfsuite: {exc}") from exc
+            return check_machine_key(key, where)  # a ConfigError: a usage error at configure
     return None
 
 
@@ -250,11 +262,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         hide_from_table(session.config, session.config.stash.get(PERF_ITEMS_KEY, set()))
     state = session.config.stash.get(GATE_KEY, None)
     perf = session.config.stash.get(RUN_KEY, None)
-    if state is not None and perf is not None:
-        state.finish(perf, int(exitstatus))
+    if perf is None:
+        return
+    written = state.finish(perf, int(exitstatus)) if state is not None else True
     ab = session.config.stash.get(AB_KEY, None)
-    if ab is not None and perf is not None:
-        ab.finish(perf)
+    written = (ab.finish(perf) if ab is not None else True) and written
+    try:  # printed by pytest_terminal_summary, which runs after this hook
+        session.config.stash[SUMMARY_KEY] = _summary(perf, session.config)
+    except PerfsuiteError as exc:  # the tests' verdicts stand; the summary says what failed
+        session.config.stash[SUMMARY_KEY] = [f"perfsuite: ERROR: no summary: {exc}"]
+        written = False
+    if not written and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # what was asked for was not done
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -265,7 +284,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     perf = metafunc.config.stash[RUN_KEY]
-    params = perf.case_params()
+    with _usage_errors():
+        params = perf.case_params()
     if "perf_compared_case" in metafunc.fixturenames:
         params = [p for p in params if (p[1], p[2]) != ("torch", "fp32")]
     for name in _CASE_FIXTURES:
@@ -292,14 +312,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if refused:
         raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
                                 "benchmarks:\n  " + "\n  ".join(refused))
-    config.stash[GATE_KEY].prepare()  # a bad or (under --benchmark-compare) missing baseline
+    with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
+        config.stash[GATE_KEY].prepare()
     if config.stash[AB_KEY] is not None:
         perf = config.stash[RUN_KEY]
-        try:
+        with _usage_errors():
             attach_base(perf, config.rootpath, config.getoption("perf_ab"), _cli_overrides(config),
                         list(BACKEND_TYPES), os.environ)
-        except PerfsuiteError as exc:
-            raise pytest.UsageError(f"perfsuite: {exc}") from exc
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return
@@ -316,19 +335,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    perf = config.stash.get(RUN_KEY, None)
-    if perf is None or not perf.results():
-        return
+    lines = config.stash.get(SUMMARY_KEY, [])
+    if lines:
+        terminalreporter.section("perfsuite results")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
+def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
+    """The results table, the gate's summary and any note on pytest-benchmark's options."""
+    if not perf.results():
+        return []
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
-    terminalreporter.section("perfsuite results")
     comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
-    for line in results_table(perf.results(), header, comparison.gate_cells()):
-        terminalreporter.write_line(line)
-    for line in comparison.summary_lines(perf):
-        terminalreporter.write_line(line)
+    lines = [*results_table(perf.results(), header, comparison.gate_cells()),
+             *comparison.summary_lines(perf)]
     note = config.stash[COMPARE_KEY].note
-    if note:
-        terminalreporter.write_line(note)
+    return [*lines, note] if note else lines
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,13 @@
 """Files perfsuite writes keep the permissions the user would expect (mkstemp makes 0600 files
-and mkdtemp 0700 folders)."""
+and mkdtemp 0700 folders); leftovers and locks of killed runs do not get in the next run's way."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -50,10 +54,66 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_writer(tmp_path):
     entry_dir = cache.entry_path("onnx", "m", {"k": "v"})
     entry_dir.parent.mkdir(parents=True)
     staging = entry_dir.parent / f".{entry_dir.name}.abc123"
-    (staging / "sub").mkdir(parents=True)
-    os.utime(staging, (long_ago, long_ago))
+    (staging / "sub").mkdir(parents=True)  # fresh: the entry's lock shows its builder is gone
     cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: (f / "model.onnx").write_bytes(b"x"))
     assert not staging.exists()
+    (staging / "sub").mkdir(parents=True)
+    cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: None)
+    assert not staging.exists(), "removed when the entry is served from the cache too"
+
+
+def test_a_killed_builders_lock_does_not_block_the_next_run(tmp_path):
+    """flock locks die with their process: SIGKILL while building leaves no stale lock."""
+    cache = ArtifactCache(tmp_path / "cache")
+    lock = cache.entry_path("onnx", "m", {"k": "v"})
+    lock = lock.with_name(lock.name + ".lock")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from perfsuite.artifacts import file_lock\n"
+        f"with file_lock(Path({str(lock)!r})):\n"
+        "    print('locked', flush=True); time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    finally:
+        holder.kill()
+    built = []
+    done = threading.Event()
+
+    def build() -> None:
+        cache.get_or_build("onnx", "m", {"k": "v"},
+                           lambda f: built.append((f / "model.onnx").write_bytes(b"x")))
+        done.set()
+
+    threading.Thread(target=build, daemon=True).start()
+    assert done.wait(timeout=60), "the next run waited on a dead process's lock"
+    assert built == [1] and lock.exists(), "built once; the lock file stays, unlocked, for reuse"
+
+
+def test_a_concurrent_runs_live_staging_folder_is_left_alone(tmp_path):
+    """Two runs want one entry: the second waits for the first's lock, then uses its entry;
+    the first's staging folder is never touched while it builds."""
+    cache = ArtifactCache(tmp_path / "cache")
+    started, release, calls, seen = threading.Event(), threading.Event(), [], []
+
+    def slow_build(folder):
+        calls.append(folder)
+        started.set()
+        assert release.wait(timeout=60)
+        seen.append(folder.is_dir())
+        (folder / "model.onnx").write_bytes(b"x")
+
+    first = threading.Thread(target=cache.get_or_build, args=("onnx", "m", {"k": "v"}, slow_build))
+    first.start()
+    assert started.wait(timeout=60)
+    second = threading.Thread(target=cache.get_or_build, args=("onnx", "m", {"k": "v"}, slow_build))
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive(), "the second run waits for the first's lock"
+    release.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert len(calls) == 1 and seen == [True], "built once; the staging folder stayed while live"
 
 
 @pytest.mark.parametrize("name", ["m" * 250, "模型" * 45])

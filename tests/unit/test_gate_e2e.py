@@ -75,6 +75,21 @@ def test_slower_model_fails_the_latency_test(suite, monkeypatch):
     assert "| +164.2% | **REGRESSED** |" in report
 
 
+@pytest.mark.real_timing
+def test_real_clock_end_to_end_with_a_generous_margin(suite, monkeypatch):
+    """The one gate test on the real clock (no virtual timer): limits of +900% and a 50x
+    slowdown, so neither verdict flips on a loaded 2-core machine."""
+    monkeypatch.delenv(VIRTUAL_CLOCK_ENV)
+    suite.makefile(".toml", pyproject=config_with("max_increase = 9.0\ntail_max_increase = 9.0\n"))
+    real = (*[a for a in ARGS if not a.startswith("--benchmark-timer")],)
+    suite.runpytest_subprocess(*real, "--perf-save-baseline").assert_outcomes(passed=2)
+    suite.runpytest_subprocess(*real, "--benchmark-compare").assert_outcomes(passed=2)
+    monkeypatch.setenv(SPIN_MS_ENV, "100.0")  # 50 times the recorded 2 ms
+    slow = suite.runpytest_subprocess(*real, "--benchmark-compare")
+    slow.assert_outcomes(passed=1, failed=1)
+    slow.stdout.fnmatch_lines(["*tiny-torch-fp32 median end to end REGRESSED*"])
+
+
 def test_twice_the_size_fails_the_size_test(suite, monkeypatch):
     suite.runpytest_subprocess(*ARGS, "--perf-save-baseline").assert_outcomes(passed=2)
     monkeypatch.setenv(COPIES_ENV, "2")

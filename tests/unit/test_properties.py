@@ -13,7 +13,8 @@ from test_gate import stats
 
 from perfsuite.artifacts import cache_digest
 from perfsuite.baselines import Baseline, LatencyRecording, load_baseline, merge, write_baseline
-from perfsuite.gate import GatePolicy, judge_latency
+from perfsuite.baselines import BaselineError
+from perfsuite.gate import GatePolicy, judge_drift, judge_latency, judge_size
 from perfsuite.paired import PairedTrials, judge_pairs
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
@@ -81,6 +82,112 @@ def test_the_ab_ratio_scales_with_the_current_side_and_aa_never_fails(base, fact
                                                   tuple(b * factor for b in base)), 0.01)
     assert math.isclose(scaled.ratio, factor, rel_tol=1e-9)
     assert scaled.failed == (factor > 1.01)
+
+
+@st.composite
+def runs(draw):
+    """A current recording and one to three recorded ones, CPU or CUDA."""
+    device = draw(st.sampled_from(["cpu", "cuda"]))
+
+    def one():
+        trials = draw(st.lists(positive_ms, min_size=1, max_size=6))
+        gpu = draw(st.lists(positive_ms, min_size=1, max_size=6)) if device == "cuda" else None
+        enqueue = draw(positive_ms) if device == "cuda" else None
+        return LatencyRecording(stats(*trials), stats(*gpu) if gpu else None, enqueue)
+
+    return one(), tuple(one() for _ in range(draw(st.integers(1, 3)))), device
+
+
+def scaled(recording: LatencyRecording, factor: float) -> LatencyRecording:
+    def times(s):
+        return None if s is None else stats(*(t * factor for t in s.trial_medians_ms))
+    enqueue = recording.enqueue_ms
+    return LatencyRecording(times(recording.e2e), times(recording.gpu),  # type: ignore[arg-type]
+                            enqueue * factor if enqueue is not None else None)
+
+
+def outcome(verdicts):
+    return [(v.subject, v.status, v.failed) for v in verdicts]
+
+
+NO_FLOOR = GatePolicy(floor_ms=0.0)  # the absolute floor is the one limit not scale-free
+
+
+@SETTINGS
+@given(runs(), st.integers(-20, 20))
+def test_scaling_every_sample_by_the_same_factor_keeps_every_verdict(run, power):
+    """Milliseconds or seconds, a fast or a slow model: only ratios decide (a power of two
+    scales floating-point numbers exactly)."""
+    current, recorded, device = run
+    factor = 2.0 ** power
+    assert outcome(judge_latency("m", current, recorded, device, NO_FLOOR)) == outcome(
+        judge_latency("m", scaled(current, factor), tuple(scaled(r, factor) for r in recorded),
+                      device, NO_FLOOR))
+
+
+@SETTINGS
+@given(runs(), st.floats(min_value=1.0, max_value=100.0, allow_nan=False))
+def test_a_slower_run_never_turns_a_failure_into_a_pass(run, slower):
+    current, recorded, device = run
+    before = judge_latency("m", current, recorded, device, GatePolicy())
+    after = judge_latency("m", scaled(current, slower), recorded, device, GatePolicy())
+    for was, now in zip(before, after, strict=True):
+        assert now.failed or not was.failed, f"x{slower} slower passed: {now.describe()}"
+
+
+not_finite = st.sampled_from([math.nan, math.inf, -math.inf])
+
+
+@SETTINGS
+@given(runs(), not_finite, st.sampled_from(["e2e", "gpu"]), st.data())
+def test_nan_or_inf_in_this_runs_latency_never_passes(run, bad, statistic, data):
+    current, recorded, device = run
+    chosen = current.stats(statistic) or current.e2e
+    trials = list(chosen.trial_medians_ms)
+    trials[data.draw(st.integers(0, len(trials) - 1))] = bad
+    broken = stats(*trials)
+    current = (LatencyRecording(current.e2e, broken, current.enqueue_ms) if chosen is current.gpu
+               else LatencyRecording(broken, current.gpu, current.enqueue_ms))
+    verdicts = judge_latency("m", current, recorded, device, GatePolicy())
+    assert any(v.failed for v in verdicts), [v.describe() for v in verdicts]
+
+
+@SETTINGS
+@given(st.floats(0, 10, allow_nan=False), not_finite, st.integers(1, 2**40))
+def test_nan_or_inf_drift_and_sizes_never_pass(baseline, bad, size):
+    assert judge_drift("d", bad, baseline, GatePolicy()).failed or bad == -math.inf
+    assert judge_size("s", bad, size, GatePolicy()).failed or bad == -math.inf  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(st.lists(positive_ms, min_size=5, max_size=40), st.sampled_from([0.0, -1.0, *[math.nan,
+       math.inf]]), st.data())
+def test_nan_inf_or_non_positive_ab_timings_never_pass(base, bad, data):
+    current = list(base)
+    current[data.draw(st.integers(0, len(current) - 1))] = bad
+    side = data.draw(st.booleans())
+    trials = (PairedTrials("e2e", tuple(base), tuple(current)) if side
+              else PairedTrials("e2e", tuple(current), tuple(base)))
+    assert judge_pairs("m", "ref", trials, 0.01).failed
+
+
+@SETTINGS
+@given(baselines(), not_finite, st.data())
+def test_a_baseline_with_nan_or_inf_is_never_written(baseline, bad, data):
+    assume(baseline.drift)
+    case = data.draw(st.sampled_from(sorted(baseline.drift)))
+    metric = data.draw(st.sampled_from(sorted(baseline.drift[case])))
+    broken = Baseline(baseline.machine_key, baseline.machine, baseline.software, baseline.latency,
+                      baseline.sizes, {**baseline.drift, case: {metric: bad}}, baseline.identity)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "baseline.json"
+        try:
+            write_baseline(path, broken)
+        except BaselineError as exc:
+            assert "NaN or infinite" in str(exc)
+        else:
+            raise AssertionError("written")
+        assert not path.exists()
 
 
 @SETTINGS
