@@ -332,3 +332,10 @@ def _names(folder: Path) -> set[str]:
 
 def _cleaned_leftover(path: str) -> bool:
     return ".k1ll3d" in path
+
+
+def test_reliability_doc_lists_every_case():
+    """docs/reliability.md describes each case of the list, and nothing the list lacks."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, re.MULTILINE))
+    assert documented == {case.id for case in HOSTILE}
