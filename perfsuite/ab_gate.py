@@ -5,6 +5,7 @@ compared with REF's exactly, by the baseline gate's rules. The baseline gate is 
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from perfsuite.paired import PairedVerdict, decide, judge_pairs
 from perfsuite.perf_run import ItemRecord, PerfRun
 from perfsuite.sizes import model_sizes
 
-Verdict = GateVerdict | PairedVerdict
+Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
 
 class AbComparison:

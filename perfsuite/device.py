@@ -48,7 +48,7 @@ def check_torch_device(device: str, precision: str) -> None:
         raise BackendUnavailable(reason)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)  # functools.cache is Python 3.9+
 def _torch_device_problem(device: str, precision: str) -> str:
     torch = require("torch")
     if device == "cuda":

@@ -243,7 +243,7 @@ def make_weights_realistic(model: torch.nn.Module, spec: ModelSpec) -> None:
             model.train()
             for _ in range(CALIBRATION_BATCHES):
                 model(synthetic_batch())
-            for norm, momentum in zip(norms, momenta, strict=True):
+            for norm, momentum in zip(norms, momenta):  # equal lengths: momenta is read from norms
                 norm.momentum = momentum
             model.eval()
         heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]

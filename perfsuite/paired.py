@@ -12,13 +12,14 @@ fails when the lower bound of the ratio lies above 1 + `ab_min_increase`.
 
 from __future__ import annotations
 
+import typing
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-Clock = Callable[[], float]
+Clock = typing.Callable[[], float]  # typing's: subscriptable at run time on Python 3.8
 _Z95, _Z99 = 1.6448536, 2.3263479
 
 

@@ -4,6 +4,7 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
+import typing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,7 +34,7 @@ from perfsuite.models import ModelSpec, build_model, weights_digest
 from perfsuite.paired import PairedTrials
 from perfsuite.timing import LatencyStats
 
-Progress = Callable[[str], None]
+Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time on Python 3.8
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
 AB_KEY = pytest.StashKey["AbComparison | None"]()
 COMPARE_KEY = pytest.StashKey[CompareRequest]()
-PERF_ITEMS_KEY = pytest.StashKey[set[str]]()  # node ids of the collected perf tests
-SUMMARY_KEY = pytest.StashKey[list[str]]()  # made at sessionfinish, printed in the summary
+PERF_ITEMS_KEY = pytest.StashKey["set[str]"]()  # node ids of the collected perf tests
+SUMMARY_KEY = pytest.StashKey["list[str]"]()  # made at sessionfinish, printed in the summary
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 _PERF_FIXTURES = (*_CASE_FIXTURES, "perf_model")
 

@@ -82,7 +82,7 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str],
         lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
         for row in rows:
             lines.append("  ".join(cell.ljust(w) if i < 3 or i == len(COLUMNS) else cell.rjust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+                                   for i, (cell, w) in enumerate(zip(row, widths)))
                          .rstrip())
         for result in block:
             lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)

@@ -12,6 +12,7 @@ Rules (what is inside the timed region is stated where it is timed):
 
 from __future__ import annotations
 
+import typing
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ import numpy as np
 
 from perfsuite.lazy import require
 
-Clock = Callable[[], float]
+Clock = typing.Callable[[], float]  # typing's: subscriptable at run time on Python 3.8
 
 
 def warm_up(call: Callable[[], object], min_seconds: float, min_runs: int,
