@@ -12,8 +12,8 @@ fails when the lower bound of the ratio lies above 1 + `ab_min_increase`.
 
 from __future__ import annotations
 
-import typing
 import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 

@@ -4,9 +4,8 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
-import typing
 import time
-from collections.abc import Callable
+import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 

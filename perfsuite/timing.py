@@ -12,9 +12,9 @@ Rules (what is inside the timed region is stated where it is timed):
 
 from __future__ import annotations
 
-import typing
 import math
 import time
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
