@@ -64,7 +64,7 @@ class AbComparison:
             try:
                 old = model_sizes(base.artifacts(record.name), perf.wants_fp16_onnx())
             except PerfsuiteError as exc:
-                perf.base_failures[size_name(record.name)] = str(exc).splitlines()[0]
+                perf.base_failures[size_name(record.name)] = perf.base_failed(exc)
                 return []
             return [judge_size(f"{record.name} {key}", value, old[key], policy)
                     for key, value in sorted(perf.sizes[record.name].items()) if key in old]
@@ -74,7 +74,7 @@ class AbComparison:
         try:
             old_drift = base.drift(base.case(case.model, case.backend, case.precision))
         except PerfsuiteError as exc:
-            perf.base_failures[drift_name(record.name)] = str(exc).splitlines()[0]
+            perf.base_failures[drift_name(record.name)] = perf.base_failed(exc)
             return []
         if old_drift is None:
             return []
@@ -106,7 +106,7 @@ class AbComparison:
         lines.append(f"perfsuite A/B vs {perf.base_ref}: {len(self.verdicts)} checks, {failed} "
                      f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs).")
         for name, why in sorted(perf.base_failures.items()):
-            lines.append(f"perfsuite A/B: {name} not compared: {perf.base_ref}'s side failed: {why}")
+            lines.append(f"perfsuite A/B: {name} not compared: {why}")
         current_only, ref_only = self.one_side_only(perf)
         if current_only:
             lines.append(f"perfsuite A/B: new since {perf.base_ref} (not compared): "

@@ -96,6 +96,7 @@ class TensorRTConfig:
     workspace_mb: int = 1024
     cuda_graph: bool = False
     host_buffers: bool = False  # only for TensorRT emulators: real TensorRT needs CUDA buffers
+    trtexec: str = ""  # the trtexec backend's program ("": PATH, then /usr/src/tensorrt/bin)
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,7 @@ class GateConfig:
 @dataclass(frozen=True)
 class SuiteConfig:
     models: tuple[ModelSpec, ...] = (DEFAULT_MODEL,)
-    backends: tuple[str, ...] = ("torch", "torch-cudagraph", "onnxruntime", "tensorrt",
-                                 "tensorrt-pycuda")
+    backends: tuple[str, ...] = ()  # load_config: every registered backend (perfsuite.backends)
     precisions: tuple[str, ...] = PRECISIONS
     device: str = "auto"
     cpu_threads: int = 0  # 0: every core this process may use
@@ -200,7 +200,7 @@ _TOP_KEYS = {
 }
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}
 _AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial"}
-_TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers"}
+_TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
 _PRECISION_KEYS = {"atol", "rtol", "max_rel_l2", "property_rel_l2"}
@@ -214,7 +214,7 @@ def _from_table(
 ) -> SuiteConfig:
     table = {} if table is None else table
     check_keys(table, _TOP_KEYS, where)
-    base = SuiteConfig(backends=tuple(b for b in SuiteConfig.backends if b in known_backends))
+    base = SuiteConfig(backends=tuple(known_backends))
     models = table.get("models")
     return SuiteConfig(
         models=parse_models(models, where, rootdir, folder or rootdir) if models is not None
@@ -272,7 +272,19 @@ def _tensorrt(table: Any, where: str) -> TensorRTConfig:
         workspace_mb=check_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
         cuda_graph=check_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
         host_buffers=check_bool(table.get("host_buffers", False), f"{where}host_buffers"),
+        trtexec=_program(table.get("trtexec", ""), f"{where}trtexec"),
     )
+
+
+def _program(value: Any, where: str) -> str:
+    """A program's path ("" for none), checked to be an executable file when given."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} | expected a path string, got {value!r}.")
+    if value and not (Path(value).is_file() and os.access(value, os.X_OK)):
+        raise ConfigError(f"{where} | {value!r} is not an executable file.\nRemedy: give the "
+                          "full path of trtexec (JetPack: /usr/src/tensorrt/bin/trtexec) or "
+                          "remove the key to search PATH.")
+    return value
 
 
 def _onnx(table: Any, where: str) -> OnnxConfig:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsuite.errors import ExportError
+from perfsuite.errors import BackendUnavailable, ExportError
 from perfsuite.lazy import require
 
 if TYPE_CHECKING:
@@ -63,14 +63,31 @@ def export_onnx(
     opset: int,
     directory: Path,
 ) -> None:
-    """Write `directory/model.onnx` (plus any external data) for `model` cast to `precision`."""
+    """Write `directory/model.onnx` (plus any external data) for `model` cast to `precision`.
+    Traced on the CPU; fp16 on the GPU when this torch has no fp16 convolutions on the CPU
+    (2.1 and older), or BackendUnavailable where there is no GPU either."""
     torch = require("torch")
+    try:
+        _export(torch, model, input_shape, precision, exporter, opset, directory, "cpu")
+    except ExportError as exc:
+        if not (precision == "fp16" and "not implemented for 'Half'" in str(exc)):
+            raise
+        if not torch.cuda.is_available():
+            raise BackendUnavailable(
+                f"torch {torch.__version__} cannot run this model in fp16 on the CPU, which the "
+                f"fp16 ONNX export traces ({str(exc).splitlines()[0]}); a CUDA device or a newer "
+                "torch can") from exc
+        _export(torch, model, input_shape, precision, exporter, opset, directory, "cuda")
+
+
+def _export(torch: Any, model: torch.nn.Module, input_shape: tuple[int, ...], precision: str,
+            exporter: str, opset: int, directory: Path, device: str) -> None:
     dtype = getattr(torch, _TORCH_DTYPES[precision])
     arguments = export_arguments(exporter)
     if exporter == "dynamo":
         arguments.update(external_data=True, verbose=False)
-    example = torch.zeros(input_shape, dtype=dtype)
-    cast = _cast_copy(model, dtype)
+    example = torch.zeros(input_shape, dtype=dtype, device=device)
+    cast = _cast_copy(model, dtype).to(device)
     captured = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured):

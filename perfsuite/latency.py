@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from perfsuite.backends import CaseSpec, Runner
+from perfsuite.backends import CaseSpec, Runner, ToolTimings
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
 from perfsuite.paired import PairedTrials, alternate, host_timed
@@ -29,12 +29,21 @@ from perfsuite.timing import (
 
 
 def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
-    base = _base_runner(perf, case)
+    if runner.timed_by_tool and perf.base is not None:
+        perf.base_failures[case.id] = (f"{case.backend} times itself in its own process; "
+                                       "--perf-ab pairs the backends perfsuite times")
+        base = None
+    else:
+        base = _base_runner(perf, case)
     if base is not None:
         return _measure_paired(benchmark, perf, case, runner, base)
     timing = perf.config.timing
     sample = perf.inputs(case.model)[0]
     benchmark.group = case.model
+    if not getattr(benchmark, "disabled", False):
+        timed = runner.tool_timings(sample, timing.rounds, timing.warmup_seconds)
+        if timed is not None:
+            return _record_tool_timings(benchmark, perf, case, runner, timed)
     on_gpu = case.device == "cuda"
     state_before = _gpu_state() if on_gpu else None
     if not getattr(benchmark, "disabled", False):
@@ -61,6 +70,22 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     return result
 
 
+def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,
+                         timed: ToolTimings) -> CaseResult:
+    """A backend that times itself (trtexec): its end-to-end times become pytest-benchmark's
+    record; GPU compute and enqueue times are kept beside them, as CUDA events give them."""
+    trials = perf.config.timing.trials
+    _hand_to_pytest_benchmark(benchmark, list(timed.e2e_s), mode="timed by the backend's tool")
+    latency = summarize(timed.e2e_s, trials)
+    gpu_latency, enqueue = summarize(timed.gpu_s, trials), summarize(timed.enqueue_s, trials)
+    result = CaseResult(case, runner.artifact_bytes, latency, gpu_latency, enqueue,
+                        perf.drift(case), runner.describe(),
+                        timing_warnings(latency, gpu_latency, enqueue), {})
+    benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
+    perf.record(result, tuple(s * 1e3 for s in timed.e2e_s))
+    return result
+
+
 def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
     """Under --perf-ab, REF's runner for the same case; its failure is noted and the current
     side is measured alone."""
@@ -70,10 +95,11 @@ def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
     try:
         runner = perf.base.runner(base_case)
     except PerfsuiteError as exc:
-        perf.base_failures[case.id] = str(exc).splitlines()[0]
+        perf.base_failures[case.id] = perf.base_failed(exc)
         return None
     if runner.input_shape != perf.config.model(case.model).input_shape:
-        perf.base_failures[case.id] = (f"input shape {runner.input_shape} at {perf.base_ref}, "
+        perf.base_failures[case.id] = (f"{perf.base_ref}'s side failed: input shape "
+                                       f"{runner.input_shape} at {perf.base_ref}, "
                                        f"{perf.config.model(case.model).input_shape} now")
         return None
     return runner
@@ -114,10 +140,11 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     return result
 
 
-def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float]) -> None:
-    """pytest-benchmark's record of calls perfsuite timed itself (no extra calls; the A/B sides
-    stay timed by identical code). Uses pytest-benchmark 4-5's fixture internals."""
-    benchmark._mode = "perfsuite --perf-ab"
+def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],
+                              mode: str = "perfsuite --perf-ab") -> None:
+    """pytest-benchmark's record of calls timed elsewhere (A/B: both sides by identical code; a
+    tool's own timer). Uses pytest-benchmark 4-5's fixture internals."""
+    benchmark._mode = mode
     stats = benchmark._make_stats(1)
     for seconds in samples_s:
         stats.update(seconds)

@@ -12,13 +12,19 @@ from types import ModuleType
 
 from perfsuite.errors import BackendUnavailable
 
-# Which `pip install perfsuite[extra]` brings each optional package.
+# Which `pip install perfsuite[extra]` brings each optional package the backends do not name
+# (each backend names its own: Backend.extras).
 EXTRAS = {
-    "onnxruntime": "ort",
-    "pycuda": "trt",
     "hypothesis": "test",
     "matplotlib": "plots",
 }
+
+
+def extras() -> dict[str, str]:
+    from perfsuite.backends import BACKEND_TYPES  # here: the backends import this module
+
+    return {**EXTRAS, **{module: extra for backend in BACKEND_TYPES.values()
+                         for module, extra in backend.extras.items()}}
 
 
 def is_installed(module: str) -> bool:
@@ -31,7 +37,7 @@ def is_installed(module: str) -> bool:
 
 def install_hint(module: str) -> str:
     top = module.split(".")[0]
-    extra = EXTRAS.get(top)
+    extra = extras().get(top)
     return f"pip install 'perfsuite[{extra}]'" if extra else f"pip install {top}"
 
 

@@ -20,8 +20,15 @@ from perfsuite import __version__
 from perfsuite.lazy import is_installed, require
 
 MACHINE_KEY_ENV = "PERFSUITE_MACHINE_KEY"
-SOFTWARE_PACKAGES = ("torch", "torchvision", "onnx", "onnxruntime", "onnxruntime-gpu",
-                     "tensorrt", "pycuda", "numpy")
+# What shapes every number, whatever the backends; each backend adds its own (Backend.packages).
+SOFTWARE_PACKAGES = ("torch", "torchvision", "onnx", "numpy")
+
+
+def software_packages() -> tuple[str, ...]:
+    from perfsuite.backends import BACKEND_TYPES  # here: the backends import this module
+
+    return tuple(dict.fromkeys((*SOFTWARE_PACKAGES, *(p for backend in BACKEND_TYPES.values()
+                                                     for p in backend.packages))))
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ def machine_key(fp: MachineFingerprint) -> str:
 def software_versions() -> dict[str, str]:
     """Installed versions of what shapes the numbers; read from package metadata, no imports."""
     versions = {"python": platform.python_version(), "perfsuite": __version__}
-    for name in SOFTWARE_PACKAGES:
+    for name in software_packages():
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

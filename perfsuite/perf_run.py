@@ -69,7 +69,7 @@ class SuiteModelArtifacts(ModelArtifacts):
         self._cache = cache
         self._progress = progress
         self._model: Any = None
-        self._onnx: dict[str, OnnxArtifact | PerfsuiteError] = {}
+        self._onnx: dict[tuple[str, int], OnnxArtifact | PerfsuiteError] = {}
         self._failure: PerfsuiteError | None = None
         self.builds = 0  # how many times the torch model was built (proves "once per session")
 
@@ -88,7 +88,7 @@ class SuiteModelArtifacts(ModelArtifacts):
             self._progress(f"built {self.spec.name} in {time.perf_counter() - started:.1f} s")
         return self._model
 
-    def onnx_key(self, precision: str) -> dict[str, str]:
+    def onnx_key(self, precision: str, opset: int | None = None) -> dict[str, str]:
         torch, onnx = require("torch"), require("onnx")
         return {
             "model": self.spec.name,
@@ -96,24 +96,26 @@ class SuiteModelArtifacts(ModelArtifacts):
             "input_shape": "x".join(map(str, self.spec.input_shape)),
             "precision": precision,
             "exporter": self._config.onnx.exporter,
-            "opset": str(self._config.onnx.opset),
+            "opset": str(opset or self._config.onnx.opset),
             "torch": torch.__version__,
             "onnx": onnx.__version__,
         }
 
-    def onnx(self, precision: str) -> OnnxArtifact:
-        if precision not in self._onnx:
+    def onnx(self, precision: str, max_opset: int | None = None) -> OnnxArtifact:
+        opset = min(self._config.onnx.opset, max_opset or self._config.onnx.opset)
+        wanted = (precision, opset)
+        if wanted not in self._onnx:
             try:
-                self._onnx[precision] = self._export(precision)
+                self._onnx[wanted] = self._export(precision, opset)
             except PerfsuiteError as exc:  # an export that fails fails once, not per test
-                self._onnx[precision] = exc
-        found = self._onnx[precision]
+                self._onnx[wanted] = exc
+        found = self._onnx[wanted]
         if isinstance(found, PerfsuiteError):
             raise found
         return found
 
-    def _export(self, precision: str) -> OnnxArtifact:
-        exporter, opset = self._config.onnx.exporter, self._config.onnx.opset
+    def _export(self, precision: str, opset: int) -> OnnxArtifact:
+        exporter = self._config.onnx.exporter
 
         def build(directory: Any) -> None:
             self._progress(f"exporting {self.spec.name} {precision} to ONNX "
@@ -122,7 +124,7 @@ class SuiteModelArtifacts(ModelArtifacts):
                         directory)
 
         entry = self._cache.get_or_build(
-            "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision), build,
+            "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision, opset), build,
             validate=lambda directory: validate_onnx(directory, opset, exporter),
         )
         if entry.hit:
@@ -151,7 +153,7 @@ class PerfRun:
         self.base: PerfRun | None = None  # --perf-ab: the run of REF's models, set by the plugin
         self.paired_mode = False  # --perf-ab: both sides' runners take turns
         self.base_ref = ""
-        self.base_failures: dict[str, str] = {}  # case id -> why REF's side could not run
+        self.base_failures: dict[str, str] = {}  # case id -> why it was not compared with REF
 
     def wants_fp16_onnx(self) -> bool:
         """Whether fp16 ONNX files belong to this run (and to its size records)."""
@@ -204,13 +206,23 @@ class PerfRun:
             raise prepared
         return prepared
 
-    def _prepare(self, case: CaseSpec) -> Runner | BackendUnavailable:
+    def prepare_again(self, case: CaseSpec, progress: Progress) -> Runner:
+        """A second, independent runner for `case`, as a new pytest session would prepare it
+        (the TensorRT self-check: its engine must come from the cache)."""
+        prepared = self._prepare(case, progress)
+        if isinstance(prepared, BackendUnavailable):
+            raise prepared
+        return prepared
+
+    def _prepare(self, case: CaseSpec, progress: Progress | None = None
+                 ) -> Runner | BackendUnavailable:
         trt = self.config.tensorrt
         options = BackendOptions(
             cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
             tf32=self.config.tf32, trt_workspace_bytes=trt.workspace_mb << 20,
             trt_cuda_graph=trt.cuda_graph, trt_host_buffers=trt.host_buffers,
-            cache=self.cache, progress=self.progress, ort_spinning=not self.paired_mode,
+            trtexec=trt.trtexec, cache=self.cache, progress=progress or self.progress,
+            ort_spinning=not self.paired_mode,
         )
         backend = make_backend(case.backend, options)
         ok, reason = backend.available()
@@ -295,6 +307,10 @@ class PerfRun:
 
     def results(self) -> list[CaseResult]:
         return list(self._results.values())
+
+    def base_failed(self, error: Exception) -> str:
+        """Why REF's side of a comparison is missing, for the A/B summary."""
+        return f"{self.base_ref}'s side failed: {str(error).splitlines()[0]}"
 
     def close(self) -> None:
         if self.base is not None:

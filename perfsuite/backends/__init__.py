@@ -9,17 +9,19 @@ from perfsuite.backends.base import (
     CaseSpec,
     ModelArtifacts,
     Runner,
+    ToolTimings,
 )
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
 from perfsuite.backends.tensorrt import TensorRTBackend
 from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend
+from perfsuite.backends.trtexec import TrtexecBackend
 
 BACKEND_TYPES: dict[str, type[Backend]] = {
     backend.name: backend
     for backend in (TorchEagerBackend, TorchCudaGraphBackend, OnnxRuntimeBackend,
-                    TensorRTBackend, TensorRTPycudaBackend)
+                    TensorRTBackend, TensorRTPycudaBackend, TrtexecBackend)
 }
 REFERENCE_BACKEND = TorchEagerBackend.name
 REFERENCE_PRECISION = "fp32"
@@ -31,5 +33,5 @@ def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backe
 
 __all__ = [
     "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
-    "CaseSpec", "ModelArtifacts", "Runner", "make_backend",
+    "CaseSpec", "ModelArtifacts", "Runner", "ToolTimings", "make_backend",
 ]

@@ -41,6 +41,7 @@ class BackendOptions:
     trt_workspace_bytes: int = 1 << 30
     trt_cuda_graph: bool = False  # replay TensorRT execution as a CUDA graph
     trt_host_buffers: bool = False  # TensorRT I/O in host memory: for TensorRT emulators only
+    trtexec: str = ""  # the trtexec program to use ("": PATH, then JetPack's)
     ort_spinning: bool = True  # ONNX Runtime's threads spin between runs (off under --perf-ab)
     cache: Any = None  # the ArtifactCache engines are stored in
     progress: Callable[[str], None] = field(default=lambda message: None)
@@ -70,11 +71,23 @@ class ModelArtifacts(ABC):
         """The fp32 CPU torch.nn.Module in eval mode (shared: copy before changing it)."""
 
     @abstractmethod
-    def onnx(self, precision: str) -> OnnxArtifact:
-        """The cached ONNX export for `precision` ('fp32' or 'fp16')."""
+    def onnx(self, precision: str, max_opset: int | None = None) -> OnnxArtifact:
+        """The cached ONNX export for `precision` ('fp32' or 'fp16'), at the configured opset
+        or `max_opset` when that is lower (an older TensorRT parser)."""
+
+
+@dataclass(frozen=True)
+class ToolTimings:
+    """Per-inference seconds a backend's own tool measured (trtexec --exportTimes)."""
+
+    e2e_s: tuple[float, ...]  # host to device, compute, device to host
+    gpu_s: tuple[float, ...]  # GPU compute
+    enqueue_s: tuple[float, ...]  # the host's launch
 
 
 class Runner(ABC):
+    timed_by_tool: ClassVar[bool] = False  # tool_timings() times it, not perfsuite's loop
+
     def __init__(self, case: CaseSpec, input_shape: tuple[int, ...], artifact_bytes: int) -> None:
         self.case = case
         self.input_shape = input_shape
@@ -100,6 +113,11 @@ class Runner(ABC):
         the device, without synchronising; None where the runner has no CUDA device."""
         return None
 
+    def tool_timings(self, inputs: np.ndarray, rounds: int, warmup_s: float) -> ToolTimings | None:
+        """`rounds` inferences timed by the backend's own tool after `warmup_s` of warm-up;
+        None (the default): perfsuite times `run` itself."""
+        return None
+
     @abstractmethod
     def describe(self) -> dict[str, str]:
         """What exactly runs: provider, exporter, opset, dtype, TF32, graphs; plain strings."""
@@ -122,6 +140,9 @@ class Runner(ABC):
 class Backend(ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]]
+    # distributions whose versions shape its numbers (recorded with every baseline)
+    packages: ClassVar[tuple[str, ...]] = ()
+    extras: ClassVar[dict[str, str]] = {}  # module -> the `perfsuite[extra]` that installs it
 
     def __init__(self, options: BackendOptions = BackendOptions()) -> None:
         self.options = options

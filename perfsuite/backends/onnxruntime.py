@@ -61,6 +61,8 @@ class OrtRunner(Runner):
 class OnnxRuntimeBackend(Backend):
     name: ClassVar[str] = "onnxruntime"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    packages: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnxruntime-gpu")
+    extras: ClassVar[dict[str, str]] = {"onnxruntime": "ort"}
 
     def available(self) -> tuple[bool, str]:
         if not is_installed("onnxruntime"):

@@ -21,11 +21,14 @@ from perfsuite.backends.tensorrt_engine import (
     EngineBuildError,
     EngineRecipe,
     build_engine,
+    check_name_based_api,
     dtype_name,
     onnx_digest,
+    parser_max_opset,
     plan_recipe,
 )
 from perfsuite.errors import BackendUnavailable
+from perfsuite.export import OnnxArtifact
 from perfsuite.lazy import is_installed, require
 from perfsuite.machine import gpu_facts, read_text
 from perfsuite.models import ModelSpec
@@ -160,14 +163,19 @@ class EngineFromOnnx:
         self.cache, self.progress = cache, progress
 
     def key(self) -> dict[str, str]:
-        onnx = self.artifacts.onnx(self.recipe.onnx_precision)
+        onnx = self.onnx()
         facts = {k: str(v) for k, v in gpu_facts().items() if k != "driver"}
         return {"onnx_sha256": onnx_digest(onnx), "tensorrt": str(self.trt.__version__),
                 "l4t": read_text(Path("/etc/nv_tegra_release")).split(",")[0],
                 **facts, **self.recipe.key()}
 
+    def onnx(self) -> OnnxArtifact:
+        """The export this TensorRT's parser reads (an older opset before 8.6)."""
+        major, minor = (int(p) for p in str(self.trt.__version__).split(".")[:2])
+        return self.artifacts.onnx(self.recipe.onnx_precision, parser_max_opset(major, minor))
+
     def __call__(self) -> bytes:
-        onnx = self.artifacts.onnx(self.recipe.onnx_precision)
+        onnx = self.onnx()
         timing_cache = self.cache.root / "tensorrt" / f"timing-{self.trt.__version__}.cache"
 
         def build(directory: Path) -> None:
@@ -189,6 +197,7 @@ class EngineFromOnnx:
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    packages: ClassVar[tuple[str, ...]] = ("tensorrt",)
 
     def available(self) -> tuple[bool, str]:
         if not is_installed("tensorrt"):
@@ -202,6 +211,7 @@ class TensorRTBackend(Backend):
         if device != "cuda" and not options.trt_host_buffers:
             raise BackendUnavailable(f"TensorRT needs a CUDA device; this run's device is {device}")
         trt = require("tensorrt")
+        check_name_based_api(trt)
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         case = CaseSpec(spec.name, self.name, precision, device)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.artifacts import file_lock
-from perfsuite.errors import PerfsuiteError
+from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.export import OnnxArtifact
 
 ENGINE_FILE = "model.engine"
@@ -69,6 +69,31 @@ def dtype_name(trt_dtype: Any) -> str:
 
 def major_version(trt: Any) -> int:
     return int(str(trt.__version__).split(".")[0])
+
+
+# The newest ONNX opset each TensorRT's ONNX parser imports whole (onnx-tensorrt's
+# docs/operators.md per release): 8.2 reads opsets up to 13; 8.4 and 8.5 read 17 but not its
+# LayerNormalization (torch exports LayerNorm as that op from opset 17), first imported by 8.6.
+PARSER_MAX_OPSET = ((8, 4, 13), (8, 6, 16))
+
+
+def parser_max_opset(major: int, minor: int) -> int | None:
+    """The opset to export at for this TensorRT (None: the configured one will do)."""
+    for below_major, below_minor, opset in PARSER_MAX_OPSET:
+        if (major, minor) < (below_major, below_minor):
+            return opset
+    return None
+
+
+def check_name_based_api(trt: Any) -> None:
+    """The Python backends address I/O tensors by name (TensorRT 8.5+); older bindings (JetPack
+    4's 8.2, JetPack 5.0's 8.4) are skipped, pointing at the trtexec backend."""
+    engine_type = getattr(trt, "ICudaEngine", None)
+    if engine_type is None or not hasattr(engine_type, "num_io_tensors"):
+        raise BackendUnavailable(
+            f"TensorRT {getattr(trt, '__version__', '?')} predates the name-based I/O API "
+            "(TensorRT 8.5) the tensorrt backends use; the trtexec backend runs TensorRT 8.2 "
+            "and later: --perf-backends=torch,trtexec")
 
 
 def plan_recipe(trt: Any, precision: str, tf32: bool, workspace_bytes: int,

@@ -14,7 +14,13 @@ import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTRunner
-from perfsuite.backends.tensorrt_engine import EngineBuildError, EngineRecipe, dtype_name, plan_recipe
+from perfsuite.backends.tensorrt_engine import (
+    EngineBuildError,
+    EngineRecipe,
+    check_name_based_api,
+    dtype_name,
+    plan_recipe,
+)
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
 from perfsuite.models import ModelSpec
@@ -98,6 +104,8 @@ class PycudaRunner(Runner):
 class TensorRTPycudaBackend(Backend):
     name: ClassVar[str] = "tensorrt-pycuda"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
+    packages: ClassVar[tuple[str, ...]] = ("tensorrt", "pycuda")
+    extras: ClassVar[dict[str, str]] = {"pycuda": "trt"}
 
     def available(self) -> tuple[bool, str]:
         if not is_installed("tensorrt"):
@@ -111,6 +119,7 @@ class TensorRTPycudaBackend(Backend):
         if device != "cuda":
             raise BackendUnavailable(f"pycuda needs a CUDA device; this run's device is {device}")
         trt = require("tensorrt")
+        check_name_based_api(trt)
         options = self.options
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()

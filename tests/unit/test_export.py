@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import torch
 
-from perfsuite.errors import ExportError
+from perfsuite.errors import BackendUnavailable, ExportError
 from perfsuite.export import ONNX_FILE, export_onnx, validate_onnx, written_opset
 from perfsuite.models import ModelSpec, build_model
 
@@ -64,3 +65,19 @@ def test_export_failure_names_exporter(tmp_path):
 
     with pytest.raises(ExportError, match=r"onnx export \(torchscript, opset 17, fp32\) \| failed"):
         export_onnx(Broken(), (1, 3), "fp32", "torchscript", 17, tmp_path)
+
+
+class NoHalfOnCpu(torch.nn.Module):
+    """Fails in fp16 as torch 2.1 and older fail: no fp16 convolutions on the CPU."""
+
+    def forward(self, x):
+        if x.dtype == torch.float16 and x.device.type == "cpu":
+            raise RuntimeError("\"slow_conv2d_cpu\" not implemented for 'Half'")
+        return x * 2
+
+
+def test_fp16_export_without_cpu_half_kernels_or_a_gpu_is_unavailable_not_an_error(tmp_path):
+    assert not torch.cuda.is_available(), "this checks the CPU-only path"
+    with pytest.raises(BackendUnavailable, match=r"cannot run this model in fp16 on the CPU"):
+        export_onnx(NoHalfOnCpu(), (1, 4), "fp16", "torchscript", 17, tmp_path)
+    export_onnx(NoHalfOnCpu(), (1, 4), "fp32", "torchscript", 17, tmp_path)  # fp32 unaffected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import ClassVar
 
 BLOCKED = ["torch", "torchvision", "onnx", "onnxruntime", "onnxscript", "tensorrt", "pycuda"]
 
@@ -38,3 +39,32 @@ def test_every_module_imports_without_heavy_packages():
     assert "(False, 'torch is not installed (pip install torch)')" in out
     assert "BackendUnavailable onnxruntime | cannot be imported" in out
     assert "pip install 'perfsuite[ort]'" in out
+
+
+def test_a_backend_is_one_module_and_one_registry_entry(tmp_path, monkeypatch):
+    """Its packages join the recorded software versions, its extras the install hints, and it
+    runs by default: nothing else to edit."""
+    from perfsuite import backends
+    from perfsuite.backends.base import Backend
+    from perfsuite.config import load_config
+    from perfsuite.lazy import install_hint
+    from perfsuite.machine import software_packages
+
+    class NewBackend(Backend):
+        name = "new-backend"
+        precisions = ("fp32",)
+        packages = ("newpkg",)
+        extras: ClassVar[dict[str, str]] = {"newmod": "new"}
+
+        def available(self):
+            return True, ""
+
+        def prepare(self, spec, artifacts, precision, device):
+            raise NotImplementedError
+
+    monkeypatch.setitem(backends.BACKEND_TYPES, NewBackend.name, NewBackend)
+    assert "newpkg" in software_packages() and "onnxruntime" in software_packages()
+    assert install_hint("newmod.sub") == "pip install 'perfsuite[new]'"
+    assert install_hint("pycuda") == "pip install 'perfsuite[trt]'"
+    config = load_config(tmp_path, list(backends.BACKEND_TYPES), environ={})
+    assert "new-backend" in config.backends

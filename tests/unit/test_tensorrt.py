@@ -170,18 +170,18 @@ def test_tensorrt_rows_in_the_table_under_the_emulator(pytester, tmp_path, monke
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
     files = ("--perf-suite=only", "-k", "test_latency or test_trt_selftest")
     result = pytester.runpytest_subprocess(*files)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=5, skipped=1)  # the self-check's trtexec route: not configured
     result.stdout.fnmatch_lines([
         "*building TensorRT fp16 engine from model.onnx*",
         "tensorrt*fp32*cpu*fp32: fp32 ONNX, no reduced-precision flags; TF32 off*",
         "tensorrt*fp16*cpu*fp16: fp16 ONNX, strongly typed network; TF32 off*",
     ])
     selftest = pytester.runpytest_subprocess("-m", "trt_selftest", *files)
-    selftest.assert_outcomes(passed=2)
+    selftest.assert_outcomes(passed=1, skipped=1)
     selftest.stdout.fnmatch_lines(["*reusing cached TensorRT engine*"])
 
 
-def test_selftest_skips_with_reason_without_tensorrt(pytester, tmp_path, monkeypatch):
+def test_selftest_fails_with_the_fix_without_tensorrt(pytester, tmp_path, monkeypatch):
     repo = Path(__file__).resolve().parents[2]
     pytester.makefile(".toml", pyproject=TRT_CONFIG)
     pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\nmarkers =\n"
@@ -190,5 +190,22 @@ def test_selftest_skips_with_reason_without_tensorrt(pytester, tmp_path, monkeyp
     (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
     result = pytester.runpytest_subprocess("-m", "trt_selftest")
-    result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["SKIPPED*tiny-tensorrt-fp32 on cpu: TensorRT is not installed*"])
+    result.assert_outcomes(failed=1, skipped=1)  # trtexec is not among TRT_CONFIG's backends
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "tiny-tensorrt-fp32: TensorRT cannot run here: TensorRT is not installed*",
+        "Fix: on a Jetson: create the virtualenv with --system-site-packages*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_tensorrt_before_8_5_is_skipped_pointing_at_trtexec():
+    from types import SimpleNamespace
+
+    from perfsuite.backends.tensorrt_engine import check_name_based_api, parser_max_opset
+    from perfsuite.errors import BackendUnavailable
+
+    jetpack4 = SimpleNamespace(__version__="8.2.1.8", ICudaEngine=type("ICudaEngine", (), {}))
+    with pytest.raises(BackendUnavailable, match=r"TensorRT 8\.2\.1\.8 predates .* trtexec"):
+        check_name_based_api(jetpack4)
+    assert [parser_max_opset(*v) for v in ((8, 2), (8, 5), (8, 6), (10, 3))] == [13, 16, None,
+                                                                                  None]

@@ -1,0 +1,140 @@
+"""The trtexec backend against tests/fakes/trtexec.py, which accepts exactly the flags of each
+TensorRT version's trtexec and writes its JSON formats."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_models import TINY_CONFIG
+
+from perfsuite.backends.trtexec_flags import TrtexecVersion
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE = REPO / "tests" / "fakes" / "trtexec.py"
+VERSIONS = ["8.2.3", "8.5.3", "8.6.1", "10.16.0"]
+OPSET = {"8.2.3": 13, "8.5.3": 16, "8.6.1": 17, "10.16.0": 17}  # what each version's parser reads
+
+
+def fake_trtexec(folder: Path, version: str) -> Path:
+    """An executable `trtexec` that is the fake at `version`."""
+    path = folder / f"trtexec-{version}" / "trtexec"
+    path.parent.mkdir(parents=True)
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" --fake-version={version} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def trtexec_config(program: Path) -> str:
+    return TINY_CONFIG + f'\n[tool.perfsuite.tensorrt]\ntrtexec = "{program}"\n'
+
+
+@pytest.fixture
+def project(pytester, tmp_path, monkeypatch):
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\n")
+    shutil.copy(REPO / "tests" / "unit" / "tiny_models.py", pytester.path / "tiny_models.py")
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_TRTEXEC_COMPUTE_MS", "2.5")
+    return pytester
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_latency_agreement_drift_and_size_rows_through_trtexec(project, tmp_path, version):
+    program = fake_trtexec(tmp_path, version)
+    project.makefile(".toml", pyproject=trtexec_config(program))
+    result = project.runpytest_subprocess("--perf-backends=torch,trtexec", "--perf-suite=only",
+                                          "-k", "not trt_selftest")
+    result.assert_outcomes(passed=15)  # torch fp32/fp16 and trtexec fp32/fp16, every test
+    result.stdout.fnmatch_lines([f"*exporting tiny fp32 to ONNX (torchscript, opset {OPSET[version]})*",
+                                 f"*building a TensorRT {version} engine with trtexec (*"])
+    # end to end = H2D 0.05 + compute 2.5 + D2H 0.02 ms; GPU compute 2.5 ms, from --exportTimes
+    result.stdout.fnmatch_lines(["trtexec*fp32*cpu*2.570*2.570*2.500*",
+                                 "trtexec*fp16*cpu*2.570*2.570*2.500*"])
+    again = project.runpytest_subprocess("--perf-backends=trtexec", "--perf-suite=only",
+                                         "-k", "test_latency")
+    again.stdout.fnmatch_lines(["*reusing cached trtexec engine*"])
+    assert "building a TensorRT" not in again.stdout.str()
+
+
+@pytest.mark.parametrize(("version", "flag", "accepted"), [
+    ("10.16.0", "--explicitBatch", False), ("10.16.0", "--workspace=16", False),
+    ("10.16.0", "--buildOnly", False), ("8.2.3", "--skipInference", False),
+    ("8.2.3", "--memPoolSize=workspace:16", False), ("8.5.3", "--skipInference", False),
+    ("8.5.3", "--workspace=16", True), ("8.6.1", "--buildOnly", True),
+    ("10.16.0", "--stronglyTyped", True), ("8.6.1", "--stronglyTyped", False),
+])
+def test_the_fake_accepts_exactly_each_versions_flags(tmp_path, version, flag, accepted):
+    done = subprocess.run([str(fake_trtexec(tmp_path, version)), flag, "--help"],
+                          capture_output=True, text=True, check=False)
+    assert (done.returncode == 0) == accepted, done.stderr
+    if not accepted:
+        assert f"Unknown option: {flag.split('=')[0]}" in done.stderr
+
+
+@pytest.mark.parametrize(("banner", "version"), [
+    ("&&&& RUNNING TensorRT.trtexec [TensorRT v8203] # trtexec", (8, 2, 3)),
+    ("&&&& RUNNING TensorRT.trtexec [TensorRT v8601] # trtexec", (8, 6, 1)),
+    ("&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec", (10, 3, 0)),
+    ("&&&& RUNNING TensorRT.trtexec [TensorRT v101600] [b72] # trtexec", (10, 16, 0)),
+])
+def test_versions_are_read_from_the_banner(banner, version):
+    assert TrtexecVersion.from_banner(banner) == TrtexecVersion(*version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_flag_perfsuite_passes_is_one_the_version_takes(tmp_path, version):
+    program = fake_trtexec(tmp_path, version)
+    parsed = TrtexecVersion(*map(int, version.split(".")))
+    flags = [*parsed.build_flags(Path("m.onnx"), Path("e.plan"), "fp16", 64, Path("t.cache")),
+             *parsed.timing_flags(Path("e.plan"), "input", Path("i.bin"), Path("t.json"), 10,
+                                  0.5, cuda_graph=True),
+             *parsed.output_flags(Path("e.plan"), "input", Path("i.bin"), Path("o.json"))]
+    names = sorted({flag.split("=")[0] for flag in flags})
+    done = subprocess.run([str(program), *names_with_values(flags, names), "--help"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def names_with_values(flags: list[str], names: list[str]) -> list[str]:
+    """One of each flag (trtexec reads each once; a repeated flag is an unknown option)."""
+    return [next(f for f in flags if f.split("=")[0] == name) for name in names]
+
+
+def test_without_trtexec_its_cases_skip_saying_where_it_was_looked_for(project, monkeypatch):
+    project.makefile(".toml", pyproject=TINY_CONFIG)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    result = project.runpytest_subprocess("--perf-backends=torch,trtexec", "--perf-suite=only",
+                                          "-k", "test_latency")
+    result.stdout.fnmatch_lines(["SKIPPED*tiny-trtexec-fp32*trtexec not found on PATH or at "
+                                 "/usr/src/tensorrt/bin/trtexec*[[]tool.perfsuite.tensorrt[]]*"])
+
+
+def test_a_configured_trtexec_that_is_not_a_program_is_a_usage_error(project, tmp_path):
+    project.makefile(".toml", pyproject=trtexec_config(tmp_path / "nope"))
+    result = project.runpytest_subprocess("--perf-suite=only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*tensorrt.trtexec*is not an executable file*"])
+
+
+def test_the_fakes_parsers_refuse_what_the_real_ones_cannot_read(tmp_path):
+    """8.2 reads opsets up to 13, 8.5 cannot import LayerNormalization: the fake fails as they
+    do, so an export at the wrong opset would fail these tests."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 4])
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, [4], [1.0] * 4)
+    graph = helper.make_graph([helper.make_node("LayerNormalization", ["input", "scale"],
+                                                ["output"])], "ln", [x], [y], [scale])
+    path = tmp_path / "ln.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    for version, accepted in (("8.2.3", False), ("8.5.3", False), ("8.6.1", True)):
+        done = subprocess.run([str(fake_trtexec(tmp_path, version)), f"--onnx={path}",
+                               f"--saveEngine={tmp_path / version}.plan", "--skipInference"
+                               if version >= "8.6" else "--buildOnly"],
+                              capture_output=True, text=True, check=False)
+        assert (done.returncode == 0) == accepted, (version, done.stderr)
