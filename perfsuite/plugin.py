@@ -25,15 +25,15 @@ from perfsuite.benchmark_options import (
     refusals,
     take_compare,
 )
-from perfsuite.comparison import BaselineComparison, GateOptions
-from perfsuite.config import CliOverrides, SuiteConfig, load_config, policy_changes
+from perfsuite.comparison import BaselineComparison
+from perfsuite.config import SuiteConfig, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
+from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
 from perfsuite.shipped_suite import PACKAGE_DIR, SUITE_DIR, add_shipped_suite
-from perfsuite.validate import check_machine_key
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
@@ -87,16 +87,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="also print pytest-benchmark's own table for perfsuite's benchmarks")
 
 
-def _cli_overrides(config: pytest.Config) -> CliOverrides:
-    return CliOverrides(
-        models=config.getoption("perf_models"),
-        backends=config.getoption("perf_backends"),
-        precisions=config.getoption("perf_precisions"),
-        device=config.getoption("perf_device"),
-        rounds=config.getoption("perf_rounds"),
-    )
-
-
 @contextlib.contextmanager
 def _usage_errors(what: str = "perfsuite") -> Iterator[None]:
     """At the configure and collection hooks a perfsuite error is about the user's input: a
@@ -109,7 +99,7 @@ def _usage_errors(what: str = "perfsuite") -> Iterator[None]:
 
 def pytest_configure(config: pytest.Config) -> None:
     with _usage_errors("perfsuite configuration"):
-        suite = load_config(config.rootpath, list(BACKEND_TYPES), _cli_overrides(config))
+        suite = load_config(config.rootpath, list(BACKEND_TYPES), cli_overrides(config))
     with _usage_errors():
         _configure(config, suite)
 
@@ -138,54 +128,10 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
                                 "them without -n.")
     config.stash[AB_KEY] = None
     if config.getoption("perf_ab"):
-        _refuse_with_ab(config, options.recording, compare, parallel)
+        refuse_with_ab(config, options.recording, compare, parallel)
         config.stash[AB_KEY] = AbComparison(suite.gate, config, options.report_path)
         options = replace(options, gate=False, report_path=None)
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
-
-
-def _refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareRequest,
-                    parallel: bool) -> None:
-    """--perf-ab replaces the baseline gate for the run and needs timing."""
-    clash = [name for name, given in (
-        ("--perf-save-baseline/--perf-add-recording", recording),
-        ("--benchmark-compare", compare.baseline or compare.stored_run is not None),
-        ("--benchmark-disable", config.getoption("benchmark_disable", default=False)),
-        ("-n (pytest-xdist)", parallel)) if given]
-    if clash:
-        raise pytest.UsageError(
-            f"--perf-ab gates this tree against REF measured in the same run; it cannot be "
-            f"combined with {', '.join(clash)}: run those separately.")
-
-
-def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
-    """The run's baseline options, parsed once."""
-    report = config.getoption("perf_report")
-    if report and (Path(report).is_dir() or not Path(report).resolve().parent.is_dir()):
-        raise pytest.UsageError(
-            f"perfsuite: --perf-report={report} | "
-            + ("is a folder" if Path(report).is_dir() else "its folder does not exist")
-            + "; the report is written at the end of the run.\nRemedy: name a file in an "
-            "existing folder, e.g. --perf-report=perfsuite-report.md.")
-    return GateOptions(
-        baselines_dir=config.rootpath / "baselines",
-        save_baseline=bool(config.getoption("perf_save_baseline")),
-        add_recording=bool(config.getoption("perf_add_recording")),
-        compare=compare.baseline,
-        gate=compare.stored_run is None,
-        allow_env_change=bool(config.getoption("perf_allow_env_change")),
-        report_path=Path(report) if report else None,
-        machine_key=_machine_key(config),
-    )
-
-
-def _machine_key(config: pytest.Config) -> str | None:
-    """--perf-machine-key or PERFSUITE_MACHINE_KEY, checked before any file is touched."""
-    for where, key in (("--perf-machine-key", config.getoption("perf_machine_key")),
-                       (MACHINE_KEY_ENV, os.environ.get(MACHINE_KEY_ENV))):
-        if key:
-            return check_machine_key(key, where)  # a ConfigError: a usage error at configure
-    return None
 
 
 def _progress_writer(config: pytest.Config) -> Any:
@@ -300,6 +246,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Only when perf tests were collected: refuse pytest-benchmark options perfsuite cannot
     honour, check the baseline and torchvision model names."""
+    _deselect_selftest_unless_asked(config, items)
     perf_items = {item.nodeid for item in items
                   if any(name in getattr(item, "fixturenames", ()) for name in _PERF_FIXTURES)}
     compare = config.stash[COMPARE_KEY]
@@ -317,7 +264,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.stash[AB_KEY] is not None:
         perf = config.stash[RUN_KEY]
         with _usage_errors():
-            attach_base(perf, config.rootpath, config.getoption("perf_ab"), _cli_overrides(config),
+            attach_base(perf, config.rootpath, config.getoption("perf_ab"), cli_overrides(config),
                         list(BACKEND_TYPES), os.environ)
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
@@ -332,6 +279,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"perfsuite configuration: model {spec.name!r} | unknown torchvision model "
                 f"{spec.torchvision!r}. Valid names: {', '.join(sorted(known))}."
             )
+
+
+def _deselect_selftest_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The TensorRT self-check fails where TensorRT cannot run: it runs under -m trt_selftest."""
+    if "trt_selftest" in (config.getoption("markexpr", "") or ""):
+        return
+    selftest = [item for item in items if item.get_closest_marker("trt_selftest")]
+    if selftest:
+        config.hook.pytest_deselected(items=selftest)
+        items[:] = [item for item in items if not item.get_closest_marker("trt_selftest")]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

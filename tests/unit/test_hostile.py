@@ -318,7 +318,7 @@ def test_hostile_input(project, tmp_path, monkeypatch, case):
         assert not changed, f"{case.id} changed the user's files: {changed}"
     assert not lost, f"{case.id} removed the user's files: {lost}"
     assert all(p.startswith(baselines) for p in added), f"{case.id} wrote {added}"
-    allowed = (f"{tmp_path.name}/cache/", f"{tmp_path.name}/home/", f"{project.path.name}/")
+    allowed = (f"{tmp_path.name}/cache", f"{tmp_path.name}/home", f"{project.path.name}/")
     strays = {p for p in _names(tmp_path.parent) - outside_before if not p.startswith(allowed)}
     assert not strays, f"{case.id} wrote outside the project and the cache: {strays}"
     assert not Path("/tmp/perfsuite-escape").exists()

@@ -138,3 +138,18 @@ def test_the_fakes_parsers_refuse_what_the_real_ones_cannot_read(tmp_path):
                                if version >= "8.6" else "--buildOnly"],
                               capture_output=True, text=True, check=False)
         assert (done.returncode == 0) == accepted, (version, done.stderr)
+
+
+def test_the_selftest_checks_the_trtexec_route(project, tmp_path):
+    program = fake_trtexec(tmp_path, "8.2.3")
+    project.makefile(".toml", pyproject=trtexec_config(program))
+    result = project.runpytest_subprocess("-m", "trt_selftest", "--perf-backends=torch,trtexec",
+                                          "--perf-suite=only")
+    result.assert_outcomes(passed=1, skipped=1)  # the in-process route is not configured
+    result.stdout.fnmatch_lines(["*tensorrt is not among this run's backends (torch, trtexec)*"])
+    project.makefile(".toml", pyproject=TINY_CONFIG)  # no trtexec configured, none on PATH
+    missing = project.runpytest_subprocess("-m", "trt_selftest", "--perf-backends=torch,trtexec",
+                                           "--perf-suite=only")
+    assert missing.ret == pytest.ExitCode.TESTS_FAILED
+    missing.stdout.fnmatch_lines(["tiny-trtexec-fp32: TensorRT cannot run here: trtexec not found*",
+                                  "Fix: install TensorRT (JetPack ships /usr/src/tensorrt/bin/trtexec)*"])

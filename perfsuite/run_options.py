@@ -1,0 +1,69 @@
+"""What the command line asks of a run: the --perf-* settings that override the configuration,
+the baseline options (checked before any file is touched) and the combinations refused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from perfsuite.benchmark_options import CompareRequest
+from perfsuite.comparison import GateOptions
+from perfsuite.config import CliOverrides
+from perfsuite.machine import MACHINE_KEY_ENV
+from perfsuite.validate import check_machine_key
+
+
+def cli_overrides(config: pytest.Config) -> CliOverrides:
+    return CliOverrides(
+        models=config.getoption("perf_models"),
+        backends=config.getoption("perf_backends"),
+        precisions=config.getoption("perf_precisions"),
+        device=config.getoption("perf_device"),
+        rounds=config.getoption("perf_rounds"),
+    )
+
+
+def refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareRequest,
+                   parallel: bool) -> None:
+    """--perf-ab replaces the baseline gate for the run and needs timing."""
+    clash = [name for name, given in (
+        ("--perf-save-baseline/--perf-add-recording", recording),
+        ("--benchmark-compare", compare.baseline or compare.stored_run is not None),
+        ("--benchmark-disable", config.getoption("benchmark_disable", default=False)),
+        ("-n (pytest-xdist)", parallel)) if given]
+    if clash:
+        raise pytest.UsageError(
+            f"--perf-ab gates this tree against REF measured in the same run; it cannot be "
+            f"combined with {', '.join(clash)}: run those separately.")
+
+
+def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
+    """The run's baseline options, parsed once."""
+    report = config.getoption("perf_report")
+    if report and (Path(report).is_dir() or not Path(report).resolve().parent.is_dir()):
+        raise pytest.UsageError(
+            f"perfsuite: --perf-report={report} | "
+            + ("is a folder" if Path(report).is_dir() else "its folder does not exist")
+            + "; the report is written at the end of the run.\nRemedy: name a file in an "
+            "existing folder, e.g. --perf-report=perfsuite-report.md.")
+    return GateOptions(
+        baselines_dir=config.rootpath / "baselines",
+        save_baseline=bool(config.getoption("perf_save_baseline")),
+        add_recording=bool(config.getoption("perf_add_recording")),
+        compare=compare.baseline,
+        gate=compare.stored_run is None,
+        allow_env_change=bool(config.getoption("perf_allow_env_change")),
+        report_path=Path(report) if report else None,
+        machine_key=_machine_key(config),
+    )
+
+
+def _machine_key(config: pytest.Config) -> str | None:
+    """--perf-machine-key or PERFSUITE_MACHINE_KEY, checked before any file is touched."""
+    for where, key in (("--perf-machine-key", config.getoption("perf_machine_key")),
+                       (MACHINE_KEY_ENV, os.environ.get(MACHINE_KEY_ENV))):
+        if key:
+            return check_machine_key(key, where)  # a ConfigError: a usage error at configure
+    return None
