@@ -71,6 +71,7 @@ def read_version(trtexec: Path) -> TrtexecVersion:
 
 class TrtexecRunner(Runner):
     timed_by_tool: ClassVar[bool] = True
+
     def __init__(self, case: CaseSpec, spec: ModelSpec, trtexec: Path, version: TrtexecVersion,
                  engine: Path, cuda_graph: bool, recipe: str) -> None:
         super().__init__(case, spec.input_shape, engine.stat().st_size)
@@ -131,10 +132,9 @@ class TrtexecBackend(Backend):
 
     def prepare(self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str,
                 device: str) -> Runner:
-        trtexec = find_trtexec(self.options.trtexec)
-        if trtexec is None or not os.access(trtexec, os.X_OK):
-            raise BackendUnavailable(f"{trtexec} is not an executable file" if trtexec
-                                     else NOT_FOUND)
+        trtexec = find_trtexec(self.options.trtexec)  # a configured one was checked at load
+        if trtexec is None:
+            raise BackendUnavailable(NOT_FOUND)
         version = read_version(trtexec)
         workspace_mb = max(1, self.options.trt_workspace_bytes >> 20)
         recipe = " ".join(version.recipe_flags(precision, workspace_mb))
