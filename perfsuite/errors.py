@@ -15,6 +15,16 @@ class BackendUnavailable(PerfsuiteError):
     """A backend cannot run here (package missing, device or precision unsupported); tests skip."""
 
 
+class BuiltNotRunnable(BackendUnavailable):
+    """The backend built its artifact (an engine for another GPU) but cannot run it here; the
+    artifact's size still belongs in the results."""
+
+    def __init__(self, message: str, artifact_bytes: int, details: dict[str, str]) -> None:
+        super().__init__(message)
+        self.artifact_bytes = artifact_bytes
+        self.details = dict(details)
+
+
 class ModelError(PerfsuiteError):
     """A model cannot be built or its weights file cannot be loaded."""
 

@@ -25,7 +25,7 @@ from perfsuite.backends import (
 )
 from perfsuite.config import SuiteConfig
 from perfsuite.device import configure_torch, resolve_device
-from perfsuite.errors import BackendUnavailable, PerfsuiteError
+from perfsuite.errors import BackendUnavailable, BuiltNotRunnable, PerfsuiteError
 from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
@@ -231,6 +231,11 @@ class PerfRun:
         artifacts = self.artifacts(case.model)
         try:
             return backend.prepare(artifacts.spec, artifacts, case.precision, case.device)
+        except BuiltNotRunnable as exc:  # its artifact's size still belongs in the table
+            self._results.setdefault(case, CaseResult(case, exc.artifact_bytes,
+                                                      details=exc.details,
+                                                      warnings=(f"not run: {exc}",)))
+            return exc
         except BackendUnavailable as exc:
             return exc
 
@@ -306,7 +311,17 @@ class PerfRun:
         return self._recorded_cases[case_id]
 
     def results(self) -> list[CaseResult]:
-        return list(self._results.values())
+        """Results in the configuration's order of models, backends and precisions."""
+        config = self.config
+        models = [spec.name for spec in config.models]
+
+        def place(result: CaseResult) -> tuple[int, ...]:
+            case = result.case
+            return tuple(order.index(value) if value in order else len(order) for order, value in
+                         ((models, case.model), (list(config.backends), case.backend),
+                          (list(config.precisions), case.precision)))
+
+        return sorted(self._results.values(), key=place)
 
     def base_failed(self, error: Exception) -> str:
         """Why REF's side of a comparison is missing, for the A/B summary."""

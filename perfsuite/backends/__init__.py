@@ -14,6 +14,7 @@ from perfsuite.backends.base import (
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
 from perfsuite.backends.tensorrt import TensorRTBackend
 from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
+from perfsuite.backends.tensorrt_rtx import TensorRTRtxBackend
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend
 from perfsuite.backends.trtexec import TrtexecBackend
@@ -21,7 +22,7 @@ from perfsuite.backends.trtexec import TrtexecBackend
 BACKEND_TYPES: dict[str, type[Backend]] = {
     backend.name: backend
     for backend in (TorchEagerBackend, TorchCudaGraphBackend, OnnxRuntimeBackend,
-                    TensorRTBackend, TensorRTPycudaBackend, TrtexecBackend)
+                    TensorRTBackend, TensorRTPycudaBackend, TrtexecBackend, TensorRTRtxBackend)
 }
 REFERENCE_BACKEND = TorchEagerBackend.name
 REFERENCE_PRECISION = "fp32"

@@ -9,7 +9,11 @@ GPU compute and end-to-end time land in the results as trtexec reports them.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +30,7 @@ from perfsuite.backends.tensorrt_engine import (
     onnx_digest,
     parser_max_opset,
     plan_recipe,
+    trt_logger,
 )
 from perfsuite.errors import BackendUnavailable
 from perfsuite.export import OnnxArtifact
@@ -57,17 +62,39 @@ class Buffers:
             (self.inputs if is_input else self.outputs)[name] = tensor
 
 
+@dataclass(frozen=True)
+class LoadedEngine:
+    """A deserialized engine with the runtime that made it (which must outlive it)."""
+
+    runtime: Any
+    engine: Any
+    size_bytes: int
+
+
+def capture_graph(torch: Any, stream: Any, launch: Callable[[], None]) -> tuple[Any, str]:
+    """A CUDA graph of `launch` captured on `stream`, or (None, why) when the capture fails:
+    an engine may hold operations CUDA does not permit under capture, and then runs with plain
+    launches, as trtexec does. The capture is thread-local, so other threads' CUDA calls go on."""
+    graph = torch.cuda.CUDAGraph()
+    mode = {}
+    if "capture_error_mode" in inspect.signature(torch.cuda.graph).parameters:
+        mode = {"capture_error_mode": "thread_local"}
+    try:
+        with torch.cuda.graph(graph, stream=stream, **mode):
+            launch()
+    except Exception as exc:  # whatever the capture refused
+        stream.synchronize()
+        return None, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return graph, ""
+
+
 class TensorRTRunner(Runner):
-    def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
+    def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, loaded: LoadedEngine,
                  recipe: EngineRecipe, device: str, cuda_graph: bool) -> None:
-        super().__init__(case, spec.input_shape, len(engine_bytes))
+        super().__init__(case, spec.input_shape, loaded.size_bytes)
         torch = require("torch")
         self._torch, self._trt, self._recipe = torch, trt, recipe
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = self._runtime.deserialize_cuda_engine(engine_bytes)
-        if self._engine is None:
-            raise EngineBuildError(f"{case.id} | TensorRT {trt.__version__} cannot deserialize "
-                                   "the engine it was given.")
+        self._runtime, self._engine = loaded.runtime, loaded.engine
         self._context = self._engine.create_execution_context()
         self._buffers: Any = Buffers(trt, self._engine, device)
         for name, tensor in self._buffers.inputs.items():
@@ -82,23 +109,21 @@ class TensorRTRunner(Runner):
                                     pin_memory=self._on_gpu)
         self._host_out = torch.empty(self._output.shape, dtype=self._output.dtype,
                                      pin_memory=self._on_gpu)
-        self._graph = self._capture() if cuda_graph and self._on_gpu else None
+        self._graph: Any = None
+        self._graph_refused = ""
+        if cuda_graph and self._on_gpu:
+            self._graph, self._graph_refused = self._capture()
 
     def _execute(self) -> None:
         handle = self._stream.cuda_stream if self._stream is not None else 0
         if not self._context.execute_async_v3(handle):
             raise EngineBuildError(f"{self.case.id} | execute_async_v3 reported failure.")
 
-    def _capture(self) -> Any:
-        torch = self._torch
-        with torch.cuda.stream(self._stream):
+    def _capture(self) -> tuple[Any, str]:
+        with self._torch.cuda.stream(self._stream):
             self._execute()  # the first run after input shapes change may allocate; not captured
-            self._stream.synchronize()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self._stream):
-                self._execute()
         self._stream.synchronize()
-        return graph
+        return capture_graph(self._torch, self._stream, self._execute)
 
     def _launch(self) -> None:
         if self._graph is not None:
@@ -142,6 +167,9 @@ class TensorRTRunner(Runner):
                    "recipe": self._recipe.describe(),
                    "cuda_graph": "on" if self._graph is not None else "off",
                    "buffers": "torch " + ("cuda" if self._on_gpu else "host")}
+        if self._graph_refused:
+            details["cuda_graph"] = "off (capture failed)"
+            details["cuda_graph_refused"] = self._graph_refused
         size = getattr(self._engine, "device_memory_size_v2", None)
         if size is None:
             size = getattr(self._engine, "device_memory_size", None)
@@ -150,54 +178,101 @@ class TensorRTRunner(Runner):
         return details
 
     def close(self) -> None:
-        self._graph = self._context = self._engine = self._buffers = None
+        self._graph = self._context = self._engine = self._buffers = self._runtime = None
         super().close()
 
 
+def tensorrt_distributions() -> str:
+    """The installed TensorRT distributions and versions: `tensorrt-cu12` and `tensorrt-cu13`
+    (or a JetPack build) share `__version__`, not their engines."""
+    found = set()
+    for dist in metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", str(dist.metadata["Name"] or "")).lower()
+        if name.startswith("tensorrt"):
+            found.add(f"{name} {dist.version}")
+    return ", ".join(sorted(found))
+
+
+def device_slug(recipe: EngineRecipe) -> str:
+    """Which GPU an engine or timing cache belongs to, as part of a file name."""
+    facts = gpu_facts()
+    if recipe.compute_capability:
+        return recipe.compute_capability
+    if not facts:
+        return "no-gpu"
+    name = re.sub(r"[^A-Za-z0-9]+", "-", str(facts["gpu_name"])).strip("-")
+    return f"{name}-cc{facts['compute_capability']}"
+
+
 class EngineFromOnnx:
-    """Builds, or takes from the artifact cache, the engine for one (model, recipe)."""
+    """Builds, or takes from the artifact cache, the engine for one (model, recipe). With
+    `load`, the engine is deserialized once, when the cache entry is checked, and kept."""
 
     def __init__(self, trt: Any, artifacts: ModelArtifacts, recipe: EngineRecipe, cache: Any,
-                 progress: Callable[[str], None]) -> None:
+                 progress: Callable[[str], None], kind: str = "tensorrt",
+                 timing_cache: bool = True) -> None:
         self.trt, self.artifacts, self.recipe = trt, artifacts, recipe
-        self.cache, self.progress = cache, progress
+        self.cache, self.progress, self.kind = cache, progress, kind
+        self.timing_cache = timing_cache
+        self.loaded: LoadedEngine | None = None
 
     def key(self) -> dict[str, str]:
         onnx = self.onnx()
-        facts = {k: str(v) for k, v in gpu_facts().items() if k != "driver"}
+        facts = {k: str(v) for k, v in gpu_facts().items() if k not in ("driver", "cuda")}
         return {"onnx_sha256": onnx_digest(onnx), "tensorrt": str(self.trt.__version__),
+                "tensorrt_distributions": tensorrt_distributions(),
                 "l4t": read_text(Path("/etc/nv_tegra_release")).split(",")[0],
                 **facts, **self.recipe.key()}
 
     def onnx(self) -> OnnxArtifact:
-        """The export this TensorRT's parser reads (an older opset before 8.6)."""
-        major, minor = (int(p) for p in str(self.trt.__version__).split(".")[:2])
-        return self.artifacts.onnx(self.recipe.onnx_precision, parser_max_opset(major, minor))
+        """The export this TensorRT's parser reads (an older opset before TensorRT 8.6;
+        TensorRT-RTX numbers its versions from 1 and reads them all)."""
+        max_opset = None
+        if self.kind != "tensorrt-rtx":
+            major, minor = (int(p) for p in str(self.trt.__version__).split(".")[:2])
+            max_opset = parser_max_opset(major, minor)
+        return self.artifacts.onnx(self.recipe.onnx_precision, max_opset)
 
-    def __call__(self) -> bytes:
+    def engine_path(self, load: bool = True) -> Path:
+        """The cached engine file, built first where missing."""
         onnx = self.onnx()
-        timing_cache = self.cache.root / "tensorrt" / f"timing-{self.trt.__version__}.cache"
+        timing_cache = (self.cache.root / self.kind /
+                        f"timing-{self.trt.__version__}-{device_slug(self.recipe)}.cache"
+                        if self.timing_cache else None)
 
         def build(directory: Path) -> None:
             engine = build_engine(self.trt, onnx.path, self.recipe, timing_cache, self.progress)
             (directory / ENGINE_FILE).write_bytes(engine)
 
         def validate(directory: Path) -> None:
-            runtime = self.trt.Runtime(self.trt.Logger(self.trt.Logger.WARNING))
-            if runtime.deserialize_cuda_engine((directory / ENGINE_FILE).read_bytes()) is None:
-                raise ValueError("TensorRT cannot deserialize it")
+            data = (directory / ENGINE_FILE).read_bytes()
+            if not data:
+                raise ValueError("the engine file is empty")
+            if load:
+                runtime = self.trt.Runtime(trt_logger(self.trt))
+                engine = runtime.deserialize_cuda_engine(data)
+                if engine is None:
+                    raise ValueError(f"TensorRT {self.trt.__version__} cannot deserialize it")
+                self.loaded = LoadedEngine(runtime, engine, len(data))
 
         name = f"{self.artifacts.spec.name}-{self.recipe.precision}"
-        entry = self.cache.get_or_build("tensorrt", name, self.key(), build, validate)
+        entry = self.cache.get_or_build(self.kind, name, self.key(), build, validate)
         if entry.hit:
             self.progress(f"reusing cached TensorRT engine {entry.path / ENGINE_FILE}")
-        return (entry.path / ENGINE_FILE).read_bytes()
+        return entry.path / ENGINE_FILE
+
+    def __call__(self) -> LoadedEngine:
+        self.engine_path(load=True)
+        if self.loaded is None:
+            raise EngineBuildError(f"{self.artifacts.spec.name} | TensorRT engine not loaded")
+        return self.loaded
 
 
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("tensorrt",)
+    module: ClassVar[str] = "tensorrt"  # the Python module this family's API comes from
 
     def available(self) -> tuple[bool, str]:
         if not is_installed("tensorrt"):
@@ -210,9 +285,14 @@ class TensorRTBackend(Backend):
         options = self.options
         if device != "cuda" and not options.trt_host_buffers:
             raise BackendUnavailable(f"TensorRT needs a CUDA device; this run's device is {device}")
-        trt = require("tensorrt")
+        trt = require(self.module)
+        if device != "cuda" and not getattr(trt, "__perfsuite_host_memory__", False):
+            raise BackendUnavailable(
+                f"TensorRT {trt.__version__} needs CUDA buffers; [tool.perfsuite.tensorrt] "
+                "host_buffers = true is for TensorRT emulators only: remove it, or run with "
+                "--perf-device cuda")
         check_name_based_api(trt)
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
-        engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
+        loaded = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         case = CaseSpec(spec.name, self.name, precision, device)
-        return TensorRTRunner(case, spec, trt, engine, recipe, device, options.trt_cuda_graph)
+        return TensorRTRunner(case, spec, trt, loaded, recipe, device, options.trt_cuda_graph)

@@ -48,6 +48,7 @@ class EngineRecipe:
     tf32: bool
     workspace_bytes: int
     optimization_level: int | None
+    compute_capability: str = ""  # ahead-of-time target (TensorRT-RTX): "SM86"; "": this GPU
 
     def describe(self) -> str:
         if self.precision == "fp32":
@@ -56,7 +57,8 @@ class EngineRecipe:
             how = "fp32 ONNX + BuilderFlag.FP16 (weakly typed)"
         else:
             how = "fp16 ONNX, strongly typed network"
-        return f"{self.precision}: {how}; TF32 {'on' if self.tf32 else 'off'}"
+        target = f"; built for {self.compute_capability}" if self.compute_capability else ""
+        return f"{self.precision}: {how}; TF32 {'on' if self.tf32 else 'off'}{target}"
 
     def key(self) -> dict[str, str]:
         return {f"recipe_{k}": str(v) for k, v in self.__dict__.items()}
@@ -97,7 +99,8 @@ def check_name_based_api(trt: Any) -> None:
 
 
 def plan_recipe(trt: Any, precision: str, tf32: bool, workspace_bytes: int,
-                optimization_level: int | None = None) -> EngineRecipe:
+                optimization_level: int | None = None, compute_capability: str = ""
+                ) -> EngineRecipe:
     """The build recipe this TensorRT supports for `precision`."""
     creation = trt.NetworkDefinitionCreationFlag
     has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")
@@ -112,6 +115,7 @@ def plan_recipe(trt: Any, precision: str, tf32: bool, workspace_bytes: int,
         tf32=tf32,
         workspace_bytes=workspace_bytes,
         optimization_level=optimization_level,
+        compute_capability=compute_capability,
     )
 
 
@@ -126,10 +130,22 @@ def onnx_digest(onnx: OnnxArtifact) -> str:
     return digest.hexdigest()
 
 
-def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: Path,
+_LOGGERS: dict[int, tuple[Any, Any]] = {}
+
+
+def trt_logger(trt: Any) -> Any:
+    """The one logger every builder, parser and runtime of this TensorRT module is given:
+    TensorRT keeps a process-wide logger and warns when a later object brings another."""
+    if id(trt) not in _LOGGERS:  # the module is kept beside its logger, so its id stays its own
+        _LOGGERS[id(trt)] = (trt, trt.Logger(trt.Logger.WARNING))
+    return _LOGGERS[id(trt)][1]
+
+
+def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: Path | None,
                  progress: Callable[[str], None]) -> bytes:
-    """Serialized engine bytes; EngineBuildError carries the parser's or builder's messages."""
-    logger = trt.Logger(trt.Logger.WARNING)
+    """Serialized engine bytes; EngineBuildError carries the parser's or builder's messages.
+    `timing_cache` None: no timing cache (TensorRT-RTX deprecates them as no-ops)."""
+    logger = trt_logger(trt)
     builder = trt.Builder(logger)
     flags = 0
     if recipe.explicit_batch:
@@ -146,40 +162,85 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, recipe.workspace_bytes)
     if recipe.fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)
-    if recipe.tf32:
-        config.set_flag(trt.BuilderFlag.TF32)
-    else:
-        config.clear_flag(trt.BuilderFlag.TF32)
+    if hasattr(trt.BuilderFlag, "TF32"):
+        if recipe.tf32:
+            config.set_flag(trt.BuilderFlag.TF32)
+        else:
+            config.clear_flag(trt.BuilderFlag.TF32)
     if recipe.optimization_level is not None:
         config.builder_optimization_level = recipe.optimization_level
-    with file_lock(timing_cache.with_name(timing_cache.name + ".lock")):
-        cache = config.create_timing_cache(_read(timing_cache))
-        config.set_timing_cache(cache, False)
+    if recipe.compute_capability:
+        set_compute_capability(trt, config, recipe.compute_capability)
+    with contextlib.ExitStack() as stack:
+        if timing_cache is not None:
+            stack.enter_context(file_lock(timing_cache.with_name(timing_cache.name + ".lock")))
+            _attach_timing_cache(config, timing_cache, progress)
         with _ticker(progress, f"building TensorRT {recipe.precision} engine from {onnx_path.name}"):
             serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise EngineBuildError(f"TensorRT {trt.__version__} | build_serialized_network "
                                    f"returned None for {onnx_path} ({recipe.describe()}); "
                                    "see the TensorRT log above.")
-        _save_timing_cache(config.create_timing_cache(_read(timing_cache)),
-                           config.get_timing_cache(), timing_cache)
+        if timing_cache is not None:
+            _save_timing_cache(config, timing_cache, progress)
     return bytes(serialized)
 
 
-def _read(path: Path) -> bytes:
+def set_compute_capability(trt: Any, config: Any, name: str) -> None:
+    """Build ahead of time for one GPU generation (TensorRT-RTX: `ComputeCapability.SM86`)."""
+    config.num_compute_capabilities = 1
+    config.set_compute_capability(getattr(trt.ComputeCapability, name), 0)
+
+
+def _read(path: Path, progress: Callable[[str], None]) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
+    except OSError as exc:
+        progress(f"timing cache {path} cannot be read ({exc.strerror}); building without it")
+        return b""
 
 
-def _save_timing_cache(on_disk: Any, fresh: Any, path: Path) -> None:
-    """Merge what this build learned into the cache on disk, then replace it atomically."""
-    on_disk.combine(fresh, False)
+def _timing_cache_from(config: Any, data: bytes) -> Any:
+    """The cache `data` holds, or None where TensorRT cannot read it."""
+    try:
+        return config.create_timing_cache(data)
+    except Exception:  # pybind11 raises where C++ returned an error
+        return None
+
+
+def _attach_timing_cache(config: Any, path: Path, progress: Callable[[str], None]) -> None:
+    """The build starts from the cache on disk, or from an empty one where that cache is
+    damaged or was made by another GPU or TensorRT (set_timing_cache then refuses it)."""
+    data = _read(path, progress)
+    cache = _timing_cache_from(config, data) if data else None
+    if data and (cache is None or not config.set_timing_cache(cache, False)):
+        progress(f"timing cache {path} is damaged or from another GPU or TensorRT; building "
+                 "with an empty one, which replaces it")
+        cache = None
+    if cache is None:
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+
+
+def _save_timing_cache(config: Any, path: Path, progress: Callable[[str], None]) -> None:
+    """Merge what this build learned into the cache on disk (replacing one that cannot be
+    merged: damaged or foreign), then replace the file atomically."""
+    learned = config.get_timing_cache()
+    if learned is None:
+        progress(f"TensorRT kept no timing cache for this build; {path} is unchanged")
+        return
+    data = _read(path, progress)
+    on_disk = _timing_cache_from(config, data) if data else None
+    merged = on_disk if on_disk is not None and on_disk.combine(learned, False) else learned
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(handle, "wb") as stream:
-        stream.write(bytes(on_disk.serialize()))
-    os.replace(temporary, path)
+        stream.write(bytes(merged.serialize()))
+    try:
+        os.replace(temporary, path)
+    except OSError as exc:  # e.g. a folder stands where the file should be: leave it alone
+        os.unlink(temporary)
+        progress(f"timing cache {path} cannot be replaced ({exc.strerror}); it is unchanged")
 
 
 @contextlib.contextmanager

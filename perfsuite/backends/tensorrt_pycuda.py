@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
-from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTRunner
+from perfsuite.backends.tensorrt import EngineFromOnnx, LoadedEngine, TensorRTRunner
 from perfsuite.backends.tensorrt_engine import (
     EngineBuildError,
     EngineRecipe,
@@ -33,30 +33,37 @@ def numpy_dtype_of(trt_dtype: Any) -> Any:
     return _NUMPY_DTYPES[dtype_name(trt_dtype)]
 
 
+def cuda_device_index() -> int:
+    """The device torch works on (CUDA_VISIBLE_DEVICES and torch.cuda.set_device respected)."""
+    torch = require("torch")
+    return int(torch.cuda.current_device()) if torch.cuda.is_available() else 0
+
+
 class PycudaRunner(Runner):
-    def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, engine_bytes: bytes,
+    def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, loaded: LoadedEngine,
                  recipe: EngineRecipe) -> None:
-        super().__init__(case, spec.input_shape, len(engine_bytes))
+        super().__init__(case, spec.input_shape, loaded.size_bytes)
         cuda = require("pycuda.driver")
         cuda.init()
         self._cuda, self._trt, self._recipe = cuda, trt, recipe
-        self._context_cuda = cuda.Device(0).retain_primary_context()
-        self._context_cuda.push()
-        try:
-            self._setup(engine_bytes)
-        finally:
-            self._context_cuda.pop()
-
-    def _setup(self, engine_bytes: bytes) -> None:
-        cuda, trt = self._cuda, self._trt
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self._engine = self._runtime.deserialize_cuda_engine(engine_bytes)
-        if self._engine is None:
-            raise EngineBuildError(f"{self.case.id} | cannot deserialize the engine.")
-        self._context = self._engine.create_execution_context()
-        self._stream = cuda.Stream()
+        self._runtime, self._engine = loaded.runtime, loaded.engine
+        self._context: Any = None
+        self._stream: Any = None
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, Any] = {}
+        self._context_cuda = cuda.Device(cuda_device_index()).retain_primary_context()
+        self._context_cuda.push()
+        try:
+            self._setup()
+        except BaseException:
+            self._release()  # a failed setup gives back what it took, the context included
+            raise
+        self._context_cuda.pop()
+
+    def _setup(self) -> None:
+        cuda, trt = self._cuda, self._trt
+        self._context = self._engine.create_execution_context()
+        self._stream = cuda.Stream()
         self._inputs: list[str] = []
         for index in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(index)
@@ -89,15 +96,30 @@ class PycudaRunner(Runner):
         return {"runtime": f"TensorRT {self._trt.__version__}", "recipe": self._recipe.describe(),
                 "buffers": "pycuda page-locked host + mem_alloc (primary context)"}
 
+    def _release(self) -> None:
+        """Free device and page-locked memory, the stream and TensorRT's objects while the
+        context is current (pushed), then pop and detach it. On a Jetson page-locked memory is
+        the GPU's memory: left to the garbage collector after detach, it leaks."""
+        try:
+            if self._stream is not None:
+                self._stream.synchronize()
+            for allocation in self._device.values():
+                allocation.free()
+            for host in self._host.values():
+                base = getattr(host, "base", None)
+                if base is not None and hasattr(base, "free"):
+                    base.free()
+            self._device.clear()
+            self._host.clear()
+            self._stream = self._context = self._engine = self._runtime = None
+        finally:
+            self._context_cuda.pop()
+            self._context_cuda.detach()
+
     def close(self) -> None:
         if not self.closed:
             self._context_cuda.push()
-            try:
-                self._device.clear()
-                self._context = self._engine = None
-            finally:
-                self._context_cuda.pop()
-                self._context_cuda.detach()
+            self._release()
         super().close()
 
 
@@ -122,9 +144,9 @@ class TensorRTPycudaBackend(Backend):
         check_name_based_api(trt)
         options = self.options
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
-        engine = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
+        loaded = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         return PycudaRunner(CaseSpec(spec.name, self.name, precision, device), spec, trt,
-                             engine, recipe)
+                            loaded, recipe)
 
 
 __all__ = ["PycudaRunner", "TensorRTPycudaBackend", "TensorRTRunner"]

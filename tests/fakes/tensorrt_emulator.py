@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,32 +38,64 @@ def versions() -> list[str]:
 
 # -- memory access ------------------------------------------------------------------------------
 class Memory:
-    """Copies between numpy arrays and raw addresses (host, or CUDA through cudaMemcpy)."""
+    """Copies between numpy arrays and raw addresses: host memory through ctypes; CUDA memory
+    in stream order, as TensorRT works: `execute_async_v3` waits for what was enqueued on its
+    stream before it, and its outputs land only after `OUTPUT_DELAY_S` more on that stream, so
+    a read that does not synchronise that stream first sees the old contents."""
+
+    OUTPUT_DELAY_S = 0.02
 
     def __init__(self) -> None:
         self._cudart = _load_cudart()
+        self._staging: dict[int, tuple[int, int]] = {}  # address -> (pinned pointer, nbytes)
 
     def read(self, address: int, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
         out = np.empty(shape, dtype=dtype)
         self._copy(out.ctypes.data, address, out.nbytes)
         return out
 
-    def write(self, address: int, array: np.ndarray) -> None:
+    def write(self, address: int, array: np.ndarray, stream: int) -> None:
         data = np.ascontiguousarray(array)
-        self._copy(address, data.ctypes.data, data.nbytes)
+        if self._cudart is None:
+            ctypes.memmove(address, data.ctypes.data, data.nbytes)
+            return
+        pinned = self._pinned(address, data.nbytes)
+        ctypes.memmove(pinned, data.ctypes.data, data.nbytes)
+        self._check(self._cudart.cudaLaunchHostFunc(ctypes.c_void_p(stream), _DELAY, None))
+        self._check(self._cudart.cudaMemcpyAsync(ctypes.c_void_p(address), ctypes.c_void_p(pinned),
+                                                 ctypes.c_size_t(data.nbytes), 4,
+                                                 ctypes.c_void_p(stream)))
 
-    def synchronize(self) -> None:
+    def wait_for(self, stream: int) -> None:
+        """Everything enqueued on `stream` so far has run (inputs copied there have landed)."""
         if self._cudart is not None:
-            self._cudart.cudaDeviceSynchronize()
+            self._check(self._cudart.cudaStreamSynchronize(ctypes.c_void_p(stream)))
+
+    def _pinned(self, address: int, nbytes: int) -> int:
+        pointer, size = self._staging.get(address, (0, 0))
+        if size < nbytes:
+            new = ctypes.c_void_p()
+            self._check(self._cudart.cudaMallocHost(ctypes.byref(new), ctypes.c_size_t(nbytes)))
+            pointer = int(new.value or 0)
+            self._staging[address] = (pointer, nbytes)
+        return pointer
 
     def _copy(self, dst: int, src: int, nbytes: int) -> None:
         if self._cudart is None:
             ctypes.memmove(dst, src, nbytes)
             return
-        status = self._cudart.cudaMemcpy(ctypes.c_void_p(dst), ctypes.c_void_p(src),
-                                         ctypes.c_size_t(nbytes), 4)  # cudaMemcpyDefault
+        self._check(self._cudart.cudaMemcpy(ctypes.c_void_p(dst), ctypes.c_void_p(src),
+                                            ctypes.c_size_t(nbytes), 4))  # cudaMemcpyDefault
+
+    @staticmethod
+    def _check(status: int) -> None:
         if status != 0:
-            raise RuntimeError(f"emulator cudaMemcpy failed with status {status}")
+            raise RuntimeError(f"emulated TensorRT: CUDA call failed with status {status}")
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+def _DELAY(_: Any) -> None:  # noqa: N802 (a C callback, enqueued on a CUDA stream)
+    time.sleep(Memory.OUTPUT_DELAY_S)
 
 
 def _load_cudart() -> Any:
@@ -88,6 +121,18 @@ class Logger:
             print(f"[emulated TensorRT] {message}")
 
 
+def _register_logger(trt: Any, logger: Any, creator: str) -> None:
+    """TensorRT keeps one process-wide logger: the first builder, runtime or parser sets it and
+    a later one bringing another logger gets a warning (recorded in `trt._logger_warnings`)."""
+    if trt._logger is None:
+        trt._logger = logger
+    elif logger is not trt._logger:
+        message = (f"The logger passed into {creator} differs from one already provided for an "
+                   "existing builder, runtime, or refitter; the existing one stays in use")
+        trt._logger_warnings.append(message)
+        trt._logger.log(Logger.WARNING, message)
+
+
 class ParserError:
     def __init__(self, message: str) -> None:
         self._message = message
@@ -105,8 +150,15 @@ class Emulated:
 class Builder(Emulated):
     def __init__(self, logger: Logger) -> None:
         self.logger = logger
+        _register_logger(self._trt, logger, "createInferBuilder")
 
     def create_network(self, flags: int = 0) -> Any:
+        known = 0
+        for member in self._trt.NetworkDefinitionCreationFlag:
+            known |= 1 << int(member)
+        if flags & ~known:
+            self.logger.log(Logger.ERROR, f"invalid network creation flags {flags:#x} (emulated)")
+            return None
         return self._trt.INetworkDefinition(flags)
 
     def create_builder_config(self) -> Any:
@@ -115,12 +167,23 @@ class Builder(Emulated):
     def build_serialized_network(self, network: Any, config: Any) -> Any:
         if network._onnx_path is None:
             return None
+        trt = self._trt
+        creation = trt.NetworkDefinitionCreationFlag
+        strongly_typed = "STRONGLY_TYPED" in creation.__members__ and \
+            network._flags & (1 << int(creation.STRONGLY_TYPED))
+        typing_flags = sorted(config._flags & {"FP16", "BF16", "INT8", "FP8"})
+        if strongly_typed and typing_flags:
+            self.logger.log(Logger.ERROR, f"BuilderFlag {typing_flags[0]} is not allowed with a "
+                                          "strongly typed network (emulated check)")
+            return None
         import onnx
 
         model = onnx.load(network._onnx_path)  # external data is read from beside the file
-        header = {"version": self._trt.__version__, "flags": sorted(config._flags),
-                  "network_flags": network._flags, "workspace": config._workspace}
-        config._timing_cache._entries[network._onnx_path] = header
+        header = {"version": trt.__version__, "flags": sorted(config._flags),
+                  "network_flags": network._flags, "workspace": config._workspace,
+                  "device": trt._device}
+        if config._timing_cache is not None:
+            config._timing_cache._entries[network._onnx_path] = header
         blob = json.dumps(header).encode()
         return self._trt.IHostMemory(MAGIC + struct.pack("<I", len(blob)) + blob
                                      + model.SerializeToString())
@@ -153,6 +216,13 @@ class OnnxParser(Emulated):
         if not Path(path).is_file():
             self._errors.append(f"cannot open {path}")
             return False
+        import onnx
+
+        graph = onnx.load(path, load_external_data=False).graph
+        foreign = [node.op_type for node in graph.node if node.domain not in ("", "ai.onnx")]
+        if foreign:
+            self._errors.append(f"No importer registered for op: {foreign[0]}")
+            return False
         self._network._onnx_path = path
         return True
 
@@ -165,13 +235,35 @@ class OnnxParser(Emulated):
 
 
 class ITimingCache(Emulated):
-    def __init__(self, data: bytes = b"") -> None:
-        self._entries: dict[str, Any] = json.loads(data.decode()) if data else {}
+    """Timings for one device and TensorRT version, as real caches are."""
+
+    def __init__(self, entries: dict[str, Any], device: str, version: str) -> None:
+        self._entries, self._device, self._version = entries, device, version
+
+    @classmethod
+    def _read(cls, trt: Any, data: bytes) -> Any:
+        if not data:
+            return trt.ITimingCache({}, trt._device, trt.__version__)
+        try:
+            blob = json.loads(bytes(data).decode())
+            return trt.ITimingCache(dict(blob["entries"]), str(blob["device"]),
+                                    str(blob["version"]))
+        except (ValueError, KeyError, TypeError):
+            return None  # real TensorRT logs an error and returns no cache
+
+    def _foreign(self) -> bool:
+        return (self._device, self._version) != (self._trt._device, self._trt.__version__)
 
     def serialize(self) -> bytes:
-        return json.dumps(self._entries, sort_keys=True).encode()
+        return json.dumps({"device": self._device, "version": self._version,
+                           "entries": self._entries}, sort_keys=True).encode()
 
     def combine(self, other: ITimingCache, ignore_mismatch: bool) -> bool:
+        if not isinstance(other, ITimingCache):
+            raise TypeError("combine(): incompatible function arguments (emulated pybind11)")
+        if (other._device, other._version) != (self._device, self._version) \
+                and not ignore_mismatch:
+            return False
         self._entries.update(other._entries)
         return True
 
@@ -180,7 +272,7 @@ class IBuilderConfig(Emulated):
     def __init__(self) -> None:
         self._flags: set[str] = {"TF32"}  # TensorRT enables TF32 by default
         self._workspace = 0
-        self._timing_cache = self._trt.ITimingCache()
+        self._timing_cache: Any = None
         self.builder_optimization_level = 3
 
     def set_flag(self, flag: enum.Enum) -> None:
@@ -196,9 +288,14 @@ class IBuilderConfig(Emulated):
         self._workspace = size
 
     def create_timing_cache(self, data: bytes) -> Any:
-        return self._trt.ITimingCache(bytes(data))
+        return ITimingCache._read(self._trt, data)
 
     def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
+        if not isinstance(cache, ITimingCache):
+            raise TypeError("set_timing_cache(): incompatible function arguments (emulated)")
+        if cache._foreign() and not ignore_mismatch:
+            self._timing_cache = None  # refused: the build runs without a cache
+            return False
         self._timing_cache = cache
         return True
 
@@ -224,6 +321,7 @@ class IHostMemory(Emulated):
 class Runtime(Emulated):
     def __init__(self, logger: Logger) -> None:
         self.logger = logger
+        _register_logger(self._trt, logger, "createInferRuntime")
 
     def deserialize_cuda_engine(self, data: Any) -> Any:
         raw = bytes(data)
@@ -234,8 +332,12 @@ class Runtime(Emulated):
             header = json.loads(raw[len(MAGIC) + 4:len(MAGIC) + 4 + length])
         except ValueError:
             return None
+        self._trt._deserializations += 1
         if header["version"] != self._trt.__version__:
             return None  # plans are tied to the exact TensorRT version
+        if header.get("device") != self._trt._device:
+            self.logger.log(Logger.ERROR, "the engine was built for another device (emulated)")
+            return None
         return self._trt.ICudaEngine(raw, raw[len(MAGIC) + 4 + length:], header)
 
 
@@ -301,7 +403,7 @@ class IExecutionContext(Emulated):
 
     def execute_async_v3(self, stream_handle: int) -> bool:
         engine = self._engine
-        self._memory.synchronize()  # inputs were enqueued on some stream; let them land
+        self._memory.wait_for(stream_handle)  # stream order: what was enqueued before us ran
         feeds = {}
         for name, mode, _ in engine._io:
             if mode == "INPUT":
@@ -310,7 +412,7 @@ class IExecutionContext(Emulated):
                 feeds[name] = self._memory.read(self._addresses[name], dtype, shape)
         outputs = engine._session.run(None, feeds)
         for (name, mode, _), value in zip([e for e in engine._io if e[1] == "OUTPUT"], outputs):
-            self._memory.write(self._addresses[name], value)
+            self._memory.write(self._addresses[name], value, stream_handle)
         return True
 
 
@@ -372,16 +474,68 @@ class _Placeholder(Emulated):
         raise NotImplementedError(f"the TensorRT emulator does not implement {type(self).__name__}")
 
 
-def emulated_tensorrt(version: str) -> ModuleType:
+class _Pybind11Enum(enum.Enum):
+    """Like TensorRT's pybind11 enums: real values, int() works, but members are not ints."""
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    __index__ = __int__
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.value))
+
+
+# TensorRT's Python package gives DataType an itemsize (bytes per element) and binds these
+# names at module level; the bindings wheels' __init__.py are the source.
+ITEMSIZE = {"FLOAT": 4, "HALF": 2, "BF16": 2, "INT8": 1, "INT32": 4, "INT64": 8, "BOOL": 1,
+            "UINT8": 1, "FP8": 1, "INT4": 0.5, "FP4": 0.5, "E8M0": 1}
+MODULE_DTYPES = {"float32": "FLOAT", "float16": "HALF", "bfloat16": "BF16", "int8": "INT8",
+                 "int32": "INT32", "int64": "INT64", "bool": "BOOL", "uint8": "UINT8",
+                 "fp8": "FP8", "int4": "INT4", "fp4": "FP4", "e8m0": "E8M0"}
+NUMPY_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
+               "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8}
+
+
+def _enums(api: dict[str, Any]) -> dict[str, type]:
+    values = api.get("__enum_values__", {})
+    made = {}
+    for name, members in api["__enums__"].items():
+        numbered = values.get(name) or {m: i for i, m in enumerate(members)}
+        made[name] = _Pybind11Enum(name, dict(numbered))  # type: ignore[call-overload]
+    if "DataType" in made:
+        made["DataType"].itemsize = property(  # type: ignore[attr-defined]
+            lambda self: ITEMSIZE[self.name])
+    return made
+
+
+def _bind_module_names(module: ModuleType, api: dict[str, Any]) -> None:
+    data_type = getattr(module, "DataType", None)
+    for name in api["__module__"]:
+        if name in MODULE_DTYPES and data_type is not None:
+            member = MODULE_DTYPES[name]
+            if member in data_type.__members__:
+                setattr(module, name, data_type[member])
+    module.nptype = lambda dtype: NUMPY_TYPES[dtype.name]  # type: ignore[attr-defined]
+    module.volume = lambda shape: int(np.prod(list(shape), dtype=np.int64))  # type: ignore[attr-defined]
+
+
+def emulated_tensorrt(version: str, device: str = "emulated GPU 0") -> ModuleType:
+    """The emulated `tensorrt` module of `version`, on a GPU identified as `device` (engines and
+    timing caches carry it; another device refuses them, as real TensorRT does)."""
     api = json.loads((SNAPSHOTS / f"{version}.json").read_text())
     module = ModuleType("tensorrt", f"Emulated TensorRT {version} (perfsuite tests/fakes)")
     module.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
     module.__version__ = api["__version__"]
-    for name, members in api["__enums__"].items():
-        setattr(module, name, enum.IntEnum(name, members, start=0))
+    module.__perfsuite_host_memory__ = True  # type: ignore[attr-defined]  # runs on host buffers
+    module._device = device  # type: ignore[attr-defined]
+    module._logger = None  # type: ignore[attr-defined]  # the process-wide logger, once set
+    module._logger_warnings = []  # type: ignore[attr-defined]
+    module._deserializations = 0  # type: ignore[attr-defined]
+    for name, made in _enums(api).items():
+        setattr(module, name, made)
     for name, members in api["__classes__"].items():
         base = BEHAVIOUR.get(name) or type(name, (_Placeholder,), {})
         setattr(module, name, _restricted(base, members, version, module))
-    for name in api["__module__"]:
-        setattr(module, name, getattr(module.DataType, "FLOAT", None))  # aliases; unused
+    _bind_module_names(module, api)
     return module
