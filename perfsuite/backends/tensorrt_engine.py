@@ -175,7 +175,9 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
         if timing_cache is not None:
             stack.enter_context(file_lock(timing_cache.with_name(timing_cache.name + ".lock")))
             _attach_timing_cache(config, timing_cache, progress)
-        with _ticker(progress, f"building TensorRT {recipe.precision} engine from {onnx_path.name}"):
+        family = "TensorRT-RTX" if "rtx" in getattr(trt, "__name__", "") else "TensorRT"
+        with _ticker(progress, f"building {family} {recipe.precision} engine from "
+                               f"{onnx_path.name}"):
             serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise EngineBuildError(f"TensorRT {trt.__version__} | build_serialized_network "

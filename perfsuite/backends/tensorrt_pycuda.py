@@ -68,8 +68,9 @@ class PycudaRunner(Runner):
         for index in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(index)
             shape = tuple(self._engine.get_tensor_shape(name))
-            host = cuda.pagelocked_empty(shape, numpy_dtype_of(self._engine.get_tensor_dtype(name)))
-            self._host[name], self._device[name] = host, cuda.mem_alloc(host.nbytes)
+            dtype = numpy_dtype_of(self._engine.get_tensor_dtype(name))
+            self._host[name] = cuda.pagelocked_empty(shape, dtype)  # held: freed by _release
+            self._device[name] = cuda.mem_alloc(self._host[name].nbytes)
             self._context.set_tensor_address(name, int(self._device[name]))
             if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 self._inputs.append(name)

@@ -94,7 +94,7 @@ class Memory:
 
 
 @ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-def _DELAY(_: Any) -> None:  # noqa: N802 (a C callback, enqueued on a CUDA stream)
+def _DELAY(_: Any) -> None:
     time.sleep(Memory.OUTPUT_DELAY_S)
 
 
@@ -411,7 +411,7 @@ class IExecutionContext(Emulated):
                 shape = self._shapes.get(name, engine.get_tensor_shape(name))
                 feeds[name] = self._memory.read(self._addresses[name], dtype, shape)
         outputs = engine._session.run(None, feeds)
-        for (name, mode, _), value in zip([e for e in engine._io if e[1] == "OUTPUT"], outputs):
+        for (name, _mode, _), value in zip([e for e in engine._io if e[1] == "OUTPUT"], outputs):
             self._memory.write(self._addresses[name], value, stream_handle)
         return True
 
@@ -483,39 +483,35 @@ class _Pybind11Enum(enum.Enum):
     __index__ = __int__
 
     def __hash__(self) -> int:
-        return hash((type(self).__name__, self.value))
+        return hash(self.value)
 
 
-# TensorRT's Python package gives DataType an itemsize (bytes per element) and binds these
-# names at module level; the bindings wheels' __init__.py are the source.
-ITEMSIZE = {"FLOAT": 4, "HALF": 2, "BF16": 2, "INT8": 1, "INT32": 4, "INT64": 8, "BOOL": 1,
-            "UINT8": 1, "FP8": 1, "INT4": 0.5, "FP4": 0.5, "E8M0": 1}
-MODULE_DTYPES = {"float32": "FLOAT", "float16": "HALF", "bfloat16": "BF16", "int8": "INT8",
-                 "int32": "INT32", "int64": "INT64", "bool": "BOOL", "uint8": "UINT8",
-                 "fp8": "FP8", "int4": "INT4", "fp4": "FP4", "e8m0": "E8M0"}
 NUMPY_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
                "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8}
 
 
 def _enums(api: dict[str, Any]) -> dict[str, type]:
+    """Each enum with its real member values (older snapshots: numbered in order)."""
     values = api.get("__enum_values__", {})
     made = {}
     for name, members in api["__enums__"].items():
         numbered = values.get(name) or {m: i for i, m in enumerate(members)}
         made[name] = _Pybind11Enum(name, dict(numbered))  # type: ignore[call-overload]
-    if "DataType" in made:
+    itemsize = api.get("__datatype_itemsize__", {})
+    if "DataType" in made:  # tensorrt/__init__.py adds it: a lookup in a table
         made["DataType"].itemsize = property(  # type: ignore[attr-defined]
-            lambda self: ITEMSIZE[self.name])
+            lambda self: itemsize.get(self.name))
     return made
 
 
 def _bind_module_names(module: ModuleType, api: dict[str, Any]) -> None:
-    data_type = getattr(module, "DataType", None)
-    for name in api["__module__"]:
-        if name in MODULE_DTYPES and data_type is not None:
-            member = MODULE_DTYPES[name]
-            if member in data_type.__members__:
-                setattr(module, name, data_type[member])
+    """Module-level names as the real __init__.py binds them: float16 is DataType.HALF, ..."""
+    for name, bound in api.get("__module_bindings__", {}).items():
+        owner, _, member = str(bound).partition(".")
+        enum_type = getattr(module, owner, None)
+        if member and isinstance(enum_type, type) and member in getattr(enum_type,
+                                                                       "__members__", {}):
+            setattr(module, name, enum_type[member])
     module.nptype = lambda dtype: NUMPY_TYPES[dtype.name]  # type: ignore[attr-defined]
     module.volume = lambda shape: int(np.prod(list(shape), dtype=np.int64))  # type: ignore[attr-defined]
 

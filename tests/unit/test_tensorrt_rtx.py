@@ -1,0 +1,106 @@
+"""The tensorrt-rtx backend with the real TensorRT-RTX builder (`pip install 'perfsuite[rtx]'`,
+part of the test extra on x86-64): engines are parsed and built ahead of time through
+perfsuite's builder code on a machine with no GPU; where its runtime cannot run them, the
+backend reports their size and skips saying why."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiny_models import TINY_CONFIG
+
+from perfsuite.backends import BACKEND_TYPES
+from perfsuite.backends import tensorrt_rtx as rtx
+from perfsuite.backends.tensorrt_engine import EngineBuildError, build_engine, plan_recipe
+from perfsuite.config import load_config
+from perfsuite.errors import BuiltNotRunnable
+from perfsuite.lazy import is_installed
+from perfsuite.perf_run import PerfRun
+
+RTX_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
+                                 'backends = ["torch", "tensorrt-rtx"]')
+needs_rtx = pytest.mark.skipif(not is_installed(rtx.rtx_module_name()),
+                               reason="TensorRT-RTX is not installed (x86-64 only: "
+                                      "pip install 'perfsuite[rtx]')")
+
+
+def make_perf(root: Path) -> PerfRun:
+    (root / "pyproject.toml").write_text(RTX_CONFIG)
+    env = {"PERFSUITE_CACHE_DIR": str(root / "cache")}
+    return PerfRun(load_config(root, list(BACKEND_TYPES), environ=env))
+
+
+@needs_rtx
+def test_real_engines_are_built_without_a_gpu_and_their_size_reported(tmp_path):
+    perf = make_perf(tmp_path)
+    messages: list[str] = []
+    perf.progress = messages.append
+    for precision in ("fp32", "fp16"):
+        case = perf.case("tiny", "tensorrt-rtx", precision)
+        with pytest.raises(BuiltNotRunnable, match=rf"built the {precision} engine \(.* MB, "
+                                                   r"for SM86\) but cannot run it here: this "
+                                                   r"run's device is cpu"):
+            perf.runner(case)
+    rows = {r.case.precision: r for r in perf.results()}
+    engines = {p.parent.name.split("-")[1]: p.stat().st_size
+               for p in (tmp_path / "cache" / "tensorrt-rtx").glob("tiny-*/model.engine")}
+    assert {k: rows[k].artifact_bytes for k in rows} == engines and set(engines) == {"fp32", "fp16"}
+    assert rows["fp16"].details["recipe"].startswith("fp16: fp16 ONNX, strongly typed network")
+    assert any(m.startswith("building TensorRT-RTX fp32 engine") for m in messages)
+    again = make_perf(tmp_path)  # a second session takes the engines from the cache
+    again.progress = messages.append
+    with pytest.raises(BuiltNotRunnable):
+        again.runner(again.case("tiny", "tensorrt-rtx", "fp32"))
+    assert any(m.startswith("reusing cached TensorRT engine") for m in messages)
+
+
+@needs_rtx
+def test_parse_failures_carry_the_parsers_messages(tmp_path):
+    trt = sys.modules.get(rtx.rtx_module_name()) or __import__(rtx.rtx_module_name())
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07not an onnx model")
+    recipe = plan_recipe(trt, "fp32", tf32=False, workspace_bytes=1 << 28,
+                         compute_capability="SM86")
+    with pytest.raises(EngineBuildError, match=r"cannot parse .*broken\.onnx: .*ONNX model"):
+        build_engine(trt, broken, recipe, None, lambda m: None)
+
+
+@needs_rtx
+@pytest.mark.parametrize(("capability", "target", "refused"), [
+    ("8.6", "SM86", ""), ("12.0", "SM120", ""),
+    ("9.0", "SM86", "compute capability 9.0 (NVIDIA H100 80GB HBM3) is not supported"),
+])
+def test_the_gpu_decides_the_target(monkeypatch, capability, target, refused):
+    trt = __import__(rtx.rtx_module_name())
+    monkeypatch.setattr(rtx, "gpu_facts", lambda: {"gpu_name": "NVIDIA H100 80GB HBM3",
+                                                   "compute_capability": capability})
+    chosen, why = rtx.runtime_target(trt, "cuda")
+    assert chosen == target and (refused in why if refused else why == "")
+
+
+@needs_rtx
+def test_engine_rows_appear_in_the_results_table(pytester, tmp_path, monkeypatch):
+    repo = Path(__file__).resolve().parents[2]
+    pytester.makefile(".toml", pyproject=RTX_CONFIG)
+    pytester.makeini("[pytest]\naddopts = -ra -p no:cacheprovider\n")
+    (pytester.path / "tiny_models.py").write_text((repo / "tests/unit/tiny_models.py").read_text())
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    result = pytester.runpytest_subprocess("--perf-suite=only", "-k", "test_latency")
+    result.assert_outcomes(passed=2, skipped=2, deselected=result.parseoutcomes()["deselected"])
+    result.stdout.fnmatch_lines([
+        "backend*precision*artifact MB*",
+        "torch*fp32*cpu*reference*",
+        "tensorrt-rtx*fp32*cpu*n/a*fp32: fp32 ONNX*built for SM86; not run",
+        "tensorrt-rtx*fp16*cpu*n/a*fp16: fp16 ONNX, strongly typed network*not run",
+        "*tiny-tensorrt-rtx-fp16: not run: TensorRT-RTX * built the fp16 engine (* MB, for SM86)*",
+    ])
+
+
+def test_without_tensorrt_rtx_the_backend_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(rtx, "is_installed", lambda module: False)
+    ok, reason = BACKEND_TYPES["tensorrt-rtx"]().available()
+    assert not ok and "pip install 'perfsuite[rtx]'" in reason
