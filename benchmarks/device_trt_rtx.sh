@@ -12,22 +12,24 @@ cp .carry/*/* /tmp/keep/ 2>/dev/null
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
 nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader
 
-if [ -f /tmp/keep/old_perfsuite.tar.gz ] && [ ! -f /tmp/keep/phase1.done ]; then
+if [ -f /tmp/keep/old_perfsuite.tar.gz ]; then
   echo "== this code: the CUDA tests of tests/unit/test_tensorrt_defects.py and test_tensorrt.py"
   python3 -m pytest -p no:cacheprovider tests/unit/test_tensorrt_defects.py \
-    tests/unit/test_tensorrt.py -q -rs 2>&1 | tail -6
-  echo "== the code before the fixes (perfsuite/ of 9aec784), the same CUDA tests"
+    tests/unit/test_tensorrt.py -q -rs 2>&1 | tail -4
+  echo "== the code before the fixes (perfsuite/ of 9aec784, not installed), the same CUDA tests"
   rm -rf /tmp/old && mkdir -p /tmp/old && tar -xzf /tmp/keep/old_perfsuite.tar.gz -C /tmp/old
-  PYTHONPATH=/tmp/old python3 -m pytest -p no:cacheprovider -q -rf \
+  python3 -m pip uninstall -y -q perfsuite > /dev/null 2>&1
+  PYTHONPATH=/tmp/old python3 -c "import perfsuite; print('perfsuite from', perfsuite.__file__)"
+  PYTHONPATH=/tmp/old python3 -m pytest -p no:cacheprovider -p perfsuite.plugin -q -rf \
     tests/unit/test_tensorrt_defects.py -k "stream_ordered or captured" 2>&1 \
     | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220
-  echo "== the emulator before the fixes, the same CUDA tests and the enum test"
+  python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
+  echo "== the emulator before the fixes (this code), the same CUDA tests and the enum test"
   rm -rf /tmp/oldemu && mkdir /tmp/oldemu && cp -r perfsuite tests pyproject.toml pytest.ini /tmp/oldemu/
   cp /tmp/keep/old_emulator.py /tmp/oldemu/tests/fakes/tensorrt_emulator.py
-  (cd /tmp/oldemu && PYTHONPATH=/tmp/oldemu python3 -m pytest -p no:cacheprovider -q -rf \
+  (cd /tmp/oldemu && python3 -m pytest -p no:cacheprovider -q -rf \
     tests/unit/test_tensorrt_defects.py -k "stream_ordered or captured or enums" 2>&1 \
     | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220)
-  touch /tmp/keep/phase1.done
 fi
 
 if [ -f /tmp/keep/libs.part.aa ] && [ -f /tmp/keep/libs.part.ab ]; then

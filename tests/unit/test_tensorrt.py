@@ -83,7 +83,7 @@ def test_engines_build_run_and_agree(trt, tmp_path):
         assert "TensorRT " + trt.__version__ == runner.describe()["runtime"]
         diff = compare(perf.outputs(case), reference, perf.config.agreement.tolerances[precision])
         assert diff, f"{trt.__version__} {precision}: {diff}"
-    assert (tmp_path / "cache" / "tensorrt" / f"timing-{trt.__version__}-no-gpu.cache").is_file()
+    assert list((tmp_path / "cache" / "tensorrt").glob(f"timing-{trt.__version__}-*.cache"))
     perf.close()
 
 
