@@ -19,10 +19,11 @@ if [ -f /tmp/keep/old_perfsuite.tar.gz ]; then
   echo "== the code before the fixes (perfsuite/ of 9aec784, not installed), the same CUDA tests"
   rm -rf /tmp/old && mkdir -p /tmp/old && tar -xzf /tmp/keep/old_perfsuite.tar.gz -C /tmp/old
   python3 -m pip uninstall -y -q perfsuite > /dev/null 2>&1
-  PYTHONPATH=/tmp/old python3 -c "import perfsuite; print('perfsuite from', perfsuite.__file__)"
-  PYTHONPATH=/tmp/old python3 -m pytest -p no:cacheprovider -p perfsuite.plugin -q -rf \
+  cp -r tests pytest.ini conftest.py /tmp/old/  # run there: the repository root is not on sys.path
+  (cd /tmp/old && python3 -c "import perfsuite; print('perfsuite from', perfsuite.__file__)" &&
+   python3 -m pytest -p no:cacheprovider -p perfsuite.plugin -q -rf \
     tests/unit/test_tensorrt_defects.py -k "stream_ordered or captured" 2>&1 \
-    | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220
+    | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220)
   python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
   echo "== the emulator before the fixes (this code), the same CUDA tests and the enum test"
   rm -rf /tmp/oldemu && mkdir /tmp/oldemu && cp -r perfsuite tests pyproject.toml pytest.ini /tmp/oldemu/

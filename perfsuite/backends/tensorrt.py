@@ -90,7 +90,8 @@ def capture_graph(torch: Any, stream: Any, launch: Callable[[], None]) -> tuple[
 
 class TensorRTRunner(Runner):
     def __init__(self, case: CaseSpec, spec: ModelSpec, trt: Any, loaded: LoadedEngine,
-                 recipe: EngineRecipe, device: str, cuda_graph: bool) -> None:
+                 recipe: EngineRecipe, device: str, cuda_graph: bool,
+                 progress: Callable[[str], None] = lambda message: None) -> None:
         super().__init__(case, spec.input_shape, loaded.size_bytes)
         torch = require("torch")
         self._torch, self._trt, self._recipe = torch, trt, recipe
@@ -113,6 +114,9 @@ class TensorRTRunner(Runner):
         self._graph_refused = ""
         if cuda_graph and self._on_gpu:
             self._graph, self._graph_refused = self._capture()
+            if self._graph_refused:
+                progress(f"{case.id}: CUDA graph capture failed ({self._graph_refused}); "
+                         "running with plain launches")
 
     def _execute(self) -> None:
         handle = self._stream.cuda_stream if self._stream is not None else 0
@@ -295,4 +299,5 @@ class TensorRTBackend(Backend):
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes)
         loaded = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress)()
         case = CaseSpec(spec.name, self.name, precision, device)
-        return TensorRTRunner(case, spec, trt, loaded, recipe, device, options.trt_cuda_graph)
+        return TensorRTRunner(case, spec, trt, loaded, recipe, device, options.trt_cuda_graph,
+                              options.progress)

@@ -81,4 +81,5 @@ class TensorRTRtxBackend(TensorRTBackend):
                 artifact_bytes=size,
                 details={"runtime": f"TensorRT-RTX {trt.__version__}",
                          "recipe": recipe.describe()})
-        return TensorRTRunner(case, spec, trt, engines(), recipe, device, options.trt_cuda_graph)
+        return TensorRTRunner(case, spec, trt, engines(), recipe, device, options.trt_cuda_graph,
+                              options.progress)

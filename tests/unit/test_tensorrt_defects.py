@@ -306,8 +306,11 @@ def test_an_engine_that_cannot_be_captured_runs_with_plain_launches(tmp_path, mo
     config = TRT_CONFIG.replace("host_buffers = true", "cuda_graph = true")
     perf = make_perf(tmp_path, config.replace('device = "cpu"', 'device = "cuda"'))
     case = perf.case("tiny", "tensorrt", "fp32")
+    messages: list[str] = []
+    perf.progress = messages.append
     details = perf.runner(case).describe()
     assert details["cuda_graph"] == "off (capture failed)", details
+    assert any("CUDA graph capture failed" in m and "plain launches" in m for m in messages)
     assert details["cuda_graph_refused"]  # CUDA's own words, first line
     reference = perf.outputs(perf.case("tiny", "torch", "fp32"))
     assert np.allclose(perf.outputs(case), reference, rtol=1e-3, atol=1e-4)
