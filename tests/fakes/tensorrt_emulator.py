@@ -116,9 +116,9 @@ class Logger:
     def __init__(self, min_severity: int = 2) -> None:
         self.min_severity = min_severity
 
-    def log(self, severity: int, message: str) -> None:
+    def log(self, severity: int, msg: str) -> None:
         if severity <= self.min_severity:
-            print(f"[emulated TensorRT] {message}")
+            print(f"[emulated TensorRT] {msg}")
 
 
 def _register_logger(trt: Any, logger: Any, creator: str) -> None:
@@ -204,7 +204,8 @@ class OnnxParser(Emulated):
         self._network = network
         self._errors: list[str] = []
 
-    def parse_from_file(self, path: str) -> bool:
+    def parse_from_file(self, model: str) -> bool:
+        path = model
         trt = self._trt
         creation = trt.NetworkDefinitionCreationFlag
         if int(trt.__version__.split(".")[0]) < 10:
@@ -258,13 +259,13 @@ class ITimingCache(Emulated):
         return json.dumps({"device": self._device, "version": self._version,
                            "entries": self._entries}, sort_keys=True).encode()
 
-    def combine(self, other: ITimingCache, ignore_mismatch: bool) -> bool:
-        if not isinstance(other, ITimingCache):
+    def combine(self, input_cache: ITimingCache, ignore_mismatch: bool) -> bool:
+        if not isinstance(input_cache, ITimingCache):
             raise TypeError("combine(): incompatible function arguments (emulated pybind11)")
-        if (other._device, other._version) != (self._device, self._version) \
+        if (input_cache._device, input_cache._version) != (self._device, self._version) \
                 and not ignore_mismatch:
             return False
-        self._entries.update(other._entries)
+        self._entries.update(input_cache._entries)
         return True
 
 
@@ -284,11 +285,11 @@ class IBuilderConfig(Emulated):
     def get_flag(self, flag: enum.Enum) -> bool:
         return flag.name in self._flags
 
-    def set_memory_pool_limit(self, pool: enum.Enum, size: int) -> None:
-        self._workspace = size
+    def set_memory_pool_limit(self, pool: enum.Enum, pool_size: int) -> None:
+        self._workspace = pool_size
 
-    def create_timing_cache(self, data: bytes) -> Any:
-        return ITimingCache._read(self._trt, data)
+    def create_timing_cache(self, serialized_timing_cache: bytes) -> Any:
+        return ITimingCache._read(self._trt, serialized_timing_cache)
 
     def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
         if not isinstance(cache, ITimingCache):
@@ -323,8 +324,8 @@ class Runtime(Emulated):
         self.logger = logger
         _register_logger(self._trt, logger, "createInferRuntime")
 
-    def deserialize_cuda_engine(self, data: Any) -> Any:
-        raw = bytes(data)
+    def deserialize_cuda_engine(self, serialized_engine: Any) -> Any:
+        raw = bytes(serialized_engine)
         if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + 4:
             return None  # as the real runtime: None for a plan it cannot read
         (length,) = struct.unpack("<I", raw[len(MAGIC):len(MAGIC) + 4])
@@ -397,8 +398,8 @@ class IExecutionContext(Emulated):
         self._shapes[name] = tuple(shape)
         return True
 
-    def set_tensor_address(self, name: str, address: int) -> bool:
-        self._addresses[name] = int(address)
+    def set_tensor_address(self, name: str, memory: int) -> bool:
+        self._addresses[name] = int(memory)
         return True
 
     def execute_async_v3(self, stream_handle: int) -> bool:

@@ -4,7 +4,9 @@ enum values and stream order."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.pycuda_driver import FakePycudaDriver
-from fakes.tensorrt_emulator import emulated_tensorrt, versions
+from fakes.tensorrt_emulator import BEHAVIOUR, emulated_tensorrt, versions
 from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES, CaseSpec
@@ -314,3 +316,51 @@ def test_an_engine_that_cannot_be_captured_runs_with_plain_launches(tmp_path, mo
     assert details["cuda_graph_refused"]  # CUDA's own words, first line
     reference = perf.outputs(perf.case("tiny", "torch", "fp32"))
     assert np.allclose(perf.outputs(case), reference, rtol=1e-3, atol=1e-4)
+
+
+def _overloads(doc: str) -> list[list[tuple[str, bool]]]:
+    """(name, has a default) of each parameter, self left out, for each overload in a pybind11
+    signature docstring."""
+    found = []
+    for line in doc.splitlines():
+        match = re.match(r"^(?:\d+\. )?\w+\((.*)\) ->", line.strip())
+        if match is None:
+            continue
+        parameters, depth, current = [], 0, ""
+        for char in match.group(1) + ",":
+            depth += 1 if char in "[(<" else -1 if char in "])>" else 0
+            if char == "," and depth == 0:
+                parameters.append((current.split(":")[0].strip(), "=" in current))
+                current = ""
+            else:
+                current += char
+        found.append([p for p in parameters if p[0] and p[0] != "self"])
+    return found
+
+
+def _takes(ours: list[str], overload: list[tuple[str, bool]]) -> bool:
+    """The emulator's parameters are the overload's, or its leading ones with the rest optional."""
+    names = [name for name, _ in overload]
+    return names[:len(ours)] == ours and all(default for _, default in overload[len(ours):])
+
+
+@pytest.mark.parametrize("version", versions())
+def test_the_emulator_keeps_each_versions_signatures(version):
+    api = json.loads((Path(__file__).resolve().parents[1] / "data" / "trt_api" /
+                      f"{version}.json").read_text())
+    checked = 0
+    for name, behaviour in BEHAVIOUR.items():
+        real = api["__signatures__"].get(name, {})
+        for member, value in vars(behaviour).items():
+            if member not in real or member.startswith("_"):  # constructors are not public
+                continue
+            kind = real[member]["kind"]
+            if isinstance(value, property):
+                assert kind == "property", f"{version} {name}.{member} is a {kind}"
+            elif callable(value):
+                assert kind == "method", f"{version} {name}.{member} is a {kind}"
+                ours = [p for p in inspect.signature(value).parameters if p != "self"]
+                assert any(_takes(ours, o) for o in _overloads(real[member]["doc"])), (
+                    f"{version} {name}.{member}{tuple(ours)}: {real[member]['doc']}")
+            checked += 1
+    assert checked >= 20, checked
