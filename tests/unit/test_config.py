@@ -23,7 +23,7 @@ def test_defaults_without_pyproject(tmp_path):
     assert config.models[0].input_shape == (1, 3, 224, 224)
     assert config.precisions == ("fp32", "fp16", "bf16")
     assert config.backends == ("torch", "torch-cudagraph", "onnxruntime", "tensorrt",
-                               "tensorrt-pycuda", "trtexec"), "every registered backend"
+                               "tensorrt-pycuda", "trtexec", "tensorrt-rtx"), "every registered backend"
     assert config.cache_dir == tmp_path / ".perfsuite-cache"
     assert config.onnx.opset == 17 and config.onnx.exporter == "torchscript"
 
