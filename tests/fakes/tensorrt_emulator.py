@@ -4,27 +4,26 @@ Only the snapshot's names exist: a class, enum member or method the emulated ver
 AttributeError exactly where the real module would. Behaviour comes from onnxruntime: the
 "engine" is the ONNX model plus the build recipe, serialized; `execute_async_v3` reads the input
 tensors at the addresses given by `set_tensor_address` and writes the outputs there (host memory
-through ctypes, CUDA memory through cudaMemcpy when a GPU is present).
+through ctypes; CUDA memory in stream order: fakes/emulated_cuda.py). Snapshot to classes and
+enums: fakes/emulated_api.py.
 
     trt = emulated_tensorrt("11.4.0.106")      # then: sys.modules["tensorrt"] = trt
 """
 
 from __future__ import annotations
 
-import ctypes
 import enum
-import glob
 import importlib.machinery
 import json
-import os
 import struct
-import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from fakes.emulated_api import bind_module_names, make_enums, restricted
+from fakes.emulated_cuda import Memory
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "data" / "trt_api"
 MAGIC = b"PSEMUENG"
@@ -34,79 +33,6 @@ _ONNX_TO_TRT = {1: "FLOAT", 10: "HALF", 7: "INT64", 6: "INT32"}
 
 def versions() -> list[str]:
     return sorted(p.stem for p in SNAPSHOTS.glob("*.json"))
-
-
-# -- memory access ------------------------------------------------------------------------------
-class Memory:
-    """Copies between numpy arrays and raw addresses: host memory through ctypes; CUDA memory
-    in stream order, as TensorRT works: `execute_async_v3` waits for what was enqueued on its
-    stream before it, and its outputs land only after `OUTPUT_DELAY_S` more on that stream, so
-    a read that does not synchronise that stream first sees the old contents."""
-
-    OUTPUT_DELAY_S = 0.02
-
-    def __init__(self) -> None:
-        self._cudart = _load_cudart()
-        self._staging: dict[int, tuple[int, int]] = {}  # address -> (pinned pointer, nbytes)
-
-    def read(self, address: int, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.empty(shape, dtype=dtype)
-        self._copy(out.ctypes.data, address, out.nbytes)
-        return out
-
-    def write(self, address: int, array: np.ndarray, stream: int) -> None:
-        data = np.ascontiguousarray(array)
-        if self._cudart is None:
-            ctypes.memmove(address, data.ctypes.data, data.nbytes)
-            return
-        pinned = self._pinned(address, data.nbytes)
-        ctypes.memmove(pinned, data.ctypes.data, data.nbytes)
-        self._check(self._cudart.cudaLaunchHostFunc(ctypes.c_void_p(stream), _DELAY, None))
-        self._check(self._cudart.cudaMemcpyAsync(ctypes.c_void_p(address), ctypes.c_void_p(pinned),
-                                                 ctypes.c_size_t(data.nbytes), 4,
-                                                 ctypes.c_void_p(stream)))
-
-    def wait_for(self, stream: int) -> None:
-        """Everything enqueued on `stream` so far has run (inputs copied there have landed)."""
-        if self._cudart is not None:
-            self._check(self._cudart.cudaStreamSynchronize(ctypes.c_void_p(stream)))
-
-    def _pinned(self, address: int, nbytes: int) -> int:
-        pointer, size = self._staging.get(address, (0, 0))
-        if size < nbytes:
-            new = ctypes.c_void_p()
-            self._check(self._cudart.cudaMallocHost(ctypes.byref(new), ctypes.c_size_t(nbytes)))
-            pointer = int(new.value or 0)
-            self._staging[address] = (pointer, nbytes)
-        return pointer
-
-    def _copy(self, dst: int, src: int, nbytes: int) -> None:
-        if self._cudart is None:
-            ctypes.memmove(dst, src, nbytes)
-            return
-        self._check(self._cudart.cudaMemcpy(ctypes.c_void_p(dst), ctypes.c_void_p(src),
-                                            ctypes.c_size_t(nbytes), 4))  # cudaMemcpyDefault
-
-    @staticmethod
-    def _check(status: int) -> None:
-        if status != 0:
-            raise RuntimeError(f"emulated TensorRT: CUDA call failed with status {status}")
-
-
-@ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-def _DELAY(_: Any) -> None:
-    time.sleep(Memory.OUTPUT_DELAY_S)
-
-
-def _load_cudart() -> Any:
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return None
-    roots = [os.path.dirname(torch.__file__), *sys.path]
-    for root in roots:
-        for found in sorted(glob.glob(os.path.join(root, "**", "libcudart.so*"), recursive=True)):
-            return ctypes.CDLL(found)
-    return ctypes.CDLL("libcudart.so")
 
 
 # -- behaviour -----------------------------------------------------------------------------------
@@ -422,99 +348,11 @@ BEHAVIOUR: dict[str, type] = {cls.__name__: cls for cls in (
     IHostMemory, Runtime, ICudaEngine, IExecutionContext)}
 
 
-# -- the module ----------------------------------------------------------------------------------
-class _Restricted(type):
-    """Class-level attribute access limited to the snapshot's member names."""
-
-    def __getattribute__(cls, name: str) -> Any:
-        allowed = type.__getattribute__(cls, "_allowed")
-        if not name.startswith("_") and name not in allowed:
-            version = type.__getattribute__(cls, "_version")
-            raise AttributeError(f"type object 'tensorrt.{cls.__name__}' has no attribute "
-                                 f"{name!r} (emulated TensorRT {version})")
-        return type.__getattribute__(cls, name)
-
-    def __getattr__(cls, name: str) -> Any:  # in the real API, not emulated
-        if name in type.__getattribute__(cls, "_allowed"):
-            return _unimplemented(cls.__name__, name)
-        version = type.__getattribute__(cls, "_version")
-        raise AttributeError(f"type object 'tensorrt.{cls.__name__}' has no attribute {name!r} "
-                             f"(emulated TensorRT {version})")
-
-
-def _unimplemented(owner: str, name: str) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"the TensorRT emulator does not implement {owner}.{name}")
-
-    return call
-
-
-def _restricted(base: type, allowed: list[str], version: str, module: ModuleType) -> type:
-    def __getattribute__(self: Any, name: str) -> Any:
-        if not name.startswith("_") and name not in allowed:
-            raise AttributeError(f"'tensorrt.{base.__name__}' object has no attribute {name!r} "
-                                 f"(emulated TensorRT {version})")
-        return object.__getattribute__(self, name)
-
-    def __getattr__(self: Any, name: str) -> Any:  # in the real API, not emulated
-        if name in allowed:
-            return _unimplemented(base.__name__, name)
-        raise AttributeError(f"'tensorrt.{base.__name__}' object has no attribute {name!r} "
-                             f"(emulated TensorRT {version})")
-
-    namespace = {"__getattribute__": __getattribute__, "__getattr__": __getattr__,
-                 "_allowed": set(allowed),
-                 "_version": version, "_trt": module}
-    return _Restricted(base.__name__, (base,), namespace)
-
-
 class _Placeholder(Emulated):
     """A class the emulator has no behaviour for: it exists, but cannot be used."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError(f"the TensorRT emulator does not implement {type(self).__name__}")
-
-
-class _Pybind11Enum(enum.Enum):
-    """Like TensorRT's pybind11 enums: real values, int() works, but members are not ints."""
-
-    def __int__(self) -> int:
-        return int(self.value)
-
-    __index__ = __int__
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-NUMPY_TYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
-               "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8}
-
-
-def _enums(api: dict[str, Any]) -> dict[str, type]:
-    """Each enum with its real member values (older snapshots: numbered in order)."""
-    values = api.get("__enum_values__", {})
-    made = {}
-    for name, members in api["__enums__"].items():
-        numbered = values.get(name) or {m: i for i, m in enumerate(members)}
-        made[name] = _Pybind11Enum(name, dict(numbered))  # type: ignore[call-overload]
-    itemsize = api.get("__datatype_itemsize__", {})
-    if "DataType" in made:  # tensorrt/__init__.py adds it: a lookup in a table
-        made["DataType"].itemsize = property(  # type: ignore[attr-defined]
-            lambda self: itemsize.get(self.name))
-    return made
-
-
-def _bind_module_names(module: ModuleType, api: dict[str, Any]) -> None:
-    """Module-level names as the real __init__.py binds them: float16 is DataType.HALF, ..."""
-    for name, bound in api.get("__module_bindings__", {}).items():
-        owner, _, member = str(bound).partition(".")
-        enum_type = getattr(module, owner, None)
-        if member and isinstance(enum_type, type) and member in getattr(enum_type,
-                                                                       "__members__", {}):
-            setattr(module, name, enum_type[member])
-    module.nptype = lambda dtype: NUMPY_TYPES[dtype.name]  # type: ignore[attr-defined]
-    module.volume = lambda shape: int(np.prod(list(shape), dtype=np.int64))  # type: ignore[attr-defined]
 
 
 def emulated_tensorrt(version: str, device: str = "emulated GPU 0") -> ModuleType:
@@ -529,10 +367,10 @@ def emulated_tensorrt(version: str, device: str = "emulated GPU 0") -> ModuleTyp
     module._logger = None  # type: ignore[attr-defined]  # the process-wide logger, once set
     module._logger_warnings = []  # type: ignore[attr-defined]
     module._deserializations = 0  # type: ignore[attr-defined]
-    for name, made in _enums(api).items():
+    for name, made in make_enums(api).items():
         setattr(module, name, made)
     for name, members in api["__classes__"].items():
         base = BEHAVIOUR.get(name) or type(name, (_Placeholder,), {})
-        setattr(module, name, _restricted(base, members, version, module))
-    _bind_module_names(module, api)
+        setattr(module, name, restricted(base, members, version, module))
+    bind_module_names(module, api)
     return module
