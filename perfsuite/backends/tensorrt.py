@@ -276,7 +276,6 @@ class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("tensorrt",)
-    module: ClassVar[str] = "tensorrt"  # the Python module this family's API comes from
 
     def available(self) -> tuple[bool, str]:
         if not is_installed("tensorrt"):
@@ -289,7 +288,7 @@ class TensorRTBackend(Backend):
         options = self.options
         if device != "cuda" and not options.trt_host_buffers:
             raise BackendUnavailable(f"TensorRT needs a CUDA device; this run's device is {device}")
-        trt = require(self.module)
+        trt = require("tensorrt")
         if device != "cuda" and not getattr(trt, "__perfsuite_host_memory__", False):
             raise BackendUnavailable(
                 f"TensorRT {trt.__version__} needs CUDA buffers; [tool.perfsuite.tensorrt] "

@@ -240,6 +240,7 @@ def test_enums_carry_the_real_values_and_are_not_ints(version):
     assert int(trt.DataType.FLOAT) == 0 and not isinstance(trt.DataType.HALF, int)
     assert trt.float16 is trt.DataType.HALF and trt.float32 is trt.DataType.FLOAT
     assert trt.DataType.HALF.itemsize == 2 and trt.nptype(trt.DataType.HALF) is np.float16
+    assert trt.volume((1, 3, 2)) == 6
     creation = trt.NetworkDefinitionCreationFlag
     for member, value in api["__enum_values__"]["NetworkDefinitionCreationFlag"].items():
         assert int(creation[member]) == value
@@ -279,6 +280,26 @@ def test_emulated_tensorrt_refuses_what_real_tensorrt_refuses(tmp_path):
     assert other_gpu.Runtime(other_gpu.Logger()).deserialize_cuda_engine(engine) is None
     assert trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine) is not None
     assert trt._logger_warnings, "a second logger is warned about"
+
+
+def test_an_op_the_parser_does_not_know_fails_the_parse_with_its_message(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from perfsuite.backends.tensorrt_engine import EngineBuildError
+
+    graph = helper.make_graph(
+        [helper.make_node("FancyActivation", ["x"], ["y"], domain="com.example")], "custom",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, str(path))
+    trt = emulated_tensorrt("10.3.0")
+    recipe = plan_recipe(trt, "fp32", tf32=False, workspace_bytes=1 << 20)
+    with pytest.raises(EngineBuildError, match="No importer registered for op: FancyActivation"):
+        build_engine(trt, path, recipe, tmp_path / "t.cache", lambda m: None)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="stream order needs a CUDA device")
