@@ -22,7 +22,9 @@ import numpy as np
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.tensorrt_engine import (
     ENGINE_FILE,
+    TENSORRT,
     EngineBuildError,
+    EngineFamily,
     EngineRecipe,
     build_engine,
     check_name_based_api,
@@ -199,9 +201,9 @@ def tensorrt_distributions() -> str:
 
 def device_slug(recipe: EngineRecipe) -> str:
     """Which GPU an engine or timing cache belongs to, as part of a file name."""
-    facts = gpu_facts()
     if recipe.compute_capability:
         return recipe.compute_capability
+    facts = gpu_facts()
     if not facts:
         return "no-gpu"
     name = re.sub(r"[^A-Za-z0-9]+", "-", str(facts["gpu_name"])).strip("-")
@@ -213,11 +215,9 @@ class EngineFromOnnx:
     `load`, the engine is deserialized once, when the cache entry is checked, and kept."""
 
     def __init__(self, trt: Any, artifacts: ModelArtifacts, recipe: EngineRecipe, cache: Any,
-                 progress: Callable[[str], None], kind: str = "tensorrt",
-                 timing_cache: bool = True) -> None:
+                 progress: Callable[[str], None], family: EngineFamily = TENSORRT) -> None:
         self.trt, self.artifacts, self.recipe = trt, artifacts, recipe
-        self.cache, self.progress, self.kind = cache, progress, kind
-        self.timing_cache = timing_cache
+        self.cache, self.progress, self.family = cache, progress, family
         self.loaded: LoadedEngine | None = None
 
     def key(self) -> dict[str, str]:
@@ -232,7 +232,7 @@ class EngineFromOnnx:
         """The export this TensorRT's parser reads (an older opset before TensorRT 8.6;
         TensorRT-RTX numbers its versions from 1 and reads them all)."""
         max_opset = None
-        if self.kind != "tensorrt-rtx":
+        if self.family.versioned_parser:
             major, minor = (int(p) for p in str(self.trt.__version__).split(".")[:2])
             max_opset = parser_max_opset(major, minor)
         return self.artifacts.onnx(self.recipe.onnx_precision, max_opset)
@@ -240,12 +240,14 @@ class EngineFromOnnx:
     def engine_path(self, load: bool = True) -> Path:
         """The cached engine file, built first where missing."""
         onnx = self.onnx()
-        timing_cache = (self.cache.root / self.kind /
+        family = self.family
+        timing_cache = (self.cache.root / family.cache_kind /
                         f"timing-{self.trt.__version__}-{device_slug(self.recipe)}.cache"
-                        if self.timing_cache else None)
+                        if family.timing_cache else None)
 
         def build(directory: Path) -> None:
-            engine = build_engine(self.trt, onnx.path, self.recipe, timing_cache, self.progress)
+            engine = build_engine(self.trt, onnx.path, self.recipe, timing_cache, self.progress,
+                                  family)
             (directory / ENGINE_FILE).write_bytes(engine)
 
         def validate(directory: Path) -> None:
@@ -260,7 +262,7 @@ class EngineFromOnnx:
                 self.loaded = LoadedEngine(runtime, engine, len(data))
 
         name = f"{self.artifacts.spec.name}-{self.recipe.precision}"
-        entry = self.cache.get_or_build(self.kind, name, self.key(), build, validate)
+        entry = self.cache.get_or_build(family.cache_kind, name, self.key(), build, validate)
         if entry.hit:
             self.progress(f"reusing cached TensorRT engine {entry.path / ENGINE_FILE}")
         return entry.path / ENGINE_FILE

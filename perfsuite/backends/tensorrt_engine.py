@@ -39,6 +39,21 @@ class EngineBuildError(PerfsuiteError):
 
 
 @dataclass(frozen=True)
+class EngineFamily:
+    """What the shared builder code does differently for TensorRT and TensorRT-RTX."""
+
+    name: str  # in messages
+    cache_kind: str  # the artifact cache's folder for its engines
+    timing_cache: bool  # TensorRT-RTX deprecates timing caches as no-ops
+    versioned_parser: bool  # the ONNX opset follows the version (TensorRT 8.x parsers)
+
+
+TENSORRT = EngineFamily("TensorRT", "tensorrt", timing_cache=True, versioned_parser=True)
+TENSORRT_RTX = EngineFamily("TensorRT-RTX", "tensorrt-rtx", timing_cache=False,
+                            versioned_parser=False)
+
+
+@dataclass(frozen=True)
 class EngineRecipe:
     precision: str  # what the user asked for: fp32 or fp16
     onnx_precision: str  # which ONNX export is parsed
@@ -142,7 +157,7 @@ def trt_logger(trt: Any) -> Any:
 
 
 def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: Path | None,
-                 progress: Callable[[str], None]) -> bytes:
+                 progress: Callable[[str], None], family: EngineFamily = TENSORRT) -> bytes:
     """Serialized engine bytes; EngineBuildError carries the parser's or builder's messages.
     `timing_cache` None: no timing cache (TensorRT-RTX deprecates them as no-ops)."""
     logger = trt_logger(trt)
@@ -175,9 +190,9 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
         if timing_cache is not None:
             stack.enter_context(file_lock(timing_cache.with_name(timing_cache.name + ".lock")))
             _attach_timing_cache(config, timing_cache, progress)
-        family = "TensorRT-RTX" if "rtx" in getattr(trt, "__name__", "") else "TensorRT"
-        with _ticker(progress, f"building {family} {recipe.precision} engine from "
-                               f"{onnx_path.name}"):
+        hint = " (Jetson builds take minutes)" if family is TENSORRT else ""
+        with _ticker(progress, f"building {family.name} {recipe.precision} engine from "
+                               f"{onnx_path.name}", hint):
             serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise EngineBuildError(f"TensorRT {trt.__version__} | build_serialized_network "
@@ -246,9 +261,9 @@ def _save_timing_cache(config: Any, path: Path, progress: Callable[[str], None])
 
 
 @contextlib.contextmanager
-def _ticker(progress: Callable[[str], None], what: str) -> Iterator[None]:
+def _ticker(progress: Callable[[str], None], what: str, hint: str = "") -> Iterator[None]:
     """Say what is being built, then how long it has been running, every PROGRESS_EVERY_S."""
-    progress(f"{what} (Jetson builds take minutes)")
+    progress(f"{what}{hint}")
     done = threading.Event()
     started = time.monotonic()
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from perfsuite.backends.base import CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTBackend, TensorRTRunner
-from perfsuite.backends.tensorrt_engine import check_name_based_api, plan_recipe
+from perfsuite.backends.tensorrt_engine import TENSORRT_RTX, check_name_based_api, plan_recipe
 from perfsuite.errors import BuiltNotRunnable
 from perfsuite.lazy import is_installed, require
 from perfsuite.machine import gpu_facts
@@ -71,7 +71,7 @@ class TensorRTRtxBackend(TensorRTBackend):
         recipe = plan_recipe(trt, precision, options.tf32, options.trt_workspace_bytes,
                              compute_capability=target)
         engines = EngineFromOnnx(trt, artifacts, recipe, options.cache, options.progress,
-                                 kind=self.name, timing_cache=False)
+                                 TENSORRT_RTX)
         case = CaseSpec(spec.name, self.name, precision, device)
         if refused:
             size = engines.engine_path(load=False).stat().st_size
