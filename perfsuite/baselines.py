@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from perfsuite.energy import EnergyStats
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
 from perfsuite.timing import LatencyStats, positive
@@ -35,12 +36,13 @@ class BaselineError(PerfsuiteError):
 @dataclass(frozen=True)
 class LatencyRecording:
     """One run's latency numbers for one benchmark: end to end (host clock) and, on CUDA, GPU
-    compute (CUDA events) with the host's launch time."""
+    compute (CUDA events) with the host's launch time; where measured, energy per inference."""
 
     e2e: LatencyStats
     gpu: LatencyStats | None = None
     enqueue_ms: float | None = None
     samples_ms: tuple[float, ...] = ()
+    energy: EnergyStats | None = None
 
     def stats(self, statistic: str) -> LatencyStats | None:
         return self.gpu if statistic == "gpu" else self.e2e
@@ -51,15 +53,18 @@ class LatencyRecording:
             data["gpu"] = self.gpu.as_dict()
         if self.enqueue_ms is not None:
             data["enqueue_ms"] = self.enqueue_ms
+        if self.energy is not None:
+            data["energy"] = self.energy.as_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyRecording:
-        gpu, enqueue = data.get("gpu"), data.get("enqueue_ms")
+        gpu, enqueue, energy = data.get("gpu"), data.get("enqueue_ms"), data.get("energy")
         return cls(LatencyStats.from_dict(data["e2e"]),
                    LatencyStats.from_dict(gpu) if gpu is not None else None,
                    positive(enqueue, "enqueue_ms") if enqueue is not None else None,
-                   tuple(map(float, data.get("samples_ms", ()))))
+                   tuple(map(float, data.get("samples_ms", ()))),
+                   EnergyStats.from_dict(energy) if energy is not None else None)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The `perfsuite` command: set a repository up (`init`) and look after its artifact cache
-(`cache`). Running the suite is plain `pytest`.
+"""The `perfsuite` command: set a repository up (`init`), look after its artifact cache
+(`cache`), and say what this machine is and whether it is fit to time (`machine`). Running the
+suite is plain `pytest`.
 
 Errors print one message naming the thing and the fix, and exit 2; nothing the user had is
 overwritten.
@@ -104,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="delete every ONNX file and engine perfsuite cached (rebuilt on the "
                             "next run); other files in the folder are kept")
     cache.set_defaults(run=_cache)
+    machine = commands.add_parser("machine", help="print, as JSON, this machine's fingerprint, "
+                                  "baseline key, Jetson identity, pre-flight verdicts and a "
+                                  "telemetry sample (read through PERFSUITE_SYSFS_ROOT)")
+    machine.add_argument("--seconds", type=float, default=1.0,
+                         help="length of the telemetry sample (default: %(default)s)")
+    machine.set_defaults(run=_machine)
     return parser
 
 
@@ -196,6 +203,36 @@ def _cache(args: argparse.Namespace) -> int:
     if args.clear:
         freed = cache.clear()
         print(f"perfsuite cache: cleared {_megabytes(freed)}; the next run rebuilds what it needs.")
+    return 0
+
+
+def _machine(args: argparse.Namespace) -> int:
+    import json
+
+    from perfsuite.backends import BACKEND_TYPES
+    from perfsuite.config import load_config
+    from perfsuite.device import resolve_device
+    from perfsuite.machine import fingerprint, machine_key
+    from perfsuite.preflight import failure_action
+    from perfsuite.sysroot import system_files
+    from perfsuite.telemetry import open_telemetry
+
+    if not 0 < args.seconds <= 60:
+        raise CliError(f"--seconds {args.seconds!r} | expected a number of seconds above 0, up "
+                       "to 60.")
+    config = load_config(_root(args), list(BACKEND_TYPES))
+    files = system_files()
+    print_ = fingerprint(files)
+    telemetry = open_telemetry(files, resolve_device(config.device))
+    report = {
+        "fingerprint": print_.as_dict(), "machine_key": machine_key(print_),
+        "sysfs_root": str(files.root), "telemetry": telemetry.kind, "notice": telemetry.notice,
+        "identity": telemetry.identity(),
+        "preflight": {"on_failure": failure_action(config.preflight.on_failure),
+                      "checks": [c.as_dict() for c in telemetry.checks(config.preflight)]},
+        "sample": telemetry.sample(args.seconds),
+    }
+    print(json.dumps(report, indent=2, sort_keys=True))
     return 0
 
 

@@ -33,6 +33,7 @@ from perfsuite.gate import (
     GatePolicy,
     GateVerdict,
     judge_drift,
+    judge_energy,
     judge_identity,
     judge_latency,
     judge_size,
@@ -71,7 +72,7 @@ def recording_of(result: CaseResult, samples_ms: tuple[float, ...]) -> LatencyRe
     if result.latency is None:
         return None
     enqueue = result.enqueue_latency.median_ms if result.enqueue_latency else None
-    return LatencyRecording(result.latency, result.gpu_latency, enqueue, samples_ms)
+    return LatencyRecording(result.latency, result.gpu_latency, enqueue, samples_ms, result.energy)
 
 
 def policy_for(settings: GateConfig, benchmark: str,
@@ -102,6 +103,7 @@ class BaselineComparison:
         self.verdicts: list[GateVerdict] = []
         self.decisions: dict[str, GateVerdict] = {}  # case id -> its deciding latency verdict
         self.notes: list[str] = []
+        self.energy_ungated: list[str] = []  # measured now, absent from the baseline
 
     # -- which baseline ----------------------------------------------------------------------
     @property
@@ -231,7 +233,11 @@ class BaselineComparison:
         for verdict in verdicts:
             if verdict.decides:
                 self.decisions[name] = verdict
-        return verdicts
+        energy = judge_energy(name, current, baseline.latency[name], result.case.device, policy,
+                              self.settings.too_noisy == "fail")
+        if current.energy is not None and not energy:
+            self.energy_ungated.append(name)
+        return [*verdicts, *energy]
 
     # -- the end of the run ------------------------------------------------------------------
     def finish(self, perf: PerfRun, exitstatus: int) -> bool:
@@ -351,6 +357,9 @@ class BaselineComparison:
                          f"{HOW_TO_QUIETEN} (docs/gate.md).")
         lines += [f"perfsuite gate: {v.describe()}" for v in self.verdicts
                   if v.status == "not comparable"]
+        if self.energy_ungated:
+            lines.append(f"perfsuite gate: energy not gated (the baseline has none; re-record "
+                         f"it to gate energy): {', '.join(self.energy_ungated)}")
         new, missing = self.unmatched(perf)
         if new:
             lines.append(f"perfsuite gate: new (not in the baseline, not gated): {', '.join(new)}")

@@ -19,6 +19,7 @@ from perfsuite.errors import ConfigError
 from perfsuite.gate import GatePolicy
 from perfsuite.model_config import MODEL_KEYS, parse_models
 from perfsuite.models import ModelSpec
+from perfsuite.preflight import ON_FAILURE, PREFLIGHT_KEYS, PreflightConfig, parse_preflight
 from perfsuite.validate import (
     check_bool,
     check_choice,
@@ -62,6 +63,7 @@ class TimingConfig:
     warmup_min_runs: int = 10
     rounds: int = 100
     trials: int = 5
+    energy_trial_seconds: float = 1.0  # per trial of the energy window; 0 turns energy off
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class SuiteConfig:
     agreement: AgreementConfig = AgreementConfig()
     gate: GateConfig = GateConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
+    preflight: PreflightConfig = PreflightConfig()
     source: str = "defaults"
     configured: bool = False  # a [tool.perfsuite] table or PERFSUITE_CONFIG file was found
 
@@ -139,6 +142,7 @@ class CliOverrides:
     precisions: str | None = None
     device: str | None = None
     rounds: int | None = None
+    preflight: str | None = None  # --perf-preflight: the failure action
 
 
 def load_config(
@@ -196,16 +200,14 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
-    "timing", "ab", "onnx", "agreement", "gate", "tensorrt",
+    "timing", "ab", "onnx", "agreement", "gate", "tensorrt", "preflight",
 }
-_TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials"}
+_TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
 _AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
 _PRECISION_KEYS = {"atol", "rtol", "max_rel_l2", "property_rel_l2"}
-
-
 
 
 def _from_table(
@@ -232,6 +234,7 @@ def _from_table(
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
         gate=_gate(table.get("gate", {}), f"{where}gate."),
         tensorrt=_tensorrt(table.get("tensorrt", {}), f"{where}tensorrt."),
+        preflight=parse_preflight(table.get("preflight", {}), f"{where}preflight."),
         source=where.strip(),
     )
 
@@ -246,6 +249,9 @@ def _timing(table: Any, where: str) -> TimingConfig:
                              f"{where}warmup_min_runs", 0),
         rounds=check_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
         trials=check_int(table.get("trials", base.trials), f"{where}trials", 1),
+        energy_trial_seconds=check_number(table.get("energy_trial_seconds",
+                                                    base.energy_trial_seconds),
+                                          f"{where}energy_trial_seconds"),
     )
     if timing.trials > timing.rounds:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
@@ -340,6 +346,7 @@ def configuration_keys() -> dict[str, set[str]]:
         "tool.perfsuite.agreement": _AGREEMENT_KEYS,
         "tool.perfsuite.gate": _GATE_KEYS,
         "tool.perfsuite.tensorrt": _TENSORRT_KEYS,
+        "tool.perfsuite.preflight": PREFLIGHT_KEYS,
     }
     tables.update({f"tool.perfsuite.agreement.{p}": _PRECISION_KEYS for p in PRECISIONS})
     return {table: set(keys) for table, keys in tables.items()}
@@ -381,6 +388,9 @@ def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[
         rounds = check_int(cli.rounds, "--perf-rounds", 1)
         changes["timing"] = replace(config.timing, rounds=rounds,
                                     trials=min(config.timing.trials, rounds))
+    if cli.preflight is not None:
+        changes["preflight"] = replace(config.preflight, on_failure=check_choice(
+            cli.preflight, ON_FAILURE, "--perf-preflight"))
     return replace(config, **changes)
 
 

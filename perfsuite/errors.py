@@ -25,6 +25,14 @@ class BuiltNotRunnable(BackendUnavailable):
         self.details = dict(details)
 
 
+class PreflightFailed(PerfsuiteError):
+    """The machine is not in a state to time (clocks, power mode, heat): the benchmark fails."""
+
+
+class PreflightSkip(BackendUnavailable):
+    """As PreflightFailed, where the run asked for skips instead of failures."""
+
+
 class ModelError(PerfsuiteError):
     """A model cannot be built or its weights file cannot be loaded."""
 

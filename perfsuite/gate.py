@@ -14,6 +14,9 @@ The statistic with the finest resolution decides: on CUDA that is GPU compute wh
 not the host's launches, sets the pace. A benchmark whose deciding statistic's noise (one
 standard deviation of the difference) is wider than its practical limit is "too noisy to gate":
 its verdicts are advisory (or fail, with `too_noisy = "fail"`), never a coin flip.
+Energy per inference (where a meter measured it) is gated the same way on its own: the median
+of its per-trial figures, noise pooled from a prior for the session kind, the recordings and
+this run's trials, and its own practical limit (`energy_max_increase`).
 Size and drift are deterministic for fixed software: they get tight limits and no statistics.
 """
 
@@ -44,7 +47,11 @@ PRIOR_NOISE = {
     ("e2e", "cuda"): 0.08,  # no CUDA-event timing to tell which
     ("e2e", "cpu"): 0.25,
 }
-STATISTICS = {"gpu": "GPU compute", "e2e": "end to end"}
+# Energy per inference between runs. H100 graph replay (NVML counter, 1-3 s windows): 0.4%
+# spread; eager batch 1 moved 8% (research/h100_energy.md, docs/benchmarks.md). Jetson INA3221
+# and CPU figures follow their latency's noise until recordings say otherwise.
+ENERGY_PRIOR_NOISE = {"gpu-bound": 0.01, "launch-bound": 0.10, "cuda": 0.10, "cpu": 0.25}
+STATISTICS = {"gpu": "GPU compute", "e2e": "end to end", "energy": "energy per inference"}
 HOW_TO_QUIETEN = ("time it as a CUDA graph (backend torch-cudagraph or tensorrt), add rounds "
                   "(--perf-rounds) and recordings (--perf-add-recording), lock the clocks, or "
                   "raise max_increase for it")
@@ -61,6 +68,7 @@ class GatePolicy:
     drift_growth: float = 0.25  # drift may grow by 25% of the baseline's (plus drift_floor)
     drift_floor: float = 1e-6
     ab_min_increase: float = 0.01  # A/B: the ratio's lower bound must exceed 1 + this to fail
+    energy_max_increase: float = 0.05  # the rise of energy per inference that must be caught
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,29 @@ def judge_latency(name: str, current: LatencyRecording, recordings: Sequence[Lat
             for check in checks]
 
 
+def judge_energy(name: str, current: LatencyRecording, recordings: Sequence[LatencyRecording],
+                 device: str, policy: GatePolicy, too_noisy_fails: bool = False) -> list[GateVerdict]:
+    """Energy per inference against the recordings that have it ([] when either side has none);
+    a different meter or workload is 'not comparable'."""
+    energy = current.energy
+    before = [r.energy for r in recordings if r.energy is not None]
+    if energy is None or not before:
+        return []
+    subject = f"{name} energy per inference"
+    how = {(b.source, b.workload) for b in before}
+    if how != {(energy.source, energy.workload)}:
+        detail = (f"measured by {', '.join(f'{s} over {w}' for s, w in sorted(how))} in the "
+                  f"baseline, {energy.source} over {energy.workload} now")
+        return [GateVerdict(subject, "not comparable", 0.0, 0.0, 0.0, "", detail)]
+    kind = session_kind(device, current, recordings)
+    check = check_statistic(subject, "energy", "median", energy.trial_mj,
+                            [statistics.median(b.trial_mj) for b in before],
+                            policy.energy_max_increase, ENERGY_PRIOR_NOISE[kind],
+                            f"energy ({kind})", policy)
+    return [_verdict(check, True, check, "energy is gated on its own", policy, too_noisy_fails,
+                     unit="mJ", floor=0.0)]
+
+
 def _non_finite(recording: LatencyRecording) -> str:
     """The first statistic of `recording` that is NaN or infinite ('' when all are finite)."""
     for statistic in ("gpu", "e2e"):
@@ -241,11 +272,12 @@ def _non_finite(recording: LatencyRecording) -> str:
 
 
 def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why: str,
-             policy: GatePolicy, too_noisy_fails: bool) -> GateVerdict:
+             policy: GatePolicy, too_noisy_fails: bool, unit: str = "ms",
+             floor: float | None = None) -> GateVerdict:
     detail = (f"resolves +{check.resolution:.1%}; {check.noise.describe()}, k={policy.noise_k:g}, "
               f"practical limit +{check.limit:.0%}; {why}")
     if decider.gateable:
-        regressed = check.exceeded(policy.floor_ms)
+        regressed = check.exceeded(policy.floor_ms if floor is None else floor)
         status = "regression" if regressed else "pass"
         failed = regressed
     else:
@@ -255,7 +287,7 @@ def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why:
                   f"+{decider.resolution:.1%} (advisory{', fails: too_noisy = fail' if failed else ''}"
                   f"; to gate it: {HOW_TO_QUIETEN}); {detail}")
     return GateVerdict(check.subject, status, check.current, check.baseline,
-                       1 + check.threshold, "ms", detail, failed, check.resolution, decides,
+                       1 + check.threshold, unit, detail, failed, check.resolution, decides,
                        check.statistic)
 
 

@@ -4,8 +4,10 @@ Timed region of each round: `Runner.run` on one host input, which returns only a
 finished (end to end: host-to-device copy, compute, device-to-host copy). Warm-up is by time
 before pytest-benchmark's rounds start; rounds are fixed (pedantic mode), so runs are comparable.
 On CUDA, GPU-compute time from CUDA events (inputs already on the device) and the host's launch
-time are measured after the host-clock rounds, and the GPU's clocks and temperature are read
-before and after.
+time are measured after the host-clock rounds. Where the machine has a power meter (a Jetson's
+INA3221, a GPU's NVML), an energy window follows (perfsuite.energy), and the GPU's clocks,
+temperature and power are read before the warm-up and after the energy window. The pre-flight
+checks run before the first latency benchmark (perfsuite.monitor).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from perfsuite.backends import CaseSpec, Runner, ToolTimings
+from perfsuite.energy import EnergyStats, measure_energy
 from perfsuite.errors import PerfsuiteError
-from perfsuite.gpu_state import GpuState, nvidia_smi_selector, read_gpu_state
+from perfsuite.lazy import require
 from perfsuite.paired import PairedTrials, alternate, host_timed
 from perfsuite.perf_run import CaseResult, PerfRun
 from perfsuite.timing import (
@@ -29,6 +32,8 @@ from perfsuite.timing import (
 
 
 def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
+    if not getattr(benchmark, "disabled", False):
+        perf.monitor.before_timing()  # raises when a failed check fails or skips the benchmark
     if runner.timed_by_tool and perf.base is not None:
         perf.base_failures[case.id] = (f"{case.backend} times itself in its own process; "
                                        "--perf-ab pairs the backends perfsuite times")
@@ -44,8 +49,7 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
         timed = runner.tool_timings(sample, timing.rounds, timing.warmup_seconds)
         if timed is not None:
             return _record_tool_timings(benchmark, perf, case, runner, timed)
-    on_gpu = case.device == "cuda"
-    state_before = _gpu_state() if on_gpu else None
+    state_before = perf.monitor.gpu_state()
     if not getattr(benchmark, "disabled", False):
         warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
     benchmark.pedantic(runner.run, args=(sample,), rounds=timing.rounds, iterations=1,
@@ -57,11 +61,12 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
         samples = cuda_event_samples(enqueue, timing.rounds)
         gpu_latency = summarize(samples.gpu_s, timing.trials)
         enqueue_latency = summarize(samples.enqueue_s, timing.trials)
-    state = {"before": state_before, "after": _gpu_state() if on_gpu else None}
+    energy = energy_window(perf, case, runner, sample) if latency is not None else None
+    state = {"before": state_before, "after": perf.monitor.gpu_state()}
     result = CaseResult(
         case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
-        runner.describe(), timing_warnings(latency, gpu_latency, enqueue_latency),
-        {when: s.as_dict() for when, s in state.items() if s is not None},
+        runner.describe(), _warnings(perf, latency, gpu_latency, enqueue_latency),
+        {when: s.as_dict() for when, s in state.items() if s is not None}, energy=energy,
     )
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     stats = getattr(benchmark, "stats", None)
@@ -80,7 +85,7 @@ def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: 
     gpu_latency, enqueue = summarize(timed.gpu_s, trials), summarize(timed.enqueue_s, trials)
     result = CaseResult(case, runner.artifact_bytes, latency, gpu_latency, enqueue,
                         perf.drift(case), runner.describe(),
-                        timing_warnings(latency, gpu_latency, enqueue), {})
+                        _warnings(perf, latency, gpu_latency, enqueue), {})
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     perf.record(result, tuple(s * 1e3 for s in timed.e2e_s))
     return result
@@ -132,7 +137,7 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
                    if gpu is not None else None)
     result = CaseResult(
         case, runner.artifact_bytes, latency, gpu_latency, None, perf.drift(case),
-        runner.describe(), timing_warnings(latency, gpu_latency, None), {},
+        runner.describe(), _warnings(perf, latency, gpu_latency, None), {},
         paired=(host,) if gpu is None else (host, gpu),
     )
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
@@ -157,8 +162,30 @@ def _device_timed(enqueue: Callable[[], object]) -> Callable[[int], list[float]]
     return measure
 
 
-def _gpu_state() -> GpuState | None:
-    return read_gpu_state(nvidia_smi_selector())
+def _warnings(perf: PerfRun, latency: LatencyStats | None, gpu: LatencyStats | None,
+              enqueue: LatencyStats | None) -> tuple[str, ...]:
+    """The timing's warnings, and the pre-flight's failures where the run only warns."""
+    preflight = perf.monitor.before_timing() if latency is not None else ()
+    return (*timing_warnings(latency, gpu, enqueue), *preflight)
+
+
+def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner,
+                  sample: Any) -> EnergyStats | None:
+    """Energy per inference over back-to-back inferences (the GPU's launches where the session
+    has them, else synchronised calls); None without a meter or with energy turned off."""
+    timing = perf.config.timing
+    meter = perf.monitor.meter() if timing.energy_trial_seconds > 0 else None
+    if meter is None:
+        return None
+    on_gpu = case.device == "cuda"
+    enqueue = runner.device_enqueue(sample) if on_gpu else None
+    call, workload = ((enqueue, "back-to-back device launches") if enqueue is not None else
+                      (lambda: runner.run(sample), "synchronised calls"))
+    synchronize = require("torch").cuda.synchronize if on_gpu else (lambda: None)
+    perf.progress(f"{case.id}: energy window, {timing.trials} x "
+                  f"{timing.energy_trial_seconds:g} s ({meter.source})")
+    return measure_energy(call, synchronize, meter, workload, timing.trials,
+                          timing.energy_trial_seconds)
 
 
 def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:
@@ -187,6 +214,8 @@ def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
             info[name] = stats.as_dict()
     if result.gpu_state:
         info["gpu_state"] = result.gpu_state
+    if result.energy is not None:
+        info["energy"] = result.energy.as_dict()
     if result.drift is not None:
         info.update(result.drift.as_dict())
     if result.paired:  # --perf-ab: the pairs the verdicts are made from

@@ -1,6 +1,7 @@
 """The machine's fingerprint and the baseline key derived from it.
 
-The key names the hardware (ISA, CPU, GPU) and, on a Jetson, the board and its power mode:
+The key names the hardware (ISA, CPU, GPU) and, on a Jetson, the board and its power mode
+(perfsuite.jetson reads both, through PERFSUITE_SYSFS_ROOT):
 things that change latency and that a software upgrade does not. Volatile readings (clock rates,
 temperatures) never enter it. Software versions are recorded beside it and compared separately.
 """
@@ -11,13 +12,13 @@ import importlib.metadata
 import os
 import platform
 import re
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from perfsuite import __version__
+from perfsuite.jetson import jetson_identity
 from perfsuite.lazy import is_installed, require
+from perfsuite.nvml import NvmlGpu, open_gpu, torch_pci_bus_id
+from perfsuite.sysroot import SystemFiles, system_files
 
 MACHINE_KEY_ENV = "PERFSUITE_MACHINE_KEY"
 # What shapes every number, whatever the backends; each backend adds its own (Backend.packages).
@@ -44,6 +45,7 @@ class MachineFingerprint:
     cuda: str = ""
     jetson_model: str = ""
     l4t_release: str = ""
+    jetpack: str = ""
     nvpmodel_mode: str = ""
     software: dict[str, str] = field(default_factory=dict)
 
@@ -75,33 +77,12 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def read_text(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace").replace("\x00", "").strip()
-    except OSError:
-        return ""
-
-
 def cpu_model(cpuinfo: str) -> str:
     for key in ("model name", "Model", "Hardware", "CPU part"):
         match = re.search(rf"^{key}\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
         if match:
             return match.group(1).strip()
     return platform.processor() or "unknown-cpu"
-
-
-def nvpmodel_mode(root: Path = Path("/")) -> str:
-    executable = shutil.which("nvpmodel") if root == Path("/") else None
-    if executable:
-        try:
-            out = subprocess.run([executable, "-q"], capture_output=True, text=True, timeout=10)
-            match = re.search(r"NV Power Mode:\s*(\S+)", out.stdout)
-            if match:
-                return match.group(1)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    status = read_text(root / "var/lib/nvpmodel/status")
-    return status.split(":")[-1] if status else ""
 
 
 def gpu_facts() -> dict[str, object]:
@@ -122,30 +103,37 @@ def gpu_facts() -> dict[str, object]:
     }
 
 
+def board_release(files: SystemFiles | None = None) -> dict[str, str]:
+    """What engine cache keys carry of a Jetson: the release line's first field ('# R36
+    (release)') and the board model; empty strings elsewhere."""
+    files = files or system_files()
+    return {"l4t": (files.text("etc/nv_tegra_release") or "").split(",")[0],
+            "board": files.text("proc/device-tree/model") or ""}
+
+
 def _driver_version() -> str:
-    executable = shutil.which("nvidia-smi")
-    if not executable:
-        return ""
-    try:
-        out = subprocess.run([executable, "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+    gpu = open_gpu(torch_pci_bus_id())
+    return gpu.driver() if isinstance(gpu, NvmlGpu) else ""
 
 
-def fingerprint(root: Path = Path("/")) -> MachineFingerprint:
-    """This machine's fingerprint; `root` lets tests point at a fake filesystem tree."""
-    jetson = read_text(root / "proc/device-tree/model")
-    l4t = read_text(root / "etc/nv_tegra_release").splitlines()
+def fingerprint(files: SystemFiles | None = None) -> MachineFingerprint:
+    """This machine's fingerprint, read through `files` (default: PERFSUITE_SYSFS_ROOT)."""
+    files = files or system_files()
+    board = jetson_identity(files)
     facts = gpu_facts()
+    software = software_versions()
+    if board is not None:  # what JetPack installed: an upgrade changes the numbers
+        software.update({f"jetpack_{name}": version for name, version in (
+            ("l4t", board.l4t), ("cuda", board.cuda), ("cudnn", board.cudnn),
+            ("tensorrt", board.tensorrt)) if version})
     return MachineFingerprint(
         isa=platform.machine(),
-        cpu_model=cpu_model(read_text(root / "proc/cpuinfo")),
+        cpu_model=cpu_model(files.text("proc/cpuinfo") or ""),
         cpu_count=os.cpu_count() or 1,
-        jetson_model=jetson if "jetson" in jetson.lower() else "",
-        l4t_release=l4t[0].lstrip("# ").strip() if l4t else "",
-        nvpmodel_mode=nvpmodel_mode(root) if jetson else "",
-        software=software_versions(),
+        jetson_model=board.model if board else "",
+        l4t_release=board.l4t if board else "",
+        jetpack=board.jetpack if board else "",
+        nvpmodel_mode=board.power_mode if board else "",
+        software=software,
         **facts,  # type: ignore[arg-type]
     )

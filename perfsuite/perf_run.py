@@ -25,12 +25,15 @@ from perfsuite.backends import (
 )
 from perfsuite.config import SuiteConfig
 from perfsuite.device import configure_torch, resolve_device
+from perfsuite.energy import EnergyStats
 from perfsuite.errors import BackendUnavailable, BuiltNotRunnable, PerfsuiteError
 from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
 from perfsuite.models import ModelSpec, build_model, weights_digest
+from perfsuite.monitor import RunMonitor
 from perfsuite.paired import PairedTrials
+from perfsuite.preflight import failure_action
 from perfsuite.timing import LatencyStats
 
 Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time on Python 3.8
@@ -48,6 +51,7 @@ class CaseResult:
     warnings: tuple[str, ...] = ()
     gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
     paired: tuple[PairedTrials, ...] = ()  # --perf-ab: end to end, and GPU compute on CUDA
+    energy: EnergyStats | None = None  # the energy window, where the machine has a meter
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class PerfRun:
         self.paired_mode = False  # --perf-ab: both sides' runners take turns
         self.base_ref = ""
         self.base_failures: dict[str, str] = {}  # case id -> why it was not compared with REF
+        self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
+                                  lambda: self.device)
 
     def wants_fp16_onnx(self) -> bool:
         """Whether fp16 ONNX files belong to this run (and to its size records)."""

@@ -34,6 +34,7 @@ from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
 from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
 from perfsuite.shipped_suite import PACKAGE_DIR, SUITE_DIR, add_shipped_suite
+from perfsuite.sysroot import system_files
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()
@@ -83,6 +84,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--perf-ab", metavar="REF",
                     help="A/B: measure REF's models (any git revision) and this tree's in "
                          "alternating trials in this run, and gate on the paired ratios")
+    group.addoption("--perf-preflight", choices=("auto", "warn", "skip", "fail"),
+                    help="when a pre-flight check fails (clocks, power mode, heat, load): fail "
+                         "or skip the latency benchmarks, or warn; auto (default): fail when "
+                         "CI is set, else warn")
     group.addoption("--perf-benchmark-table", action="store_true",
                     help="also print pytest-benchmark's own table for perfsuite's benchmarks")
 
@@ -105,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
+    system_files()  # PERFSUITE_SYSFS_ROOT, checked before anything runs
     config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
     config.stash[COMPARE_KEY] = compare = take_compare(config)
     add_shipped_suite(config, suite.configured)
@@ -211,6 +217,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if perf is None:
         return
     written = state.finish(perf, int(exitstatus)) if state is not None else True
+    written = perf.monitor.after_run() is None and written
     ab = session.config.stash.get(AB_KEY, None)
     written = (ab.finish(perf) if ab is not None else True) and written
     try:  # printed by pytest_terminal_summary, which runs after this hook
@@ -220,6 +227,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         written = False
     if not written and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # what was asked for was not done
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """pytest-benchmark's JSON: the telemetry, Jetson identity and pre-flight verdicts."""
+    perf = config.stash.get(RUN_KEY, None)
+    if perf is not None and perf.monitor.before is not None:
+        perf.monitor.after_run()
+        machine_info["perfsuite"] = perf.monitor.as_dict()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -305,7 +320,9 @@ def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
         return []
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
+    after = perf.monitor.after_run()
     lines = [*results_table(perf.results(), header, comparison.gate_cells()),
+             *perf.monitor.summary_lines(), *([after] if after else []),
              *comparison.summary_lines(perf)]
     note = config.stash[COMPARE_KEY].note
     return [*lines, note] if note else lines

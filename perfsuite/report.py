@@ -11,6 +11,7 @@ from perfsuite.perf_run import CaseResult
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
            "speedup", "artifact MB", "drift rel_l2", "notes")
+ENERGY_COLUMNS = ("W", "mJ/inf")  # shown when some session was metered
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -36,6 +37,11 @@ def gate_cell(verdict: GateVerdict) -> str:
         return outcome
     statistic = "GPU" if verdict.statistic == "gpu" else "e2e"
     return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
+
+
+def _energy_cells(result: CaseResult) -> tuple[str, ...]:
+    energy = result.energy
+    return (_number(energy.mean_w, 1), _number(energy.median_mj, 2)) if energy else ("n/a", "n/a")
 
 
 def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
@@ -64,24 +70,32 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
     )
 
 
+def _cells(result: CaseResult, reference_ms: float | None, metered: bool) -> tuple[str, ...]:
+    row = _row(result, reference_ms)
+    return (*row[:-1], *_energy_cells(result), row[-1]) if metered else row
+
+
 def results_table(results: Sequence[CaseResult], header: dict[str, str],
                   gate: Mapping[str, str] | None = None) -> list[str]:
     """One block per model: a title line, then aligned columns. Empty input gives no lines.
     `gate` (case id -> text) adds a column with each benchmark's gate verdict and resolution."""
     lines: list[str] = []
-    columns = (*COLUMNS, "gate") if gate else COLUMNS
+    metered = any(r.energy is not None for r in results)
+    columns = (*COLUMNS[:-1], *(ENERGY_COLUMNS if metered else ()), COLUMNS[-1],
+               *(("gate",) if gate else ()))
     for model in dict.fromkeys(r.case.model for r in results):
         block = [r for r in results if r.case.model == model]
         reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
                           and r.case.precision == REFERENCE_PRECISION and r.latency), None)
         reference_ms = reference.latency.median_ms if reference and reference.latency else None
-        rows = [columns] + [_row(r, reference_ms) + ((gate.get(r.case.id, "not gated"),)
-                                                      if gate else ()) for r in block]
+        rows = [columns] + [_cells(r, reference_ms, metered) +
+                            ((gate.get(r.case.id, "not gated"),) if gate else ()) for r in block]
         widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         title = ", ".join(f"{k} {v}" for k, v in header.items() if v)
         lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
         for row in rows:
-            lines.append("  ".join(cell.ljust(w) if i < 3 or i == len(COLUMNS) else cell.rjust(w)
+            lines.append("  ".join(cell.ljust(w) if i < 3 or (gate and i == len(columns) - 1)
+                                   else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths)))
                          .rstrip())
         for result in block:

@@ -22,6 +22,7 @@ def cli_overrides(config: pytest.Config) -> CliOverrides:
         precisions=config.getoption("perf_precisions"),
         device=config.getoption("perf_device"),
         rounds=config.getoption("perf_rounds"),
+        preflight=config.getoption("perf_preflight"),
     )
 
 

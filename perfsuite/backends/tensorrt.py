@@ -37,7 +37,7 @@ from perfsuite.backends.tensorrt_engine import (
 from perfsuite.errors import BackendUnavailable
 from perfsuite.export import OnnxArtifact
 from perfsuite.lazy import is_installed, require
-from perfsuite.machine import gpu_facts, read_text
+from perfsuite.machine import board_release, gpu_facts
 from perfsuite.models import ModelSpec
 
 _TORCH_DTYPES = {"FLOAT": "float32", "HALF": "float16", "BF16": "bfloat16", "INT32": "int32",
@@ -225,7 +225,7 @@ class EngineFromOnnx:
         facts = {k: str(v) for k, v in gpu_facts().items() if k not in ("driver", "cuda")}
         return {"onnx_sha256": onnx_digest(onnx), "tensorrt": str(self.trt.__version__),
                 "tensorrt_distributions": tensorrt_distributions(),
-                "l4t": read_text(Path("/etc/nv_tegra_release")).split(",")[0],
+                "l4t": board_release()["l4t"],
                 **facts, **self.recipe.key()}
 
     def onnx(self) -> OnnxArtifact:

@@ -26,7 +26,7 @@ from perfsuite.backends.tensorrt_engine import EngineBuildError, onnx_digest, pa
 from perfsuite.backends.trtexec_flags import TrtexecVersion
 from perfsuite.errors import BackendUnavailable
 from perfsuite.export import INPUT_NAME
-from perfsuite.machine import gpu_facts, read_text
+from perfsuite.machine import board_release, gpu_facts
 from perfsuite.models import ModelSpec
 
 ENGINE_FILE = "model.plan"
@@ -150,8 +150,7 @@ class TrtexecBackend(Backend):
         cache, progress = self.options.cache, self.options.progress
         timing_cache = cache.root / "trtexec" / f"timing-{version}.cache"
         key = {"onnx_sha256": onnx_digest(onnx), "trtexec": str(version), "recipe": recipe,
-               "l4t": read_text(Path("/etc/nv_tegra_release")).split(",")[0],
-               "board": read_text(Path("/proc/device-tree/model")).strip("\x00"),
+               **board_release(),
                **{k: str(v) for k, v in gpu_facts().items() if k != "driver"}}
 
         def build(directory: Path) -> None:

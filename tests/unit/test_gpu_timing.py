@@ -1,8 +1,7 @@
-"""GPU-side helpers that can be checked without a GPU: warnings, nvidia-smi parsing."""
+"""GPU-side helpers that can be checked without a GPU: timing warnings."""
 
 from __future__ import annotations
 
-from perfsuite.gpu_state import GpuState, parse_nvidia_smi, read_gpu_state
 from perfsuite.timing import summarize, timing_warnings
 
 
@@ -28,14 +27,3 @@ def test_unstable_end_to_end_is_flagged_without_gpu_numbers():
 def test_enqueue_bound_when_launch_takes_most_of_gpu_time():
     warnings = timing_warnings(None, stats(3.0, 3.0, 3.0), stats(2.9, 2.9, 2.9))
     assert warnings == ("enqueue-bound: host launch 2.900 ms vs GPU compute 3.000 ms (> 0.8x)",)
-
-
-def test_parse_nvidia_smi_line():
-    assert parse_nvidia_smi("1980, 2619, 46, 123.45\n") == GpuState(1980, 2619, 46, 123.45)
-    assert parse_nvidia_smi("1980, 2619, 46, [N/A]") == GpuState(1980, 2619, 46, None)
-    assert parse_nvidia_smi("garbage") is None
-
-
-def test_missing_nvidia_smi_reads_nothing(monkeypatch):
-    monkeypatch.setenv("PATH", "")
-    assert read_gpu_state("0") is None

@@ -1,0 +1,179 @@
+"""Power and energy per inference over timed windows, from any meter.
+
+A meter is started before a window and stopped after it; it returns the joules and seconds of the
+window. Two kinds: a counter (NVML's total-energy counter on discrete GPUs: the difference) and a
+sampled power reading (Jetson INA3221 rails, or NVML power where the counter is missing),
+integrated with the trapezoid rule over samples a thread takes every `interval_s`.
+
+The energy window (`measure_energy`): trials of back-to-back inferences, each trial at least
+`trial_seconds` long, synchronised at both ends; energy per inference is the trial's joules over
+its inference count. Per-trial figures let the gate treat energy like latency (gate.py).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from perfsuite.timing import positive
+
+Clock = typing.Callable[[], float]  # typing's: subscriptable at run time on Python 3.8
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    """One window: its length, the energy used and per-rail mean power (where sampled)."""
+
+    seconds: float
+    joules: float
+    rails_w: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def mean_w(self) -> float:
+        return self.joules / self.seconds if self.seconds > 0 else 0.0
+
+
+class EnergyMeter(typing.Protocol):
+    source: str  # what is measured, e.g. "NVML total energy" or "INA3221 VDD_IN"
+
+    def start(self) -> None: ...
+
+    def stop(self) -> EnergyReading: ...
+
+
+class CounterMeter:
+    """A cumulative energy counter in millijoules (NVML's nvmlDeviceGetTotalEnergyConsumption)."""
+
+    def __init__(self, source: str, read_mj: Callable[[], float], clock: Clock = time.perf_counter):
+        self.source = source
+        self._read, self._clock = read_mj, clock
+        self._start: tuple[float, float] | None = None
+
+    def start(self) -> None:
+        self._start = (self._clock(), self._read())
+
+    def stop(self) -> EnergyReading:
+        assert self._start is not None, "stop() before start()"
+        t0, e0 = self._start
+        return EnergyReading(self._clock() - t0, (self._read() - e0) / 1e3)
+
+
+class SampledMeter:
+    """Power readings (W per rail) integrated over the window. `total` names the rail whose
+    energy counts (None: the sum of the rails). `interval_s=None` takes no samples in between
+    (tests call `sample()` themselves)."""
+
+    def __init__(self, source: str, read_w: Callable[[], Mapping[str, float]], total: str | None,
+                 interval_s: float | None = 0.02, clock: Clock = time.perf_counter) -> None:
+        self.source = source
+        self._read, self._total, self._interval, self._clock = read_w, total, interval_s, clock
+        self._samples: list[tuple[float, Mapping[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample(self) -> None:
+        self._samples.append((self._clock(), self._read()))
+
+    def start(self) -> None:
+        self._samples = []
+        self._stop.clear()
+        self.sample()
+        if self._interval is not None:
+            self._thread = threading.Thread(target=self._loop, name="perfsuite-power", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def stop(self) -> EnergyReading:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+        self.sample()
+        return integrate(self._samples, self._total)
+
+
+def integrate(samples: Sequence[tuple[float, Mapping[str, float]]],
+              total: str | None) -> EnergyReading:
+    """Trapezoid rule over (time, W per rail) samples; per-rail means over the same window."""
+    seconds = samples[-1][0] - samples[0][0] if len(samples) > 1 else 0.0
+    rails = sorted({name for _, reading in samples for name in reading})
+    energy = {name: 0.0 for name in rails}
+    for (t0, a), (t1, b) in zip(samples, samples[1:]):
+        for name in rails:
+            if name in a and name in b:
+                energy[name] += (a[name] + b[name]) / 2 * (t1 - t0)
+    joules = energy.get(total, 0.0) if total else sum(energy.values())
+    means = {name: e / seconds for name, e in energy.items()} if seconds > 0 else {}
+    return EnergyReading(seconds, joules, means)
+
+
+@dataclass(frozen=True)
+class EnergyStats:
+    """Energy per inference (mJ) and mean power (W) per trial of one session's energy window."""
+
+    source: str
+    workload: str  # "back-to-back device launches" or "synchronised calls"
+    trial_mj: tuple[float, ...]
+    trial_w: tuple[float, ...]
+    inferences: int
+    seconds: float
+    rails_w: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def median_mj(self) -> float:
+        return statistics.median(self.trial_mj)
+
+    @property
+    def mean_w(self) -> float:
+        return statistics.fmean(self.trial_w)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "workload": self.workload, "median_mj": self.median_mj,
+                "mean_w": self.mean_w, "trial_mj": list(self.trial_mj),
+                "trial_w": list(self.trial_w), "inferences": self.inferences,
+                "seconds": self.seconds, "rails_w": dict(self.rails_w)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnergyStats:
+        trial_mj = tuple(positive(v, "energy trial_mj") for v in data["trial_mj"])
+        if not trial_mj:
+            raise ValueError("energy trial_mj is empty")
+        return cls(str(data["source"]), str(data["workload"]), trial_mj,
+                   tuple(positive(v, "energy trial_w") for v in data["trial_w"]),
+                   int(data["inferences"]), positive(data["seconds"], "energy seconds"),
+                   {str(k): float(v) for k, v in data.get("rails_w", {}).items()})
+
+
+def measure_energy(call: Callable[[], object], synchronize: Callable[[], object],
+                   meter: EnergyMeter, workload: str, trials: int, trial_seconds: float,
+                   min_calls: int = 10, clock: Clock = time.perf_counter) -> EnergyStats | None:
+    """Run `call` back to back for `trials` windows of at least `trial_seconds` and `min_calls`
+    calls each, `synchronize` at both ends of each window. None when the meter saw no energy."""
+    trial_mj, trial_w, rails, count, seconds = [], [], [], 0, 0.0
+    for _ in range(trials):
+        synchronize()
+        meter.start()
+        started, calls = clock(), 0
+        while calls < min_calls or clock() - started < trial_seconds:
+            call()
+            calls += 1
+        synchronize()
+        reading = meter.stop()
+        if reading.joules <= 0 or reading.seconds <= 0:
+            return None
+        trial_mj.append(reading.joules / calls * 1e3)
+        trial_w.append(reading.mean_w)
+        rails.append(reading.rails_w)
+        count, seconds = count + calls, seconds + reading.seconds
+    names = set().union(*rails) if rails else set()
+    mean_rails = {n: statistics.fmean(r[n] for r in rails if n in r) for n in sorted(names)}
+    return EnergyStats(meter.source, workload, tuple(trial_mj), tuple(trial_w), count, seconds,
+                       mean_rails)

@@ -1,0 +1,90 @@
+"""RunMonitor: one run's telemetry and pre-flight verdicts, opened when first needed.
+
+The pre-flight checks run once before the first latency benchmark (`before_timing`, which
+applies the run's failure action) and once at the end (`after_run`). Their verdicts, the
+telemetry's identity facts and its notice go to the summary and pytest-benchmark's JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from perfsuite.energy import EnergyMeter
+from perfsuite.errors import PreflightFailed, PreflightSkip
+from perfsuite.preflight import PreflightCheck, PreflightConfig, failed, failure_message
+from perfsuite.sysroot import SystemFiles, system_files
+from perfsuite.telemetry import GpuState, NoTelemetry, open_telemetry
+
+
+class RunMonitor:
+    def __init__(self, config: PreflightConfig, action: str, device: Callable[[], str],
+                 files: Callable[[], SystemFiles] = system_files) -> None:
+        self.config, self.action = config, action  # action: "warn" | "skip" | "fail"
+        self._device, self._files = device, files
+        self._telemetry: NoTelemetry | None = None
+        self.before: tuple[PreflightCheck, ...] | None = None
+        self.after: tuple[PreflightCheck, ...] | None = None
+        self.after_failure: str | None = None
+
+    @property
+    def telemetry(self) -> NoTelemetry:
+        if self._telemetry is None:
+            self._telemetry = open_telemetry(self._files(), self._device())
+        return self._telemetry
+
+    def before_timing(self) -> tuple[str, ...]:
+        """Run the checks once; raise PreflightFailed/PreflightSkip by the failure action when
+        one failed, else return warnings for the results (failures under 'warn')."""
+        if self.before is None:
+            self.before = self.telemetry.checks(self.config)
+        problems = failed(self.before)
+        if not problems:
+            return ()
+        if self.action == "fail":
+            raise PreflightFailed(failure_message(self.before, "fail"))
+        if self.action == "skip":
+            raise PreflightSkip(failure_message(self.before, "skip"))
+        return tuple(f"pre-flight: {c.describe()}" for c in problems)
+
+    def after_run(self) -> str | None:
+        """The end-of-run checks, once (only when timing happened); a message when one failed
+        and the action is not 'warn': the run must not pass on numbers taken in that state."""
+        if self.before is not None and self.after is None:
+            self.after = self.telemetry.checks(self.config)
+            problems = failed(self.after)
+            if problems and self.action != "warn":
+                self.after_failure = ("perfsuite pre-flight (after the run): " +
+                                      "; ".join(c.describe() for c in problems) +
+                                      " The numbers may have been taken in that state; the run "
+                                      "fails.")
+        return self.after_failure
+
+    def gpu_state(self) -> GpuState | None:
+        return self.telemetry.gpu_state()
+
+    def meter(self) -> EnergyMeter | None:
+        return self.telemetry.meter()
+
+    def summary_lines(self) -> list[str]:
+        telemetry = self._telemetry
+        if telemetry is None:
+            return []
+        lines = [f"perfsuite: {telemetry.notice}"] if telemetry.notice else []
+        if telemetry.kind == "jetson":
+            facts = telemetry.identity()
+            lines.append("perfsuite: Jetson: " + ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in facts.items() if v))
+        for when, checks in (("before timing", self.before), ("after the run", self.after)):
+            if checks:
+                lines.append(f"perfsuite pre-flight ({when}, on failure: {self.action}): " +
+                             "; ".join(c.describe() for c in checks))
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """For pytest-benchmark's machine_info."""
+        telemetry = self.telemetry
+        return {"telemetry": telemetry.kind, "notice": telemetry.notice,
+                "identity": telemetry.identity(), "preflight_action": self.action,
+                "preflight_before": [c.as_dict() for c in self.before or ()],
+                "preflight_after": [c.as_dict() for c in self.after or ()]}
