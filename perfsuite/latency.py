@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from perfsuite.backends import CaseSpec, Runner, ToolTimings
-from perfsuite.energy import EnergyStats, measure_energy
+from perfsuite.energy import Clock, EnergyStats, measure_energy
 from perfsuite.errors import PerfsuiteError
 from perfsuite.lazy import require
 from perfsuite.paired import PairedTrials, alternate, host_timed
@@ -61,7 +61,8 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
         samples = cuda_event_samples(enqueue, timing.rounds)
         gpu_latency = summarize(samples.gpu_s, timing.trials)
         enqueue_latency = summarize(samples.enqueue_s, timing.trials)
-    energy = energy_window(perf, case, runner, sample) if latency is not None else None
+    clock = getattr(benchmark, "_timer", time.perf_counter)
+    energy = energy_window(perf, case, runner, sample, clock) if latency is not None else None
     state = {"before": state_before, "after": perf.monitor.gpu_state()}
     result = CaseResult(
         case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
@@ -169,12 +170,13 @@ def _warnings(perf: PerfRun, latency: LatencyStats | None, gpu: LatencyStats | N
     return (*timing_warnings(latency, gpu, enqueue), *preflight)
 
 
-def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner,
-                  sample: Any) -> EnergyStats | None:
+def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner, sample: Any,
+                  clock: Clock = time.perf_counter) -> EnergyStats | None:
     """Energy per inference over back-to-back inferences (the GPU's launches where the session
-    has them, else synchronised calls); None without a meter or with energy turned off."""
+    has them, else synchronised calls), windows timed by `clock` (pytest-benchmark's timer);
+    None without a meter or with energy turned off."""
     timing = perf.config.timing
-    meter = perf.monitor.meter() if timing.energy_trial_seconds > 0 else None
+    meter = perf.monitor.meter(clock) if timing.energy_trial_seconds > 0 else None
     if meter is None:
         return None
     on_gpu = case.device == "cuda"
@@ -185,7 +187,7 @@ def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner,
     perf.progress(f"{case.id}: energy window, {timing.trials} x "
                   f"{timing.energy_trial_seconds:g} s ({meter.source})")
     return measure_energy(call, synchronize, meter, workload, timing.trials,
-                          timing.energy_trial_seconds)
+                          timing.energy_trial_seconds, clock=clock)
 
 
 def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from perfsuite.energy import EnergyMeter
+from perfsuite.energy import Clock, EnergyMeter
 from perfsuite.errors import PreflightFailed, PreflightSkip
 from perfsuite.preflight import PreflightCheck, PreflightConfig, failed, failure_message
 from perfsuite.sysroot import SystemFiles, system_files
@@ -63,8 +63,8 @@ class RunMonitor:
     def gpu_state(self) -> GpuState | None:
         return self.telemetry.gpu_state()
 
-    def meter(self) -> EnergyMeter | None:
-        return self.telemetry.meter()
+    def meter(self, clock: Clock) -> EnergyMeter | None:
+        return self.telemetry.meter(clock)
 
     def summary_lines(self) -> list[str]:
         telemetry = self._telemetry
@@ -77,8 +77,8 @@ class RunMonitor:
                 f"{k.replace('_', ' ')} {v}" for k, v in facts.items() if v))
         for when, checks in (("before timing", self.before), ("after the run", self.after)):
             if checks:
-                lines.append(f"perfsuite pre-flight ({when}, on failure: {self.action}): " +
-                             "; ".join(c.describe() for c in checks))
+                lines.append(f"perfsuite pre-flight ({when}; on failure: {self.action}):")
+                lines += [f"  {c.describe()}" for c in checks]
         return lines
 
     def as_dict(self) -> dict[str, Any]:

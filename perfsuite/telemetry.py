@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from perfsuite import jetson, preflight
-from perfsuite.energy import CounterMeter, EnergyMeter, EnergyReading, SampledMeter
+from perfsuite.energy import Clock, CounterMeter, EnergyMeter, EnergyReading, SampledMeter
 from perfsuite.nvml import NVML_CLOCK_MEM, NvmlGpu, open_gpu, torch_pci_bus_id
 from perfsuite.preflight import PreflightCheck, PreflightConfig
 from perfsuite.sysroot import SystemFiles
@@ -45,7 +45,8 @@ class NoTelemetry:
     def gpu_state(self) -> GpuState | None:
         return None
 
-    def meter(self) -> EnergyMeter | None:
+    def meter(self, clock: Clock = time.perf_counter) -> EnergyMeter | None:
+        """A meter whose windows are timed by `clock` (the benchmark's timer)."""
         return None
 
     def sample(self, seconds: float) -> dict[str, Any]:
@@ -84,12 +85,12 @@ class JetsonTelemetry(NoTelemetry):
         """The rail carrying the board's input power (None: the rails are summed)."""
         return jetson.pick_rail(self.rails, jetson.INPUT_RAILS)
 
-    def meter(self) -> EnergyMeter | None:
+    def meter(self, clock: Clock = time.perf_counter) -> EnergyMeter | None:
         if not self.rails:
             return None
         total = self.input_rail()
         source = f"{total.chip} {total.name}" if total else "INA3221 sum of rails"
-        return SampledMeter(source, self.rails_w, total.name if total else None)
+        return SampledMeter(source, self.rails_w, total.name if total else None, clock=clock)
 
     def sample(self, seconds: float) -> dict[str, Any]:
         meter = self.meter()
@@ -121,12 +122,13 @@ class NvmlTelemetry(NoTelemetry):
         return GpuState(self.gpu.clock_mhz(), self.gpu.clock_mhz(NVML_CLOCK_MEM),
                         self.gpu.temperature_c(), self.gpu.power_w())
 
-    def meter(self) -> EnergyMeter | None:
+    def meter(self, clock: Clock = time.perf_counter) -> EnergyMeter | None:
         if self.gpu.energy_mj() is not None:
-            return CounterMeter("NVML total energy", lambda: self.gpu.energy_mj() or 0.0)
+            return CounterMeter("NVML total energy", lambda: self.gpu.energy_mj() or 0.0, clock)
         if self.gpu.power_w() is None:
             return None
-        return SampledMeter("NVML power", lambda: {"board": self.gpu.power_w() or 0.0}, "board")
+        return SampledMeter("NVML power", lambda: {"board": self.gpu.power_w() or 0.0}, "board",
+                            clock=clock)
 
     def sample(self, seconds: float) -> dict[str, Any]:
         meter = self.meter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -21,11 +22,13 @@ from perfsuite.gate import (
     check_statistic,
     estimate_noise,
     judge_drift,
+    judge_energy,
     judge_identity,
     judge_latency,
     judge_size,
     session_kind,
 )
+from perfsuite.energy import EnergyStats
 from perfsuite.timing import LatencyStats
 
 POLICY = GatePolicy()
@@ -233,3 +236,41 @@ def test_bad_baseline_files_name_path_and_fix(tmp_path, content, needle):
 
 def test_missing_baseline_is_none(tmp_path):
     assert load_baseline(tmp_path / "nope.json") is None
+
+
+def energy_recording(trial_mj: tuple[float, ...], source: str = "NVML total energy",
+                     gpu: float = 1.0) -> LatencyRecording:
+    energy = EnergyStats(source, "back-to-back device launches", trial_mj,
+                         tuple(150.0 for _ in trial_mj), 1000, 5.0)
+    return replace(recording(gpu, 1.2, enqueue=0.1), energy=energy)
+
+
+def test_energy_regression_fails_at_its_own_limit():
+    """GPU-bound prior 1%, one recording: width 1% x sqrt(2) = 1.41%; threshold
+    max(3 x 1.41%, 5% - 1.645 x 1.41%) = 4.24%: +6% fails, +3% passes."""
+    baseline = [energy_recording((60.0,) * 5)]
+    (worse,) = judge_energy("m-tensorrt-fp16", energy_recording((63.6,) * 5), baseline, "cuda",
+                            POLICY)
+    assert worse.status == "regression" and worse.failed and worse.unit == "mJ"
+    assert worse.threshold == pytest.approx(1 + 3 * 0.01 * math.sqrt(2))
+    assert worse.describe().startswith("m-tensorrt-fp16 energy per inference REGRESSED: 63.6 mJ "
+                                       "vs baseline 60 mJ (x1.060")
+    (fine,) = judge_energy("m", energy_recording((61.8,) * 5), baseline, "cuda", POLICY)
+    assert fine.status == "pass" and not fine.failed
+
+
+def test_energy_from_another_meter_is_not_comparable_and_none_is_not_gated():
+    baseline = [energy_recording((60.0,) * 5, source="INA3221 VDD_IN")]
+    (verdict,) = judge_energy("m", energy_recording((60.0,) * 5), baseline, "cuda", POLICY)
+    assert verdict.status == "not comparable" and not verdict.failed
+    assert "INA3221 VDD_IN over back-to-back device launches in the baseline" in verdict.detail
+    assert judge_energy("m", recording(1.0, 1.2), baseline, "cuda", POLICY) == []
+    assert judge_energy("m", energy_recording((60.0,) * 5), [recording(1.0, 1.2)], "cuda",
+                        POLICY) == []
+
+
+def test_energy_survives_the_baseline_file(tmp_path):
+    rec = energy_recording((60.0, 61.0, 59.5))
+    path = tmp_path / "k" / "baseline.json"
+    write_baseline(path, Baseline("k", {}, {}, {"m": (rec,)}))
+    assert load_baseline(path).latency["m"][0].energy == rec.energy

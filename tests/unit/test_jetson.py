@@ -236,7 +236,7 @@ def test_not_a_jetson_gives_one_notice_line(tmp_path):
 
 
 def test_sysfs_root_must_be_a_folder(tmp_path):
-    with pytest.raises(ConfigError, match="PERFSUITE_SYSFS_ROOT='.*nowhere' | no such folder"):
+    with pytest.raises(ConfigError, match=r"PERFSUITE_SYSFS_ROOT='.*nowhere' \| no such folder"):
         system_files({"PERFSUITE_SYSFS_ROOT": str(tmp_path / "nowhere")})
     assert system_files({"PERFSUITE_SYSFS_ROOT": str(tmp_path)}).root == tmp_path
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perfsuite.machine import MachineFingerprint, cpu_model, fingerprint, machine_key
+from perfsuite.machine import MachineFingerprint, board_release, cpu_model, fingerprint, machine_key
+from perfsuite.sysroot import SystemFiles
 
 
 def fake_jetson(root: Path) -> Path:
@@ -12,17 +13,21 @@ def fake_jetson(root: Path) -> Path:
     (root / "etc/nv_tegra_release").write_text(
         "# R36 (release), REVISION: 4.0, GCID: 37537400, BOARD: generic, EABI: aarch64\n")
     (root / "var/lib/nvpmodel").mkdir(parents=True)
-    (root / "var/lib/nvpmodel/status").write_text("pmode:0002\n")
+    (root / "var/lib/nvpmodel/status").write_text("pmode:0002 fmode:quiet\n")
     (root / "proc/cpuinfo").write_text("processor : 0\nCPU part : 0xd42\n")
     return root
 
 
 def test_jetson_identity_and_power_mode_make_the_key(tmp_path):
-    fp = fingerprint(fake_jetson(tmp_path))
+    files = SystemFiles(fake_jetson(tmp_path))
+    fp = fingerprint(files)
     assert fp.jetson_model == "NVIDIA Jetson AGX Orin Developer Kit"
-    assert fp.l4t_release.startswith("R36 (release), REVISION: 4.0")
-    assert fp.nvpmodel_mode == "0002"
-    assert machine_key(fp) == "nvidia-jetson-agx-orin-developer-kit-mode-0002"
+    assert (fp.l4t_release, fp.jetpack) == ("36.4.0", "6.1")
+    assert fp.nvpmodel_mode == "2"
+    assert machine_key(fp) == "nvidia-jetson-agx-orin-developer-kit-mode-2"
+    # engine cache keys keep the release line's first field, as before
+    assert board_release(files) == {"l4t": "# R36 (release)",
+                                    "board": "NVIDIA Jetson AGX Orin Developer Kit"}
 
 
 def test_key_names_hardware_only():
