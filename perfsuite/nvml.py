@@ -7,6 +7,7 @@ instead of raising. Every read returns None when the GPU does not support it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,8 @@ class NvmlGpu:
 
     def __init__(self, pynvml: Any, handle: Any) -> None:
         self._nvml, self._handle = pynvml, handle
-        self.name = str(self._read(pynvml.nvmlDeviceGetName) or "")
+        name = self._read(pynvml.nvmlDeviceGetName) or ""
+        self.name = name.decode() if isinstance(name, bytes) else str(name)
 
     def _read(self, function: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -65,6 +67,13 @@ class NvmlGpu:
                 value = self._read(function)
                 return int(value) if value is not None else None
         return None
+
+    def other_processes(self) -> list[int] | None:
+        """PIDs of compute processes on this GPU other than this one (None: NVML cannot say)."""
+        running = self._read(self._nvml.nvmlDeviceGetComputeRunningProcesses)
+        if running is None:
+            return None
+        return sorted({int(p.pid) for p in running} - {os.getpid()})
 
     def load_percent(self) -> float | None:
         rates = self._read(self._nvml.nvmlDeviceGetUtilizationRates)

@@ -148,7 +148,7 @@ def _alarms(files: SystemFiles) -> PreflightCheck:
 
 
 def nvml_checks(gpu: NvmlGpu, config: PreflightConfig) -> tuple[PreflightCheck, ...]:
-    """Clocks, throttle reasons and load of a discrete GPU."""
+    """Clocks, throttle reasons and other processes of a discrete GPU."""
     sm, top = gpu.clock_mhz(), gpu.max_clock_mhz()
     clocks = (PreflightCheck("GPU clocks", "ok", f"SM {sm:g} MHz of {top:g} MHz, memory "
                              f"{gpu.clock_mhz(2) or 0:g} MHz, {gpu.temperature_c() or 0:g} °C")
@@ -162,8 +162,21 @@ def nvml_checks(gpu: NvmlGpu, config: PreflightConfig) -> tuple[PreflightCheck, 
                                    "cool the GPU or raise its power limit (nvidia-smi -q -d "
                                    "PERFORMANCE shows why)") if bits & THROTTLING else
                     PreflightCheck("throttle reasons", "ok", f"no throttling ({active})"))
-    return clocks, throttle, _load_check(gpu.load_percent(), config.max_gpu_load,
-                                         "stop other GPU work on this machine")
+    return clocks, throttle, _other_processes(gpu)
+
+
+def _other_processes(gpu: NvmlGpu) -> PreflightCheck:
+    """A discrete GPU is idle when no other process computes on it (its load right now is this
+    run's own warm-up)."""
+    others, load = gpu.other_processes(), gpu.load_percent()
+    shown = f"load {load:g}% (this run included)" if load is not None else "load unknown"
+    if others is None:
+        return _unknown("GPU idle", f"NVML lists no processes; {shown}")
+    if others:
+        return PreflightCheck("GPU idle", "failed", f"other processes compute on it: pids "
+                              f"{', '.join(map(str, others))}; {shown}",
+                              "stop other GPU work on this machine (one job at a time)")
+    return PreflightCheck("GPU idle", "ok", f"no other process computes on it; {shown}")
 
 
 def failed(checks: Sequence[PreflightCheck]) -> list[PreflightCheck]:

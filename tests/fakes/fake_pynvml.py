@@ -25,7 +25,7 @@ def reset(**state: Any) -> None:
     STATE.clear()
     STATE.update(name="NVIDIA H100 80GB HBM3", power_mw=120_000, energy_mj=1_000_000.0,
                  sm_mhz=1980, mem_mhz=2619, max_sm_mhz=1980, temp_c=31, reasons=0x1,
-                 load=0, driver="580.65.06", bus_ids=("00000000:1B:00.0",), init_error=None)
+                 load=0, driver="580.65.06", pids=(), bus_ids=("00000000:1B:00.0",), init_error=None)
     STATE.update(state)
 
 
@@ -81,6 +81,10 @@ def nvmlDeviceGetCurrentClocksEventReasons(handle: str) -> int:
 
 def nvmlDeviceGetUtilizationRates(handle: str) -> Any:
     return types.SimpleNamespace(gpu=_value("load"), memory=0)
+
+
+def nvmlDeviceGetComputeRunningProcesses(handle: str) -> list[Any]:
+    return [types.SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in _value("pids")]
 
 
 def nvmlSystemGetDriverVersion() -> str:

