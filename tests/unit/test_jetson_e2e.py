@@ -6,6 +6,7 @@ Orin's rails) x 2 ms = 25 mJ per inference, whatever the machine's load."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -41,8 +42,6 @@ def orin(pytester, tmp_path, monkeypatch):
 
 
 def set_file(relative: str, text: str) -> None:
-    import os
-
     (Path(os.environ["PERFSUITE_SYSFS_ROOT"]) / relative).write_text(text)
 
 
