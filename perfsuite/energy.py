@@ -5,6 +5,10 @@ window. Two kinds: a counter (NVML's total-energy counter on discrete GPUs: the 
 sampled power reading (Jetson INA3221 rails, or NVML power where the counter is missing),
 integrated with the trapezoid rule over samples a thread takes every `interval_s`.
 
+A counter moves in steps (NVML's every 100 ms on an H100: a 1 s window read at arbitrary times
+is off by up to 10%), so its windows run from one step to another: `align` keeps the work going
+until the counter moves, at both ends, and those calls count.
+
 The energy window (`measure_energy`): trials of back-to-back inferences, each trial at least
 `trial_seconds` long, synchronised at both ends; energy per inference is the trial's joules over
 its inference count. Per-trial figures let the gate treat energy like latency (gate.py).
@@ -41,6 +45,9 @@ class EnergyReading:
 class EnergyMeter(typing.Protocol):
     source: str  # what is measured, e.g. "NVML total energy" or "INA3221 VDD_IN"
 
+    def align(self, call: Callable[[], object]) -> int:
+        """Run `call` until the meter's reading steps (a counter); returns the calls made."""
+
     def start(self) -> None: ...
 
     def stop(self) -> EnergyReading: ...
@@ -53,6 +60,14 @@ class CounterMeter:
         self.source = source
         self._read, self._clock = read_mj, clock
         self._start: tuple[float, float] | None = None
+
+    def align(self, call: Callable[[], object], patience_s: float = 1.0) -> int:
+        """Run `call` until the counter steps (gives up after `patience_s`: a stuck counter)."""
+        first, started, calls = self._read(), time.perf_counter(), 0
+        while self._read() == first and time.perf_counter() - started < patience_s:
+            call()
+            calls += 1
+        return calls
 
     def start(self) -> None:
         self._start = (self._clock(), self._read())
@@ -78,6 +93,9 @@ class SampledMeter:
 
     def sample(self) -> None:
         self._samples.append((self._clock(), self._read()))
+
+    def align(self, call: Callable[[], object]) -> int:
+        return 0  # samples have no steps to wait for
 
     def start(self) -> None:
         self._samples = []
@@ -156,16 +174,25 @@ def measure_energy(call: Callable[[], object], synchronize: Callable[[], object]
                    meter: EnergyMeter, workload: str, trials: int, trial_seconds: float,
                    min_calls: int = 10, clock: Clock = time.perf_counter) -> EnergyStats | None:
     """Run `call` back to back for `trials` windows of at least `trial_seconds` and `min_calls`
-    calls each, `synchronize` at both ends of each window. None when the meter saw no energy."""
+    calls each, `synchronize` at both ends of each window; a counting meter's window is then
+    stretched, with synchronised calls, to its counter's next step. None when the meter saw no
+    energy."""
     trial_mj, trial_w, rails, count, seconds = [], [], [], 0, 0.0
+
+    def synchronised() -> None:
+        call()
+        synchronize()
+
     for _ in range(trials):
         synchronize()
+        meter.align(synchronised)  # busy from here on: the first step starts the window
         meter.start()
         started, calls = clock(), 0
         while calls < min_calls or clock() - started < trial_seconds:
             call()
             calls += 1
         synchronize()
+        calls += meter.align(synchronised)
         reading = meter.stop()
         if reading.joules <= 0 or reading.seconds <= 0:
             return None

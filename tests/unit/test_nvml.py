@@ -30,20 +30,23 @@ def test_gpu_state_in_watts_mhz_and_degrees(monkeypatch):
     assert telemetry(monkeypatch).gpu_state() == GpuState(1980.0, 2619.0, 31.0, 120.0)
 
 
-def test_energy_per_inference_from_the_total_energy_counter(monkeypatch):
-    """Each inference adds 60.5 mJ to the counter: 60.5 mJ per inference in every trial."""
-    counter = [5_000_000.0]
-    nvml = telemetry(monkeypatch, energy_mj=lambda: counter[0])
+def test_energy_per_inference_from_a_counter_that_steps_every_100_ms(monkeypatch):
+    """As on an H100: the counter moves every 100 ms. Each inference takes 0.5 ms at 150 W
+    (75 mJ). Windows of 0.35 s read at arbitrary times would be off by up to 0.1 s in 0.35 s;
+    windows aligned to the counter's steps give 75 mJ exactly."""
+    calls = [0]  # time is calls x 0.5 ms; the counter holds the energy up to the last step
+    nvml = telemetry(monkeypatch, energy_mj=lambda: (calls[0] // 200) * 200 * 75.0)
 
     def infer():
-        counter[0] += 60.5
+        calls[0] += 1
 
-    meter = nvml.meter()
+    meter = nvml.meter(clock=lambda: calls[0] * 0.0005)
     stats = measure_energy(infer, lambda: None, meter, "back-to-back device launches", trials=3,
-                           trial_seconds=0.0, min_calls=10)
+                           trial_seconds=0.35, min_calls=10, clock=lambda: calls[0] * 0.0005)
     assert meter.source == "NVML total energy"
-    assert stats.trial_mj == pytest.approx((60.5, 60.5, 60.5))
-    assert stats.inferences == 30 and stats.mean_w > 0
+    assert stats.trial_mj == pytest.approx((75.0, 75.0, 75.0))
+    assert stats.trial_w == pytest.approx((150.0, 150.0, 150.0))
+    assert stats.inferences == 3 * 800 and stats.seconds == pytest.approx(3 * 0.4)
 
 
 def test_without_the_counter_power_is_sampled(monkeypatch):
