@@ -47,11 +47,11 @@ PRIOR_NOISE = {
     ("e2e", "cuda"): 0.08,  # no CUDA-event timing to tell which
     ("e2e", "cpu"): 0.25,
 }
-# Energy per inference between runs, measured on an H100 (NVML counter, 5 windows of 1 s;
-# docs/benchmarks.md): CUDA-graph replay spread 0.5-4.2% between processes (the board's power
-# drifts as it warms), eager batch 1 up to 15%. Jetson INA3221 and CPU figures follow their
+# Energy per inference between runs, measured on an H100 (NVML counter, 5 windows of 1 s
+# aligned to the counter's 100 ms steps; docs/benchmarks.md): CUDA-graph replay spread 0.1-1.0%
+# between processes, eager batch 1 about 20%. Jetson INA3221 and CPU figures follow their
 # latency's noise until recordings say otherwise.
-ENERGY_PRIOR_NOISE = {"gpu-bound": 0.03, "launch-bound": 0.15, "cuda": 0.15, "cpu": 0.25}
+ENERGY_PRIOR_NOISE = {"gpu-bound": 0.01, "launch-bound": 0.20, "cuda": 0.20, "cpu": 0.25}
 STATISTICS = {"gpu": "GPU compute", "e2e": "end to end", "energy": "energy per inference"}
 HOW_TO_QUIETEN = ("time it as a CUDA graph (backend torch-cudagraph or tensorrt), add rounds "
                   "(--perf-rounds) and recordings (--perf-add-recording), lock the clocks, or "
