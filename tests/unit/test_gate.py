@@ -17,6 +17,7 @@ from perfsuite.baselines import (
     merge,
     write_baseline,
 )
+from perfsuite.energy import EnergyStats
 from perfsuite.gate import (
     GatePolicy,
     check_statistic,
@@ -28,7 +29,6 @@ from perfsuite.gate import (
     judge_size,
     session_kind,
 )
-from perfsuite.energy import EnergyStats
 from perfsuite.timing import LatencyStats
 
 POLICY = GatePolicy()
