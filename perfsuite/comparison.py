@@ -237,6 +237,10 @@ class BaselineComparison:
                               self.settings.too_noisy == "fail")
         if current.energy is not None and not energy:
             self.energy_ungated.append(name)
+        latency_failed = name in self.decisions and self.decisions[name].failed
+        for verdict in energy:
+            if verdict.failed and not latency_failed:  # the table shows why the item failed
+                self.decisions[name] = verdict
         return [*verdicts, *energy]
 
     # -- the end of the run ------------------------------------------------------------------

@@ -56,15 +56,17 @@ class EnergyMeter(typing.Protocol):
 class CounterMeter:
     """A cumulative energy counter in millijoules (NVML's nvmlDeviceGetTotalEnergyConsumption)."""
 
-    def __init__(self, source: str, read_mj: Callable[[], float], clock: Clock = time.perf_counter):
-        self.source = source
+    def __init__(self, source: str, read_mj: Callable[[], float | None],
+                 clock: Clock = time.perf_counter) -> None:
+        self.source = source  # read_mj: None when a read failed (the window then counts nothing)
         self._read, self._clock = read_mj, clock
-        self._start: tuple[float, float] | None = None
+        self._start: tuple[float, float | None] | None = None
 
     def align(self, call: Callable[[], object], patience_s: float = 1.0) -> int:
         """Run `call` until the counter steps (gives up after `patience_s`: a stuck counter)."""
         first, started, calls = self._read(), time.perf_counter(), 0
-        while self._read() == first and time.perf_counter() - started < patience_s:
+        while (first is not None and self._read() == first
+               and time.perf_counter() - started < patience_s):
             call()
             calls += 1
         return calls
@@ -75,7 +77,9 @@ class CounterMeter:
     def stop(self) -> EnergyReading:
         assert self._start is not None, "stop() before start()"
         t0, e0 = self._start
-        return EnergyReading(self._clock() - t0, (self._read() - e0) / 1e3)
+        e1 = self._read()
+        joules = (e1 - e0) / 1e3 if e0 is not None and e1 is not None else 0.0
+        return EnergyReading(self._clock() - t0, joules)  # 0 J: measure_energy keeps nothing
 
 
 class SampledMeter:
@@ -98,6 +102,7 @@ class SampledMeter:
         return 0  # samples have no steps to wait for
 
     def start(self) -> None:
+        self._halt()
         self._samples = []
         self._stop.clear()
         self.sample()
@@ -109,11 +114,14 @@ class SampledMeter:
         while not self._stop.wait(self._interval):
             self.sample()
 
-    def stop(self) -> EnergyReading:
+    def _halt(self) -> None:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
             self._thread = None
+
+    def stop(self) -> EnergyReading:
+        self._halt()
         self.sample()
         return integrate(self._samples, self._total)
 
@@ -187,13 +195,15 @@ def measure_energy(call: Callable[[], object], synchronize: Callable[[], object]
         synchronize()
         meter.align(synchronised)  # busy from here on: the first step starts the window
         meter.start()
-        started, calls = clock(), 0
-        while calls < min_calls or clock() - started < trial_seconds:
-            call()
-            calls += 1
-        synchronize()
-        calls += meter.align(synchronised)
-        reading = meter.stop()
+        try:
+            started, calls = clock(), 0
+            while calls < min_calls or clock() - started < trial_seconds:
+                call()
+                calls += 1
+            synchronize()
+            calls += meter.align(synchronised)
+        finally:  # an inference that raises must not leave a sampling thread behind
+            reading = meter.stop()
         if reading.joules <= 0 or reading.seconds <= 0:
             return None
         trial_mj.append(reading.joules / calls * 1e3)

@@ -49,11 +49,13 @@ class RunMonitor:
 
     def after_run(self) -> str | None:
         """The end-of-run checks, once (only when timing happened); a message when one failed
-        and the action is not 'warn': the run must not pass on numbers taken in that state."""
+        after passing before timing and the action is not 'warn': the run must not pass on
+        numbers taken in that state. (A check that failed before timing already failed or
+        skipped the benchmarks.)"""
         if self.before is not None and self.after is None:
-            self.after = self.telemetry.checks(self.config)
+            self.after = self.telemetry.checks(self.config, after=True)
             problems = failed(self.after)
-            if problems and self.action != "warn":
+            if problems and not failed(self.before) and self.action != "warn":
                 self.after_failure = ("perfsuite pre-flight (after the run): " +
                                       "; ".join(c.describe() for c in problems) +
                                       " The numbers may have been taken in that state; the run "

@@ -315,14 +315,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
-    """The results table, the gate's summary and any note on pytest-benchmark's options."""
+    """The results table, the machine's state, the gate's summary and any note on
+    pytest-benchmark's options."""
+    after = perf.monitor.after_run()
+    machine = [*perf.monitor.summary_lines(), *([after] if after else [])]
     if not perf.results():
-        return []
+        return machine  # e.g. every latency benchmark failed its pre-flight
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
-    after = perf.monitor.after_run()
-    lines = [*results_table(perf.results(), header, comparison.gate_cells()),
-             *perf.monitor.summary_lines(), *([after] if after else []),
+    lines = [*results_table(perf.results(), header, comparison.gate_cells()), *machine,
              *comparison.summary_lines(perf)]
     note = config.stash[COMPARE_KEY].note
     return [*lines, note] if note else lines

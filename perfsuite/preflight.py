@@ -69,9 +69,12 @@ def _unknown(name: str, why: str) -> PreflightCheck:
     return PreflightCheck(name, "unknown", why)
 
 
-def jetson_checks(files: SystemFiles, config: PreflightConfig) -> tuple[PreflightCheck, ...]:
-    """Power mode, GPU clock, temperatures, over-current alarms and GPU load, from sysfs."""
-    return (_power_mode(files, config), *_gpu_checks(files, config), _temperatures(files),
+def jetson_checks(files: SystemFiles, config: PreflightConfig,
+                  after: bool = False) -> tuple[PreflightCheck, ...]:
+    """Power mode, GPU clock, temperatures, over-current alarms and GPU load, from sysfs; at the
+    end of the run (`after`) without the load, which is then the run's own."""
+    gpu = _gpu_checks(files, config)
+    return (_power_mode(files, config), *(gpu[:1] if after else gpu), _temperatures(files),
             _alarms(files))
 
 

@@ -35,7 +35,7 @@ def gate_cell(verdict: GateVerdict) -> str:
     outcome = GATE_WORDS.get(verdict.status, verdict.status)
     if verdict.status == "not comparable":
         return outcome
-    statistic = "GPU" if verdict.statistic == "gpu" else "e2e"
+    statistic = {"gpu": "GPU", "energy": "energy"}.get(verdict.statistic, "e2e")
     return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
 
 

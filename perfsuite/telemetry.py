@@ -39,7 +39,8 @@ class NoTelemetry:
     def identity(self) -> dict[str, str]:
         return {}
 
-    def checks(self, config: PreflightConfig) -> tuple[PreflightCheck, ...]:
+    def checks(self, config: PreflightConfig, after: bool = False) -> tuple[PreflightCheck, ...]:
+        """The pre-flight checks; `after`: at the end of the run (load is then this run's own)."""
         return ()
 
     def gpu_state(self) -> GpuState | None:
@@ -65,8 +66,8 @@ class JetsonTelemetry(NoTelemetry):
     def identity(self) -> dict[str, str]:
         return self._identity.as_dict()
 
-    def checks(self, config: PreflightConfig) -> tuple[PreflightCheck, ...]:
-        return preflight.jetson_checks(self.files, config)
+    def checks(self, config: PreflightConfig, after: bool = False) -> tuple[PreflightCheck, ...]:
+        return preflight.jetson_checks(self.files, config, after)
 
     def rails_w(self) -> dict[str, float]:
         found = {r.name: jetson.rail_power_w(self.files, r) for r in self.rails}
@@ -115,7 +116,7 @@ class NvmlTelemetry(NoTelemetry):
     def identity(self) -> dict[str, str]:
         return {"gpu": self.gpu.name, "driver": self.gpu.driver()}
 
-    def checks(self, config: PreflightConfig) -> tuple[PreflightCheck, ...]:
+    def checks(self, config: PreflightConfig, after: bool = False) -> tuple[PreflightCheck, ...]:
         return preflight.nvml_checks(self.gpu, config)
 
     def gpu_state(self) -> GpuState | None:
@@ -124,7 +125,7 @@ class NvmlTelemetry(NoTelemetry):
 
     def meter(self, clock: Clock = time.perf_counter) -> EnergyMeter | None:
         if self.gpu.energy_mj() is not None:
-            return CounterMeter("NVML total energy", lambda: self.gpu.energy_mj() or 0.0, clock)
+            return CounterMeter("NVML total energy", self.gpu.energy_mj, clock)
         if self.gpu.power_w() is None:
             return None
         return SampledMeter("NVML power", lambda: {"board": self.gpu.power_w() or 0.0}, "board",

@@ -30,10 +30,12 @@ def reset(**state: Any) -> None:
 
 
 def _value(key: str) -> Any:
+    """The state's value; None (or a callable returning None) is a read NVML refuses."""
     value = STATE[key]
+    value = value() if callable(value) else value
     if value is None:
         raise NVMLError_NotSupported(f"{key}: Not Supported")
-    return value() if callable(value) else value
+    return value
 
 
 def nvmlInit() -> None:

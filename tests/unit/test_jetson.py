@@ -5,6 +5,7 @@ JetPack 7). Expected numbers are worked out by hand from the trees' files."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -89,6 +90,18 @@ def test_energy_per_inference_over_a_timed_window(board):
     assert stats.trial_mj == pytest.approx((input_w,) * 3)
     assert stats.mean_w == pytest.approx(input_w)
     assert stats.seconds == pytest.approx(0.03)
+
+
+def test_an_inference_that_raises_leaves_no_sampling_thread(tmp_path):
+    files = SystemFiles(write_tree(ORIN, tmp_path))
+    meter = JetsonTelemetry(files, jetson_identity(files)).meter()
+
+    def broken():
+        raise RuntimeError("CUDA error: an illegal memory access")
+
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        measure_energy(broken, lambda: None, meter, "synchronised calls", 1, 0.01)
+    assert not any(t.name == "perfsuite-power" for t in threading.enumerate())
 
 
 def test_power_that_changes_is_integrated_with_the_trapezoid_rule():
@@ -212,6 +225,15 @@ def test_run_monitor_warns_and_records_both_ends(tmp_path):
     record = json.loads(json.dumps(monitor.as_dict()))
     assert record["telemetry"] == "jetson" and record["identity"]["jetpack"] == "6.1"
     assert [c["status"] for c in record["preflight_after"]].count("failed") == 1
+
+
+def test_a_check_that_failed_before_timing_does_not_fail_the_end_again(tmp_path):
+    files = orin(tmp_path, **{f"{ORIN_GPU}/cur_freq": "306000000"})
+    monitor = RunMonitor(PreflightConfig(), "skip", lambda: "cuda", lambda: files)
+    with pytest.raises(PreflightSkip):
+        monitor.before_timing()
+    assert monitor.after_run() is None  # the benchmarks were skipped: nothing to distrust
+    assert "GPU idle" not in {c.name for c in monitor.after}  # the load is then the run's own
 
 
 def test_clock_unlocked_at_the_end_fails_a_strict_run(tmp_path):

@@ -83,6 +83,9 @@ def test_unlocked_clock_fails_skips_or_warns(orin, action, outcome):
     result = orin.runpytest_subprocess(*ARGS, f"--perf-preflight={action}")
     result.assert_outcomes(**{"passed": 1, **{k: v + (1 if k == "passed" else 0)
                                               for k, v in outcome.items()}})
+    assert result.ret == (pytest.ExitCode.TESTS_FAILED if action == "fail" else pytest.ExitCode.OK)
+    result.stdout.fnmatch_lines([f"perfsuite pre-flight (before timing; on failure: {action}):",
+                                 "  GPU clock locked: FAILED: *"])
     message = ("perfsuite pre-flight | GPU clock locked: FAILED: not locked at its maximum: "
                "306 MHz (min 306, max 1300.5, *). Fix: sudo jetson_clocks*")
     if action == "warn":
@@ -112,6 +115,7 @@ def test_an_energy_regression_fails_the_item_while_latency_passes(orin):
     result.stdout.fnmatch_lines([
         "perfsuite gate | tiny-torch-fp32 energy per inference REGRESSED: 75 mJ vs baseline "
         "25 mJ (x3.000, fails above x2.061)*"])
+    result.stdout.fnmatch_lines(["torch*fp32*cpu*37.5*75.00*REGRESSED, resolves +*% energy"])
     assert "median end to end REGRESSED" not in result.stdout.str()
 
 

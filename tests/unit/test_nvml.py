@@ -49,6 +49,21 @@ def test_energy_per_inference_from_a_counter_that_steps_every_100_ms(monkeypatch
     assert stats.inferences == 3 * 800 and stats.seconds == pytest.approx(3 * 0.4)
 
 
+def test_a_failed_counter_read_gives_no_energy_not_a_wrong_one(monkeypatch):
+    """The counter steps with every inference; the read that starts the window fails (NVML
+    raises): the window must count nothing, not the 1,000 J since the driver loaded."""
+    calls = [0]
+    nvml = telemetry(monkeypatch, energy_mj=lambda: None if calls[0] == 1 else
+                     1_000_000.0 + 60 * calls[0])
+
+    def infer():
+        calls[0] += 1
+
+    stats = measure_energy(infer, lambda: None, nvml.meter(), "synchronised calls", trials=1,
+                           trial_seconds=0.0)
+    assert calls[0] == 12 and stats is None
+
+
 def test_without_the_counter_power_is_sampled(monkeypatch):
     nvml = telemetry(monkeypatch, energy_mj=None, power_mw=150_000)
     meter = nvml.meter()
