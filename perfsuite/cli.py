@@ -222,10 +222,10 @@ def _machine(args: argparse.Namespace) -> int:
                        "to 60.")
     config = load_config(_root(args), list(BACKEND_TYPES))
     files = system_files()
-    print_ = fingerprint(files)
+    machine = fingerprint(files)
     telemetry = open_telemetry(files, resolve_device(config.device))
     report = {
-        "fingerprint": print_.as_dict(), "machine_key": machine_key(print_),
+        "fingerprint": machine.as_dict(), "machine_key": machine_key(machine),
         "sysfs_root": str(files.root), "telemetry": telemetry.kind, "notice": telemetry.notice,
         "identity": telemetry.identity(),
         "preflight": {"on_failure": failure_action(config.preflight.on_failure),

@@ -14,7 +14,7 @@ from perfsuite.energy import Clock, EnergyMeter
 from perfsuite.errors import PreflightFailed, PreflightSkip
 from perfsuite.preflight import PreflightCheck, PreflightConfig, failed, failure_message
 from perfsuite.sysroot import SystemFiles, system_files
-from perfsuite.telemetry import GpuState, NoTelemetry, open_telemetry
+from perfsuite.telemetry import GpuState, Telemetry, open_telemetry
 
 
 class RunMonitor:
@@ -22,13 +22,13 @@ class RunMonitor:
                  files: Callable[[], SystemFiles] = system_files) -> None:
         self.config, self.action = config, action  # action: "warn" | "skip" | "fail"
         self._device, self._files = device, files
-        self._telemetry: NoTelemetry | None = None
+        self._telemetry: Telemetry | None = None
         self.before: tuple[PreflightCheck, ...] | None = None
         self.after: tuple[PreflightCheck, ...] | None = None
         self.after_failure: str | None = None
 
     @property
-    def telemetry(self) -> NoTelemetry:
+    def telemetry(self) -> Telemetry:
         if self._telemetry is None:
             self._telemetry = open_telemetry(self._files(), self._device())
         return self._telemetry

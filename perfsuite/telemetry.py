@@ -30,10 +30,13 @@ class GpuState:
         return asdict(self)
 
 
-class NoTelemetry:
+class Telemetry:
+    """What a machine's instruments give; this base has none (kind 'none'), and `notice` says
+    why in one line."""
+
     kind = "none"
 
-    def __init__(self, notice: str) -> None:
+    def __init__(self, notice: str = "") -> None:
         self.notice = notice
 
     def identity(self) -> dict[str, str]:
@@ -54,11 +57,11 @@ class NoTelemetry:
         return {}
 
 
-class JetsonTelemetry(NoTelemetry):
+class JetsonTelemetry(Telemetry):
     kind = "jetson"
 
     def __init__(self, files: SystemFiles, identity: jetson.JetsonIdentity) -> None:
-        super().__init__("")
+        super().__init__()
         self.files, self._identity = files, identity
         self.rails = jetson.ina3221_rails(files)
         self.devfreq = jetson.gpu_devfreq(files)
@@ -106,11 +109,11 @@ class JetsonTelemetry(NoTelemetry):
                 "gpu_mhz": state.sm_clock_mhz if state else None}
 
 
-class NvmlTelemetry(NoTelemetry):
+class NvmlTelemetry(Telemetry):
     kind = "nvml"
 
     def __init__(self, gpu: NvmlGpu) -> None:
-        super().__init__("")
+        super().__init__()
         self.gpu = gpu
 
     def identity(self) -> dict[str, str]:
@@ -154,15 +157,15 @@ NOT_A_JETSON = ("Jetson features off: not a Jetson ({tree} has no etc/nv_tegra_r
                 "proc/device-tree/model names none)")
 
 
-def open_telemetry(files: SystemFiles, device: str) -> NoTelemetry:
+def open_telemetry(files: SystemFiles, device: str) -> Telemetry:
     """A Jetson's sysfs, else NVML on a CUDA run, else nothing (with the notice saying why)."""
     identity = jetson.jetson_identity(files)
     if identity is not None:
         return JetsonTelemetry(files, identity)
     notice = NOT_A_JETSON.format(tree=files.root)
     if device != "cuda":
-        return NoTelemetry(f"{notice}; no GPU power or energy on {device}.")
+        return Telemetry(f"{notice}; no GPU power or energy on {device}.")
     gpu = open_gpu(torch_pci_bus_id())
     if isinstance(gpu, str):
-        return NoTelemetry(f"{notice}; GPU power and energy off: {gpu}.")
+        return Telemetry(f"{notice}; GPU power and energy off: {gpu}.")
     return NvmlTelemetry(gpu)
