@@ -22,6 +22,7 @@ from perfsuite.errors import PerfsuiteError
 from perfsuite.lazy import require
 from perfsuite.paired import PairedTrials, alternate, host_timed
 from perfsuite.perf_run import CaseResult, PerfRun
+from perfsuite.progress import step
 from perfsuite.timing import (
     LatencyStats,
     cuda_event_samples,
@@ -51,7 +52,8 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
             return _record_tool_timings(benchmark, perf, case, runner, timed)
     state_before = perf.monitor.gpu_state()
     if not getattr(benchmark, "disabled", False):
-        warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+        with step(perf.progress, f"{case.id}: warming up"):
+            warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
     benchmark.pedantic(runner.run, args=(sample,), rounds=timing.rounds, iterations=1,
                        warmup_rounds=0)
     latency = _host_stats(benchmark, timing.trials)
@@ -119,8 +121,9 @@ def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     sample = perf.inputs(case.model)[0]
     base_sample = perf.base.inputs(case.model)[0] if perf.base is not None else sample
     benchmark.group = case.model
-    for call in (lambda: base.run(base_sample), lambda: runner.run(sample)):
-        warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
+    with step(perf.progress, f"{case.id}: warming up both sides"):
+        for call in (lambda: base.run(base_sample), lambda: runner.run(sample)):
+            warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
     clock = getattr(benchmark, "_timer", time.perf_counter)
     host = alternate(host_timed(lambda: base.run(base_sample), clock),
                      host_timed(lambda: runner.run(sample), clock),

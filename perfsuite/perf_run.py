@@ -4,8 +4,6 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
-import time
-import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,9 +32,8 @@ from perfsuite.models import ModelSpec, build_model, weights_digest
 from perfsuite.monitor import RunMonitor
 from perfsuite.paired import PairedTrials
 from perfsuite.preflight import failure_action
+from perfsuite.progress import Progress, step
 from perfsuite.timing import LatencyStats
-
-Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time on Python 3.8
 
 
 @dataclass(frozen=True)
@@ -81,15 +78,13 @@ class SuiteModelArtifacts(ModelArtifacts):
         if self._failure is not None:  # a model that cannot be built fails once, not per test
             raise self._failure
         if self._model is None:
-            started = time.perf_counter()
-            self._progress(f"building model {self.spec.name} ({self.spec.source})")
             try:
-                self._model = build_model(self.spec)
+                with step(self._progress, f"building model {self.spec.name} ({self.spec.source})"):
+                    self._model = build_model(self.spec)
             except PerfsuiteError as exc:
                 self._failure = exc
                 raise
             self.builds += 1
-            self._progress(f"built {self.spec.name} in {time.perf_counter() - started:.1f} s")
         return self._model
 
     def onnx_key(self, precision: str, opset: int | None = None) -> dict[str, str]:
@@ -122,10 +117,10 @@ class SuiteModelArtifacts(ModelArtifacts):
         exporter = self._config.onnx.exporter
 
         def build(directory: Any) -> None:
-            self._progress(f"exporting {self.spec.name} {precision} to ONNX "
-                           f"({exporter}, opset {opset})")
-            export_onnx(self.torch_model(), self.spec.input_shape, precision, exporter, opset,
-                        directory)
+            model = self.torch_model()
+            with step(self._progress, f"exporting {self.spec.name} {precision} to ONNX "
+                                      f"({exporter}, opset {opset})"):
+                export_onnx(model, self.spec.input_shape, precision, exporter, opset, directory)
 
         entry = self._cache.get_or_build(
             "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision, opset), build,

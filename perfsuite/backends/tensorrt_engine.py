@@ -19,9 +19,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,9 @@ from typing import Any
 from perfsuite.artifacts import file_lock
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.export import OnnxArtifact
+from perfsuite.progress import step
 
 ENGINE_FILE = "model.engine"
-PROGRESS_EVERY_S = 15.0
 
 
 class EngineBuildError(PerfsuiteError):
@@ -191,8 +189,8 @@ def build_engine(trt: Any, onnx_path: Path, recipe: EngineRecipe, timing_cache: 
             stack.enter_context(file_lock(timing_cache.with_name(timing_cache.name + ".lock")))
             _attach_timing_cache(config, timing_cache, progress)
         hint = " (Jetson builds take minutes)" if family is TENSORRT else ""
-        with _ticker(progress, f"building {family.name} {recipe.precision} engine from "
-                               f"{onnx_path.name}", hint):
+        with step(progress, f"building {family.name} {recipe.precision} engine from "
+                            f"{onnx_path.name}{hint}"):
             serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise EngineBuildError(f"TensorRT {trt.__version__} | build_serialized_network "
@@ -258,24 +256,3 @@ def _save_timing_cache(config: Any, path: Path, progress: Callable[[str], None])
     except OSError as exc:  # e.g. a folder stands where the file should be: leave it alone
         os.unlink(temporary)
         progress(f"timing cache {path} cannot be replaced ({exc.strerror}); it is unchanged")
-
-
-@contextlib.contextmanager
-def _ticker(progress: Callable[[str], None], what: str, hint: str = "") -> Iterator[None]:
-    """Say what is being built, then how long it has been running, every PROGRESS_EVERY_S."""
-    progress(f"{what}{hint}")
-    done = threading.Event()
-    started = time.monotonic()
-
-    def tick() -> None:
-        while not done.wait(PROGRESS_EVERY_S):
-            progress(f"{what}: {time.monotonic() - started:.0f} s so far")
-
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-        progress(f"{what}: done in {time.monotonic() - started:.1f} s")

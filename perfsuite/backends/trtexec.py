@@ -28,6 +28,7 @@ from perfsuite.errors import BackendUnavailable
 from perfsuite.export import INPUT_NAME
 from perfsuite.machine import board_release, gpu_facts
 from perfsuite.models import ModelSpec
+from perfsuite.progress import step
 
 ENGINE_FILE = "model.plan"
 JETPACK_TRTEXEC = Path("/usr/src/tensorrt/bin/trtexec")
@@ -154,11 +155,11 @@ class TrtexecBackend(Backend):
                **{k: str(v) for k, v in gpu_facts().items() if k != "driver"}}
 
         def build(directory: Path) -> None:
-            progress(f"building a TensorRT {version} engine with trtexec ({recipe}) from "
-                     f"{onnx.path.name}")
             args = version.build_flags(onnx.path, directory / ENGINE_FILE, precision,
                                        workspace_mb, timing_cache)
-            call(trtexec, args, "engine build", timeout=BUILD_TIMEOUT_S)
+            with step(progress, f"building a TensorRT {version} engine with trtexec ({recipe}) "
+                                f"from {onnx.path.name}"):
+                call(trtexec, args, "engine build", timeout=BUILD_TIMEOUT_S)
 
         def validate(directory: Path) -> None:
             if (directory / ENGINE_FILE).stat().st_size == 0:

@@ -43,7 +43,12 @@ def test_suite_prints_table_and_builds_everything_once(tiny_suite, tmp_path):
         "onnxruntime*fp16*cpu*",
     ])
     assert (tmp_path / "builds.txt").read_text().count("built") == 1, "model built once"
-    assert result.stdout.str().count("exporting tiny fp32 to ONNX") == 1
+    out = result.stdout.str()
+    assert out.count("exporting tiny fp32 to ONNX") == 2, "exported once: a start and an end line"
+    for step in (r"building model tiny \(factory:.*\)", r"exporting tiny fp32 to ONNX \(.*\)",
+                 r"tiny-torch-fp32\S*: warming up", r"tiny-onnxruntime-fp16\S*: warming up"):
+        result.stdout.re_match_lines([rf"\[perfsuite\] {step} \.\.\.$"])
+        result.stdout.re_match_lines([rf"\[perfsuite\] {step}: done in \d+\.\d s$"])
     benchmarks = json.loads(json_path.read_text())["benchmarks"]
     assert len(benchmarks) == 4
     for bench in benchmarks:

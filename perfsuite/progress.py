@@ -1,0 +1,71 @@
+"""Long steps announce themselves: a line when they start, a line every `every_s` seconds while
+they run (an engine build on a Jetson takes minutes), and a line with the elapsed time when
+they end, or fail.
+
+    with step(progress, "exporting mobilenet_v3_small fp32 to ONNX"):
+        export(...)
+
+prints, through the run's progress writer (pytest's terminal, capture disabled):
+
+    [perfsuite] exporting mobilenet_v3_small fp32 to ONNX ...
+    [perfsuite] exporting mobilenet_v3_small fp32 to ONNX: done in 3.2 s
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time on Python 3.8
+Clock = typing.Callable[[], float]
+HEARTBEAT_ENV = "PERFSUITE_PROGRESS_SECONDS"
+HEARTBEAT_S = 30.0
+
+
+def heartbeat_seconds() -> float:
+    """Seconds between 'still running' lines: PERFSUITE_PROGRESS_SECONDS, else 30; 0 turns them
+    off. A value that is not a number >= 0 falls back to 30 (progress never stops a run)."""
+    text = os.environ.get(HEARTBEAT_ENV, "")
+    try:
+        value = float(text) if text else HEARTBEAT_S
+    except ValueError:
+        return HEARTBEAT_S
+    return value if value >= 0 else HEARTBEAT_S
+
+
+@contextmanager
+def step(progress: Progress, what: str, every_s: float | None = None,
+         clock: Clock = time.perf_counter) -> Iterator[None]:
+    """Announce `what`, repeat it with the elapsed time every `every_s` seconds (default
+    heartbeat_seconds()) while the body runs, and say how long it took or after how long it
+    failed. An exception from the body propagates unchanged."""
+    every = heartbeat_seconds() if every_s is None else every_s
+    started = clock()
+    progress(f"{what} ...")
+    stop = threading.Event()
+    beating: threading.Thread | None = None
+    if every > 0:
+        def beat() -> None:
+            while not stop.wait(every):
+                progress(f"{what}: {clock() - started:.0f} s so far")
+
+        beating = threading.Thread(target=beat, name="perfsuite-progress", daemon=True)
+        beating.start()
+    try:
+        yield
+    except BaseException:
+        _stop(stop, beating)
+        progress(f"{what}: failed after {clock() - started:.1f} s")
+        raise
+    _stop(stop, beating)
+    progress(f"{what}: done in {clock() - started:.1f} s")
+
+
+def _stop(stop: threading.Event, beating: threading.Thread | None) -> None:
+    stop.set()
+    if beating is not None:
+        beating.join()
