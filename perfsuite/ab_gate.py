@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 
@@ -18,19 +17,18 @@ from perfsuite.errors import PerfsuiteError
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
 from perfsuite.paired import PairedVerdict, decide, judge_pairs
 from perfsuite.perf_run import ItemRecord, PerfRun
+from perfsuite.report import ReportSummary
 from perfsuite.sizes import model_sizes
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
 
 class AbComparison:
-    """Judges, summarises and reports one A/B run."""
+    """Judges and summarises one A/B run."""
 
-    def __init__(self, settings: GateConfig, config: pytest.Config,
-                 report_path: Path | None) -> None:
+    def __init__(self, settings: GateConfig, config: pytest.Config) -> None:
         self.settings = settings
         self.config = config
-        self.report_path = report_path
         self.verdicts: list[Verdict] = []
         self.decisions: dict[str, PairedVerdict] = {}
         self.notes: list[str] = []
@@ -115,29 +113,21 @@ class AbComparison:
             lines.append(f"perfsuite A/B: only at {perf.base_ref} (not run): {', '.join(ref_only)}")
         return lines
 
-    def finish(self, perf: PerfRun) -> bool:
-        """Write the report; False (said in the summary) when it cannot be written."""
-        if self.report_path is None:
-            return True
-        try:
-            self.report_path.write_text(self.markdown(perf))
-        except OSError as exc:
-            self.notes.append(f"ERROR: report NOT written: {self.report_path}: {exc.strerror}.")
-            return False
-        return True
-
-    def markdown(self, perf: PerfRun) -> str:
+    def report_summary(self, perf: PerfRun) -> ReportSummary:
+        """The A/B gate's part of the markdown and HTML reports."""
         failed = sum(v.failed for v in self.verdicts)
-        lines = ["## perfsuite A/B", "", f"- base: `{perf.base_ref}`",
-                 f"- {len(self.verdicts)} checks, **{failed} failed**", "",
-                 "| check | ratio | interval | verdict |", "|---|---|---|---|"]
+        rows = []
         for v in self.verdicts:
             mark = "**REGRESSED**" if v.failed else "ok"
             if isinstance(v, PairedVerdict):
                 decides = " decides" if v.decides else ""
-                lines.append(f"| {v.name} ({v.statistic}{decides}, {v.pairs} pairs) | x{v.ratio:.3f} "
-                             f"| [{v.low:.3f}, {v.high:.3f}] | {mark} |")
+                rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs} pairs)",
+                             f"x{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", mark))
             else:
-                lines.append(f"| {v.subject} | x{v.ratio:.3f} | | {mark} |")
-        lines += [f"- {line}" for line in self.summary_lines(perf)[1:]]
-        return "\n".join(lines) + "\n"
+                rows.append((v.subject, f"x{v.ratio:.3f}", "", mark))
+        return ReportSummary(
+            "perfsuite A/B", (f"base: `{perf.base_ref}`", f"{len(self.verdicts)} checks, "
+                              f"**{failed} failed**"),
+            ("check", "ratio", "interval", "verdict"), tuple(rows),
+            tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(perf)[1:])])),
+            perf.base_ref)

@@ -40,7 +40,7 @@ from perfsuite.gate import (
 )
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
 from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
-from perfsuite.report import gate_cell, markdown_report
+from perfsuite.report import ReportSummary, gate_cell, gate_summary
 from perfsuite.validate import check_machine_key
 
 GATED_DRIFT = ("rel_l2", "max_abs")
@@ -55,7 +55,7 @@ class GateOptions:
     add_recording: bool = False
     compare: bool = False  # --benchmark-compare: a baseline must exist; identity changes fail
     allow_env_change: bool = False
-    report_path: Path | None = None
+    report_paths: tuple[Path, ...] = ()  # --perf-report, written by report_files.py
     machine_key: str | None = None  # --perf-machine-key or PERFSUITE_MACHINE_KEY
     gate: bool = True  # False under --benchmark-compare=NUM: pytest-benchmark's store decides
 
@@ -245,8 +245,8 @@ class BaselineComparison:
 
     # -- the end of the run ------------------------------------------------------------------
     def finish(self, perf: PerfRun, exitstatus: int) -> bool:
-        """Record and report. False when the baseline or report could not be written: the
-        summary says why (never a traceback) and the run must not pass."""
+        """Record the baseline where asked. False when it could not be written: the summary says
+        why (never a traceback) and the run must not pass."""
         try:
             if self.options.recording:
                 self._record(perf, exitstatus)
@@ -254,21 +254,14 @@ class BaselineComparison:
             self.notes.append(f"ERROR: baseline NOT written: {_reason(exc)}; the previous "
                               f"baseline (if any) is unchanged.")
             return False
-        try:
-            if self.options.report_path:
-                self._write_report(perf)
-        except (PerfsuiteError, OSError) as exc:
-            self.notes.append(f"ERROR: report NOT written: {_reason(exc)}.")
-            return False
         return True
 
-    def _write_report(self, perf: PerfRun) -> None:
+    def report_summary(self, perf: PerfRun) -> ReportSummary:
+        """The gate's part of the markdown and HTML reports."""
         new, missing = self.unmatched(perf) if not self.options.recording else ([], [])
-        text = markdown_report(self.key, self.path, self._baseline is not None, self.verdicts,
-                               new, missing, self.env_changes() if self._loaded else [],
-                               self.notes)
-        assert self.options.report_path is not None
-        self.options.report_path.write_text(text, encoding="utf-8")
+        return gate_summary(self.key, self.path, self._baseline is not None, self.verdicts,
+                            new, missing, self.env_changes() if self._loaded else [],
+                            self.notes)
 
     def fresh_baseline(self, perf: PerfRun) -> Baseline:
         fp = self.fingerprint

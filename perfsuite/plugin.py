@@ -32,6 +32,7 @@ from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
+from perfsuite.report_files import report_files
 from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
 from perfsuite.shipped_suite import PACKAGE_DIR, SUITE_DIR, add_shipped_suite
 from perfsuite.sysroot import system_files
@@ -75,8 +76,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--perf-allow-env-change", action="store_true",
                     help="gate even when software versions or the recorded machine key differ "
                          "from the baseline's")
-    group.addoption("--perf-report", metavar="PATH",
-                    help="write a markdown summary (machine, baseline, verdicts) to PATH")
+    group.addoption("--perf-report", metavar="PATH", action="append", default=[],
+                    help="write a report at the end of the run: PATH.md a markdown summary "
+                         "(machine, baseline, verdicts), PATH.html a page with plots "
+                         "(perfsuite[plots]); repeat for both")
     group.addoption("--perf-suite", choices=("auto", "on", "only", "off"), default="auto",
                     help="run the suite shipped with perfsuite: auto (default: when "
                          "[tool.perfsuite] configures this repository and no test paths are "
@@ -135,8 +138,8 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
     config.stash[AB_KEY] = None
     if config.getoption("perf_ab"):
         refuse_with_ab(config, options.recording, compare, parallel)
-        config.stash[AB_KEY] = AbComparison(suite.gate, config, options.report_path)
-        options = replace(options, gate=False, report_path=None)
+        config.stash[AB_KEY] = AbComparison(suite.gate, config)
+        options = replace(options, gate=False)
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
 
 
@@ -187,9 +190,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             failures = (ab or state).judge(perf, records, limits)
         except PerfsuiteError as exc:
             pytest.fail(str(exc), pytrace=False)
+        _note_verdicts(item, (ab or state).gate_cells(), records)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
     return outcome
+
+
+def _note_verdicts(item: pytest.Item, cells: dict[str, str], records: list[Any]) -> None:
+    """pytest-benchmark's JSON keeps each benchmark's gate verdict (reports and history read it)."""
+    benchmark = getattr(item, "funcargs", {}).get("benchmark")
+    info = getattr(benchmark, "extra_info", None)
+    for record in records:
+        if isinstance(info, dict) and record.kind == "latency" and record.name in cells:
+            info["gate"] = cells[record.name]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -219,7 +232,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     written = state.finish(perf, int(exitstatus)) if state is not None else True
     written = perf.monitor.after_run() is None and written
     ab = session.config.stash.get(AB_KEY, None)
-    written = (ab.finish(perf) if ab is not None else True) and written
+    if state is not None and state.options.report_paths:
+        written = report_files(session.config.rootpath, perf, state, ab or state) and written
     try:  # printed by pytest_terminal_summary, which runs after this hook
         session.config.stash[SUMMARY_KEY] = _summary(perf, session.config)
     except PerfsuiteError as exc:  # the tests' verdicts stand; the summary says what failed
@@ -235,6 +249,10 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     if perf is not None and perf.monitor.before is not None:
         perf.monitor.after_run()
         machine_info["perfsuite"] = perf.monitor.as_dict()
+    state = config.stash.get(GATE_KEY, None)
+    if perf is not None and state is not None:
+        with contextlib.suppress(PerfsuiteError):  # a bad key hook is reported by the gate
+            machine_info.setdefault("perfsuite", {})["machine_key"] = state.key
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,8 +1,10 @@
-"""Rendering results: the terminal table (the blog post's table, done right)."""
+"""Rendering results as text: the terminal table (the blog post's table, done right) and the
+markdown report; html_report.py renders the same cells as a page with plots."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
@@ -75,65 +77,124 @@ def _cells(result: CaseResult, reference_ms: float | None, metered: bool) -> tup
     return (*row[:-1], *_energy_cells(result), row[-1]) if metered else row
 
 
-def results_table(results: Sequence[CaseResult], header: dict[str, str],
-                  gate: Mapping[str, str] | None = None) -> list[str]:
-    """One block per model: a title line, then aligned columns. Empty input gives no lines.
-    `gate` (case id -> text) adds a column with each benchmark's gate verdict and resolution."""
-    lines: list[str] = []
+@dataclass(frozen=True)
+class TableBlock:
+    """One model's part of the results table: its header row, a row per session and the
+    sessions' warnings (case id, warning)."""
+
+    model: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    warnings: tuple[tuple[str, str], ...]
+
+
+def reference_ms(block: Sequence[CaseResult]) -> float | None:
+    """The torch fp32 median of a model's sessions, the speedups' denominator."""
+    reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
+                      and r.case.precision == REFERENCE_PRECISION and r.latency), None)
+    return reference.latency.median_ms if reference and reference.latency else None
+
+
+def table_blocks(results: Sequence[CaseResult],
+                 gate: Mapping[str, str] | None = None) -> list[TableBlock]:
+    """The results table's cells, a block per model; `gate` (case id -> text) adds a column
+    with each benchmark's gate verdict and resolution."""
     metered = any(r.energy is not None for r in results)
     columns = (*COLUMNS[:-1], *(ENERGY_COLUMNS if metered else ()), COLUMNS[-1],
                *(("gate",) if gate else ()))
+    blocks = []
     for model in dict.fromkeys(r.case.model for r in results):
         block = [r for r in results if r.case.model == model]
-        reference = next((r for r in block if r.case.backend == REFERENCE_BACKEND
-                          and r.case.precision == REFERENCE_PRECISION and r.latency), None)
-        reference_ms = reference.latency.median_ms if reference and reference.latency else None
-        rows = [columns] + [_cells(r, reference_ms, metered) +
-                            ((gate.get(r.case.id, "not gated"),) if gate else ()) for r in block]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+        reference = reference_ms(block)
+        rows = tuple(_cells(r, reference, metered) +
+                     ((gate.get(r.case.id, "not gated"),) if gate else ()) for r in block)
+        warnings = tuple((r.case.id, w) for r in block for w in r.warnings)
+        blocks.append(TableBlock(model, columns, rows, warnings))
+    return blocks
+
+
+def results_table(results: Sequence[CaseResult], header: dict[str, str],
+                  gate: Mapping[str, str] | None = None) -> list[str]:
+    """One block per model: a title line, then aligned columns. Empty input gives no lines."""
+    lines: list[str] = []
+    for block in table_blocks(results, gate):
+        rows = [block.columns, *block.rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(block.columns))]
         title = ", ".join(f"{k} {v}" for k, v in header.items() if v)
-        lines.append(f"perfsuite results: {model}" + (f" ({title})" if title else ""))
+        lines.append(f"perfsuite results: {block.model}" + (f" ({title})" if title else ""))
+        last = len(block.columns) - 1
         for row in rows:
-            lines.append("  ".join(cell.ljust(w) if i < 3 or (gate and i == len(columns) - 1)
+            lines.append("  ".join(cell.ljust(w) if i < 3 or (gate and i == last)
                                    else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths)))
                          .rstrip())
-        for result in block:
-            lines.extend(f"  {result.case.id}: {warning}" for warning in result.warnings)
+        lines.extend(f"  {case_id}: {warning}" for case_id, warning in block.warnings)
         lines.append("")
     return lines
 
 
-def markdown_report(key: str, baseline: Path, has_baseline: bool, verdicts: Sequence[GateVerdict],
-                    new: Sequence[str], missing: Sequence[str], env_changes: Sequence[str],
-                    notes: Sequence[str]) -> str:
-    """A summary for a CI step summary or a pull-request comment."""
-    failed = sum(v.failed for v in verdicts)
-    lines = ["## perfsuite", "", f"- machine key: `{key}`", f"- baseline: `{baseline}`"]
+@dataclass(frozen=True)
+class ReportSummary:
+    """What a gate says about a run, for the markdown and HTML reports: a title, facts as
+    bullets, the checks as a table, and lines that follow it."""
+
+    title: str
+    bullets: tuple[str, ...]
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    after: tuple[str, ...] = ()
+    base_ref: str = ""  # an A/B run's REF
+
+
+VERDICT_HEADER = ("check", "baseline", "current", "ratio", "fails above", "resolves", "verdict")
+
+
+def verdict_rows(verdicts: Sequence[GateVerdict]) -> tuple[tuple[str, ...], ...]:
+    """The baseline gate's checks as table cells (markdown emphasis on regressions)."""
+    rows = []
+    for v in verdicts:
+        if v.status == "not comparable":
+            rows.append((v.subject, "", "", "", "", "", f"not comparable: {v.detail}"))
+            continue
+        mark = {"pass": "ok", "regression": "**REGRESSED**"}.get(v.status, v.status)
+        if v.failed and v.status != "regression":
+            mark += " (fails)"
+        resolves = f"+{v.resolution:.1%}" if v.resolution is not None else ""
+        rows.append((f"{v.subject}{' (decides)' if v.decides else ''}", v.value(v.baseline),
+                     v.value(v.current), f"x{v.ratio:.3f}", f"x{v.threshold:.3f}", resolves, mark))
+    return tuple(rows)
+
+
+def gate_summary(key: str, baseline: Path, has_baseline: bool, verdicts: Sequence[GateVerdict],
+                 new: Sequence[str], missing: Sequence[str], env_changes: Sequence[str],
+                 notes: Sequence[str]) -> ReportSummary:
+    """The baseline gate's report."""
+    bullets = [f"machine key: `{key}`", f"baseline: `{baseline}`"]
     if not has_baseline:
-        lines.append("- no baseline for this machine: nothing was gated")
+        bullets.append("no baseline for this machine: nothing was gated")
     else:
+        failed = sum(v.failed for v in verdicts)
         noisy = sum(v.status == "too noisy" for v in verdicts)
-        lines.append(f"- {len(verdicts)} checks, **{failed} failed**, {noisy} advisory (too "
-                     f"noisy to gate)")
-    lines += [f"- environment change: {c}" for c in env_changes]
-    lines += [f"- {note}" for note in notes]
-    if verdicts:
-        lines += ["", "| check | baseline | current | ratio | fails above | resolves | verdict |",
-                  "|---|---|---|---|---|---|---|"]
-        for v in verdicts:
-            if v.status == "not comparable":
-                lines.append(f"| {v.subject} | | | | | | not comparable: {v.detail} |")
-                continue
-            mark = {"pass": "ok", "regression": "**REGRESSED**"}.get(v.status, v.status)
-            if v.failed and v.status != "regression":
-                mark += " (fails)"
-            resolves = f"+{v.resolution:.1%}" if v.resolution is not None else ""
-            lines.append(f"| {v.subject}{' (decides)' if v.decides else ''} "
-                         f"| {v.value(v.baseline)} | {v.value(v.current)} | x{v.ratio:.3f} "
-                         f"| x{v.threshold:.3f} | {resolves} | {mark} |")
+        bullets.append(f"{len(verdicts)} checks, **{failed} failed**, {noisy} advisory (too "
+                       f"noisy to gate)")
+    bullets += [f"environment change: {c}" for c in env_changes]
+    bullets += list(notes)
+    after = []
     if new:
-        lines += ["", "New (not gated): " + ", ".join(f"`{n}`" for n in new)]
+        after.append("New (not gated): " + ", ".join(f"`{n}`" for n in new))
     if missing:
-        lines += ["", "Missing (in the baseline, not run): " + ", ".join(f"`{m}`" for m in missing)]
+        after.append("Missing (in the baseline, not run): " + ", ".join(f"`{m}`" for m in missing))
+    return ReportSummary("perfsuite", tuple(bullets), VERDICT_HEADER if verdicts else (),
+                         verdict_rows(verdicts), tuple(after))
+
+
+def markdown_report(summary: ReportSummary) -> str:
+    """A summary for a CI step summary or a pull-request comment."""
+    lines = [f"## {summary.title}", "", *(f"- {b}" for b in summary.bullets)]
+    if summary.rows:
+        lines += ["", "| " + " | ".join(summary.header) + " |",
+                  "|" + "---|" * len(summary.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in summary.rows]
+    for line in summary.after:
+        lines += ["", line]
     return "\n".join(lines) + "\n"

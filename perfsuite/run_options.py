@@ -11,7 +11,9 @@ import pytest
 from perfsuite.benchmark_options import CompareRequest
 from perfsuite.comparison import GateOptions
 from perfsuite.config import CliOverrides
+from perfsuite.lazy import install_hint, is_installed
 from perfsuite.machine import MACHINE_KEY_ENV
+from perfsuite.report_files import REPORT_KINDS
 from perfsuite.validate import check_machine_key
 
 
@@ -42,13 +44,7 @@ def refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareReque
 
 def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
     """The run's baseline options, parsed once."""
-    report = config.getoption("perf_report")
-    if report and (Path(report).is_dir() or not Path(report).resolve().parent.is_dir()):
-        raise pytest.UsageError(
-            f"perfsuite: --perf-report={report} | "
-            + ("is a folder" if Path(report).is_dir() else "its folder does not exist")
-            + "; the report is written at the end of the run.\nRemedy: name a file in an "
-            "existing folder, e.g. --perf-report=perfsuite-report.md.")
+    reports = tuple(report_path(Path(p)) for p in config.getoption("perf_report") or ())
     return GateOptions(
         baselines_dir=config.rootpath / "baselines",
         save_baseline=bool(config.getoption("perf_save_baseline")),
@@ -56,9 +52,29 @@ def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
         compare=compare.baseline,
         gate=compare.stored_run is None,
         allow_env_change=bool(config.getoption("perf_allow_env_change")),
-        report_path=Path(report) if report else None,
+        report_paths=reports,
         machine_key=_machine_key(config),
     )
+
+
+def report_path(path: Path) -> Path:
+    """A --perf-report path, refused before the run unless it names a .md or .html file in an
+    existing folder (and matplotlib is installed for .html)."""
+    remedy = ("name a .md or .html file in an existing folder, e.g. --perf-report=perfsuite-report.md"
+              " --perf-report=perfsuite-report.html")
+    if path.suffix.lower() not in REPORT_KINDS:
+        problem = "the report's kind comes from its suffix: .md (markdown) or .html (plots)"
+    elif path.is_dir():
+        problem = "is a folder"
+    elif not path.resolve().parent.is_dir():
+        problem = "its folder does not exist"
+    elif path.suffix.lower() == ".html" and not is_installed("matplotlib"):
+        problem = "an HTML report draws its plots with matplotlib, which is not installed"
+        remedy = install_hint("matplotlib")
+    else:
+        return path
+    raise pytest.UsageError(f"perfsuite: --perf-report={path} | {problem}; the report is written "
+                            f"at the end of the run.\nRemedy: {remedy}.")
 
 
 def _machine_key(config: pytest.Config) -> str | None:

@@ -1,0 +1,67 @@
+"""Writing the run's reports (`--perf-report`, repeatable): the kind comes from the suffix,
+.md for the markdown summary and .html for the page with plots. Each file is written whole or
+not at all (an interrupted run leaves the previous report as it was)."""
+
+from __future__ import annotations
+
+import subprocess
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from perfsuite.errors import PerfsuiteError
+from perfsuite.files import atomic_write_text
+from perfsuite.report import ReportSummary, markdown_report
+
+if typing.TYPE_CHECKING:
+    from perfsuite.comparison import BaselineComparison
+    from perfsuite.perf_run import PerfRun
+    from perfsuite.run_record import RunRecord
+
+REPORT_KINDS = (".md", ".html")
+
+
+def write_reports(paths: Sequence[Path], summary: ReportSummary,
+                  run: typing.Callable[[], RunRecord]) -> list[str]:
+    """Write every report; the errors, one line per file not written (the run reports them and
+    fails). `run` is called only when an HTML report is asked for."""
+    errors = []
+    for path in paths:
+        try:
+            if path.suffix.lower() == ".html":
+                from perfsuite.html_report import run_page  # matplotlib: only for HTML
+
+                text = run_page(run(), summary)
+            else:
+                text = markdown_report(summary)
+            atomic_write_text(path, text)
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror or exc}")
+        except PerfsuiteError as exc:
+            errors.append(f"{path}: {str(exc).splitlines()[0]}")
+    return errors
+
+
+def report_files(root: Path, perf: PerfRun, state: BaselineComparison, comparison: Any) -> bool:
+    """--perf-report's files for this run (`comparison`: the baseline gate or the A/B gate);
+    False, said in the summary, when one could not be written."""
+    from perfsuite.run_record import live_run
+
+    def run() -> RunRecord:
+        facts = {"machine": state.fingerprint.as_dict(), "perfsuite": perf.monitor.as_dict()}
+        return live_run(perf, state.key, facts, head_commit(root), comparison.gate_cells())
+
+    errors = write_reports(state.options.report_paths, comparison.report_summary(perf), run)
+    comparison.notes.extend(f"ERROR: report NOT written: {error}." for error in errors)
+    return not errors
+
+
+def head_commit(root: Path) -> str:
+    """The git commit checked out at `root`, or '' outside a git work tree."""
+    try:
+        found = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                               text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return found.stdout.strip() if found.returncode == 0 else ""
