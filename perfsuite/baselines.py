@@ -142,12 +142,13 @@ def baseline_path(baselines_dir: Path, key: str) -> Path:
     return baselines_dir / key / BASELINE_FILE
 
 
-def load_baseline(path: Path) -> Baseline | None:
-    """The baseline at `path`, None when there is none, BaselineError when it is unusable."""
-    if not path.exists():
+def load_baseline(path: Path, text: str | None = None) -> Baseline | None:
+    """The baseline at `path` (or `text`, a version of it from git), None when there is none,
+    BaselineError when it is unusable."""
+    if text is None and not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8") if text is None else text)
         if not isinstance(data, dict):
             raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("schema") != SCHEMA:

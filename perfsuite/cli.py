@@ -1,6 +1,7 @@
 """The `perfsuite` command: set a repository up (`init`), look after its artifact cache
-(`cache`), and say what this machine is and whether it is fit to time (`machine`). Running the
-suite is plain `pytest`.
+(`cache`), say what this machine is and whether it is fit to time (`machine`), merge several
+machines' results into one report (`merge`) and plot each benchmark over time (`history`).
+Running the suite is plain `pytest`.
 
 Errors print one message naming the thing and the fix, and exit 2; nothing the user had is
 overwritten.
@@ -111,6 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     machine.add_argument("--seconds", type=float, default=1.0,
                          help="length of the telemetry sample (default: %(default)s)")
     machine.set_defaults(run=_machine)
+    merge = commands.add_parser("merge", help="one report from several machines' result files "
+                                "(pytest --benchmark-json): a table per model, a column per "
+                                "machine, with plots")
+    merge.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                       help="result JSON files, or folders searched for them")
+    merge.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="the report to write: FILE.html (with plots) or FILE.md")
+    merge.set_defaults(run=_merge)
+    history = commands.add_parser("history", help="each benchmark's median and tail over time, "
+                                  "marking where the gate fired: across a baseline's versions "
+                                  "in git, or across saved pytest-benchmark runs")
+    history.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                         help="saved runs: JSON files, or folders such as .benchmarks/")
+    history.add_argument("--baseline", type=Path, metavar="FILE",
+                         help="a committed baseline, e.g. baselines/<machine-key>/baseline.json")
+    history.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    history.set_defaults(run=_history)
     return parser
 
 
@@ -233,6 +251,47 @@ def _machine(args: argparse.Namespace) -> int:
         "sample": telemetry.sample(args.seconds),
     }
     print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
+
+
+def _report_out(path: Path, kinds: tuple[str, ...]) -> Path:
+    if path.suffix.lower() not in kinds or path.is_dir() or not path.resolve().parent.is_dir():
+        raise CliError(f"--out {str(path)!r} | expected a {' or '.join(kinds)} file in an "
+                       f"existing folder.\nRemedy: e.g. --out report{kinds[0]}.")
+    return path
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from perfsuite.merge import merged_markdown, merged_page
+    from perfsuite.run_record import load_runs
+
+    out = _report_out(args.out, (".html", ".md"))
+    runs = load_runs(args.paths)
+    text = merged_page(runs) if out.suffix.lower() == ".html" else merged_markdown(runs)
+    atomic_write_text(out, text)
+    print(f"perfsuite merge: {len(runs)} runs ({', '.join(sorted({r.machine for r in runs}))}) "
+          f"-> {out}")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from perfsuite.backends import BACKEND_TYPES
+    from perfsuite.comparison import policy_for
+    from perfsuite.config import load_config
+    from perfsuite.history import baseline_versions, history_page, run_versions
+    from perfsuite.run_record import load_runs
+
+    out = _report_out(args.out, (".html",))
+    if bool(args.baseline) == bool(args.paths):
+        raise CliError("history | name either --baseline FILE (its versions in git) or saved "
+                       "runs (files or folders such as .benchmarks/), not both or neither.")
+    if args.baseline:
+        series, source = baseline_versions(args.baseline), str(args.baseline)
+    else:
+        series, source = run_versions(load_runs(args.paths)), "saved runs"
+    gate = load_config(_root(args), list(BACKEND_TYPES)).gate
+    atomic_write_text(out, history_page(series, lambda name: policy_for(gate, name), source))
+    print(f"perfsuite history: {len(series)} benchmarks from {source} -> {out}")
     return 0
 
 

@@ -101,7 +101,7 @@ def grouped_bars(title: str, labels: Sequence[str], groups: Sequence[str],
     height = 0.8 / max(1, len(groups))
     drawn: list[float] = []
     for g, group in enumerate(groups):
-        positions = [len(labels) - 1 - i - 0.4 + height * (g + 0.5) for i in range(len(labels))]
+        positions = [len(labels) - 1 - i + 0.4 - height * (g + 0.5) for i in range(len(labels))]
         shown = [(p, v[g]) for p, v in zip(positions, values) if v[g] is not None]
         axes.barh([p for p, _ in shown], [v for _, v in shown], height=height,
                   color=COLORS[g % len(COLORS)], label=group)

@@ -252,7 +252,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     state = config.stash.get(GATE_KEY, None)
     if perf is not None and state is not None:
         with contextlib.suppress(PerfsuiteError):  # a bad key hook is reported by the gate
-            machine_info.setdefault("perfsuite", {})["machine_key"] = state.key
+            machine_info.setdefault("perfsuite", {}).update(
+                machine_key=state.key, machine=state.fingerprint.as_dict())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
