@@ -40,7 +40,7 @@ def _find(run: RunRecord, model: str, session: str) -> CaseResult | None:
 def cell(run: RunRecord, result: CaseResult | None) -> str:
     """A machine's entry: median end to end, GPU compute where measured, the gate's word."""
     if result is None:
-        return ""
+        return "not run"
     if result.latency is None:
         return "not run" if result.warnings else "n/a"
     text = f"{result.latency.median_ms:.3f} ms"

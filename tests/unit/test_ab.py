@@ -95,7 +95,8 @@ def test_unchanged_tree_passes(repo):
 
 def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
     (repo.path / "models.py").write_text(MODELS.format(spin=3.0, body="pass"))
-    result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD", "--perf-report=ab.md")
+    result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD", "--perf-report=ab.md",
+                                       "--perf-report=ab.html")
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines([
         "perfsuite A/B | tiny-torch-fp32 end to end vs HEAD REGRESSED: x1.500 ?1.500, 1.500? "
@@ -103,6 +104,11 @@ def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
     ])
     result.stdout.fnmatch_lines(["FAILED *test_latency?tiny-torch-fp16?*"])
     assert "| tiny-torch-fp32 (e2e decides, 20 pairs) | x1.500 |" in (repo.path / "ab.md").read_text()
+    page = (repo.path / "ab.html").read_text()
+    assert "tiny: A/B trial medians per benchmark (HEAD vs this tree)" in page
+    assert ('<td class="text">tiny-torch-fp32 (e2e decides, 20 pairs)</td><td>x1.500</td>'
+            '<td>[1.500, 1.500]</td><td class="text bad"><strong>REGRESSED</strong></td>') in page
+    assert page.count('<td class="text bad">HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED') == 2
 
 
 def test_base_side_failure_is_reported_and_the_current_side_measured(repo):

@@ -1,5 +1,6 @@
 """The GitHub Actions workflows perfsuite ships: docs/workflows/jetson-perf-gate.yml (the Jetson
-runner's merge gate) and the one `perfsuite init` writes. Each must be a valid workflow and use
+runner's merge gate), docs/workflows/perf-fleet.yml (a matrix of machines merged into one report)
+and the one `perfsuite init` writes. Each must be a valid workflow and use
 only options and settings the README documents and pytest knows."""
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from perfsuite.cli import WORKFLOW
 
 REPO = Path(__file__).resolve().parents[2]
 JETSON_WORKFLOW = REPO / "docs" / "workflows" / "jetson-perf-gate.yml"
+FLEET_WORKFLOW = REPO / "docs" / "workflows" / "perf-fleet.yml"
 README = (REPO / "README.md").read_text()
 
 
-@pytest.fixture(params=["jetson", "init"])
+@pytest.fixture(params=["jetson", "fleet", "init"])
 def workflow(request, tmp_path) -> Path:
-    if request.param == "jetson":
-        return JETSON_WORKFLOW
+    if request.param in ("jetson", "fleet"):
+        return {"jetson": JETSON_WORKFLOW, "fleet": FLEET_WORKFLOW}[request.param]
     path = tmp_path / ".github" / "workflows" / "perfsuite.yml"
     path.parent.mkdir(parents=True)
     path.write_text(WORKFLOW)
@@ -40,6 +42,13 @@ def test_the_jetson_workflow_runs_both_gates_and_keeps_the_results():
     assert "GITHUB_STEP_SUMMARY" in text and "actions/upload-artifact" in text
     assert "python\" -m perfsuite machine" in text
     assert "${{ github.base_ref }}\" " not in text  # passed through env, not into the script
+
+
+def test_the_fleet_workflow_merges_every_machines_results():
+    text = FLEET_WORKFLOW.read_text()
+    assert "matrix:" in text and "needs: measure" in text and "pattern: perfsuite-*" in text
+    assert "-m perfsuite merge results --out perfsuite-fleet.html" in text
+    assert {"--perf-report", "--benchmark-json"} <= options_used(text)
 
 
 def test_every_option_is_documented_and_known_to_pytest(workflow, pytester):
