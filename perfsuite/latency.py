@@ -187,10 +187,10 @@ def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner, sample: Any,
     call, workload = ((enqueue, "back-to-back device launches") if enqueue is not None else
                       (lambda: runner.run(sample), "synchronised calls"))
     synchronize = require("torch").cuda.synchronize if on_gpu else (lambda: None)
-    perf.progress(f"{case.id}: energy window, {timing.trials} x "
-                  f"{timing.energy_trial_seconds:g} s ({meter.source})")
-    return measure_energy(call, synchronize, meter, workload, timing.trials,
-                          timing.energy_trial_seconds, clock=clock)
+    with step(perf.progress, f"{case.id}: energy window, {timing.trials} x "
+                             f"{timing.energy_trial_seconds:g} s ({meter.source})"):
+        return measure_energy(call, synchronize, meter, workload, timing.trials,
+                              timing.energy_trial_seconds, clock=clock)
 
 
 def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:
