@@ -255,20 +255,39 @@ def _machine(args: argparse.Namespace) -> int:
 
 
 def _report_out(path: Path, kinds: tuple[str, ...]) -> Path:
+    """--out: a report file in an existing folder; an existing file only if perfsuite wrote it."""
     if path.suffix.lower() not in kinds or path.is_dir() or not path.resolve().parent.is_dir():
         raise CliError(f"--out {str(path)!r} | expected a {' or '.join(kinds)} file in an "
                        f"existing folder.\nRemedy: e.g. --out report{kinds[0]}.")
+    from perfsuite.report_files import is_perfsuite_report
+
+    if path.exists() and not is_perfsuite_report(path):
+        raise CliError(f"--out {str(path)!r} | exists and is not a perfsuite report; left as it "
+                       "is.\nRemedy: name a new file, or move that one away.")
     return path
+
+
+def _write_out(path: Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise CliError(f"--out {str(path)!r} | cannot be written ({exc.strerror or exc}).\n"
+                       "Remedy: name a file in a folder you can write.") from exc
 
 
 def _merge(args: argparse.Namespace) -> int:
     from perfsuite.merge import merged_markdown, merged_page
-    from perfsuite.run_record import load_runs
+    from perfsuite.run_record import READ_HINT, load_runs
 
     out = _report_out(args.out, (".html", ".md"))
-    runs = load_runs(args.paths)
-    text = merged_page(runs) if out.suffix.lower() == ".html" else merged_markdown(runs)
-    atomic_write_text(out, text)
+    skipped: list[str] = []
+    runs = load_runs(args.paths, skipped)
+    for line in skipped:
+        print(f"perfsuite merge: {line}", file=sys.stderr)
+    if not runs:
+        raise CliError("no perfsuite results in " + ", ".join(map(str, args.paths))
+                       + f".\nRemedy: {READ_HINT}.")
+    _write_out(out, merged_page(runs) if out.suffix.lower() == ".html" else merged_markdown(runs))
     print(f"perfsuite merge: {len(runs)} runs ({', '.join(sorted({r.machine for r in runs}))}) "
           f"-> {out}")
     return 0
@@ -285,12 +304,15 @@ def _history(args: argparse.Namespace) -> int:
     if bool(args.baseline) == bool(args.paths):
         raise CliError("history | name either --baseline FILE (its versions in git) or saved "
                        "runs (files or folders such as .benchmarks/), not both or neither.")
+    notes: list[str] = []
     if args.baseline:
-        series, source = baseline_versions(args.baseline), str(args.baseline)
+        series, source = baseline_versions(args.baseline, notes), str(args.baseline)
     else:
-        series, source = run_versions(load_runs(args.paths)), "saved runs"
+        series, source = run_versions(load_runs(args.paths, notes)), "saved runs"
     gate = load_config(_root(args), list(BACKEND_TYPES)).gate
-    atomic_write_text(out, history_page(series, lambda name: policy_for(gate, name), source))
+    _write_out(out, history_page(series, lambda name: policy_for(gate, name), source, notes))
+    for note in notes:
+        print(f"perfsuite history: {note}", file=sys.stderr)
     print(f"perfsuite history: {len(series)} benchmarks from {source} -> {out}")
     return 0
 

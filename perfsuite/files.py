@@ -12,6 +12,7 @@ from pathlib import Path
 # Temporary files and folders older than this are leftovers of a killed run (a live write takes
 # milliseconds, an artifact build minutes), removed by the next writer.
 STALE_SECONDS = 3600
+TEMPORARY_MARK = "perfsuite-tmp-"  # in the names of atomic_write_text's temporary files
 
 
 def default_mode(directory: bool = False) -> int:
@@ -23,10 +24,14 @@ def default_mode(directory: bool = False) -> int:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder, fsync, then rename over `path`: an
-    interrupted write leaves the old file whole. Keeps the old file's mode (or the default)."""
+    interrupted write leaves the old file whole. Keeps the old file's mode (or the default). A
+    symbolic link is followed (its target is written, the link kept). Only this function's own
+    leftovers (`.NAME.perfsuite-tmp-*`) are ever removed, never the user's `.NAME.swp`."""
+    path = path.resolve() if path.is_symlink() else path
     mode = path.stat().st_mode & 0o777 if path.exists() else default_mode()
-    remove_stale(path.parent, f".{path.name}.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    prefix = f".{path.name}.{TEMPORARY_MARK}"
+    remove_stale(path.parent, prefix)
+    handle, temporary = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

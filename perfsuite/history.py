@@ -71,13 +71,14 @@ def replay(name: str, versions: Sequence[Version], policy: GatePolicy) -> list[P
             verdict = ("not comparable" if decider is None else
                        f"{'REGRESSED' if decider.failed else decider.status} x{decider.ratio:.3f} "
                        f"(fails above x{decider.threshold:.3f})")
-        points.append(Point(version.label, median, tail, verdict.startswith("REGRESSED"), verdict))
+        points.append(Point(version.label, median, tail, "REGRESSED" in verdict, verdict))
     return points
 
 
 def git_versions(path: Path) -> list[tuple[str, str]]:
     """(label, file text) of each committed version of `path`, oldest first."""
-    folder = path.resolve().parent
+    path = path.resolve()  # a link: git knows the file it points to
+    folder = path.parent
     if not folder.is_dir():
         raise HistoryError(f"{path} | its folder does not exist.\nRemedy: name a baseline file, "
                            "e.g. baselines/<machine-key>/baseline.json.")
@@ -109,16 +110,18 @@ def _git(folder: Path, *args: str, missing_ok: bool = False) -> str:
     return done.stdout
 
 
-def baseline_versions(path: Path) -> dict[str, list[Version]]:
-    """Per benchmark, its recordings in each committed version of the baseline at `path`.
-    A version that cannot be read is named in the error (BaselineError)."""
+def baseline_versions(path: Path, notes: list[str]) -> dict[str, list[Version]]:
+    """Per benchmark, its recordings in each committed version of the baseline at `path`. A
+    version that cannot be read (another schema, a broken file) is left out, said in `notes`."""
     series: dict[str, list[Version]] = {}
     for label, text in git_versions(path):
         try:
             baseline = load_baseline(path, text)
         except BaselineError as exc:
-            raise HistoryError(f"{path} at {label} | {str(exc).split(' | ', 1)[-1]}") from exc
-        assert baseline is not None
+            notes.append(f"left out {label}: {str(exc).split(' | ', 1)[-1].splitlines()[0]}")
+            continue
+        if baseline is None:
+            continue
         for name, recordings in baseline.latency.items():
             device = baseline.identity.get(name, {}).get("device", "")
             series.setdefault(name, []).append(Version(label, recordings, device))
@@ -126,8 +129,10 @@ def baseline_versions(path: Path) -> dict[str, list[Version]]:
 
 
 def run_versions(runs: Sequence[RunRecord]) -> dict[str, list[Version]]:
-    """Per benchmark, its numbers in each saved run, oldest first."""
+    """Per benchmark, its numbers in each saved run, oldest first; runs of several machines
+    give a series per machine (a machine is only ever compared with itself)."""
     series: dict[str, list[Version]] = {}
+    several = len({run.machine for run in runs}) > 1
     for run in sorted(runs, key=lambda r: r.when):
         for result in run.results:
             if result.latency is None:
@@ -135,19 +140,20 @@ def run_versions(runs: Sequence[RunRecord]) -> dict[str, list[Version]]:
             enqueue = result.enqueue_latency.median_ms if result.enqueue_latency else None
             recording = LatencyRecording(result.latency, result.gpu_latency, enqueue,
                                          energy=result.energy)
-            series.setdefault(result.case.id, []).append(Version(
+            name = f"{result.case.id} on {run.machine}" if several else result.case.id
+            series.setdefault(name, []).append(Version(
                 f"{run.when[:16].replace('T', ' ')} {run.commit[:8]}".strip(), (recording,),
                 result.case.device, run.gate.get(result.case.id, "")))
     return series
 
 
 def history_page(series: dict[str, list[Version]], policy_of: Callable[[str], GatePolicy],
-                 source: str) -> str:
+                 source: str, notes: Sequence[str] = ()) -> str:
     """A plot and a table per benchmark; `policy_of(benchmark)` gives the limits to replay."""
-    body = []
+    body = [f'<p class="meta">{esc(note)}</p>' for note in notes]
     fired_total = 0
     for name, versions in sorted(series.items()):
-        points = replay(name, versions, policy_of(name))
+        points = replay(name, versions, policy_of(name.split(" on ")[0]))
         fired_total += sum(p.fired for p in points)
         what = "GPU compute" if statistic_of(versions) == "gpu" else "end to end"
         body += [f"<h2>{esc(name)}</h2>", '<div class="plots">', image(plots.history(

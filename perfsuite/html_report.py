@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Iterable, Sequence
 
 from perfsuite import plots
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.perf_run import CaseResult
 from perfsuite.report import ReportSummary, reference_ms, table_blocks
+from perfsuite.report_files import GENERATOR
 from perfsuite.run_record import RunRecord
 
 STYLE = """
@@ -83,7 +85,7 @@ def image(png: bytes, caption: str) -> str:
 
 def page(title: str, subtitle: str, body: Iterable[str]) -> str:
     return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', GENERATOR,
         f"<title>{esc(title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
         f"<h1>{esc(title)}</h1>", f'<p class="meta">{esc(subtitle)}</p>', *body,
         "</body>", "</html>", ""])
@@ -139,7 +141,8 @@ def model_plots(run: RunRecord, model: str, base_ref: str = "") -> list[str]:
             [reference / r.latency.median_ms for r in block if r.latency is not None],
             "x faster than torch fp32 (median, end to end)", reference=1.0),
             f"{model}: speedup over torch fp32"))
-    drifted = [r for r in block if r.drift is not None and r.drift.rel_l2 > 0]
+    # zero drift cannot sit on a log axis; infinite drift (a zero reference) is in the table
+    drifted = [r for r in block if r.drift is not None and 0 < r.drift.rel_l2 < math.inf]
     if drifted:
         figures.append(image(plots.bars(
             f"{model}: drift against torch fp32", [session_label(r) for r in drifted],

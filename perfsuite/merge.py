@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from perfsuite import plots
 from perfsuite.html_report import esc, image, page, table
 from perfsuite.perf_run import CaseResult
-from perfsuite.report import GATE_WORDS, reference_ms
+from perfsuite.report import markdown_row, reference_ms
 from perfsuite.run_record import RunRecord
 
 
@@ -46,9 +46,9 @@ def cell(run: RunRecord, result: CaseResult | None) -> str:
     text = f"{result.latency.median_ms:.3f} ms"
     if result.gpu_latency is not None:
         text += f" (GPU {result.gpu_latency.median_ms:.3f})"
-    verdict = run.gate.get(result.case.id, "")
-    word = next((w for w in GATE_WORDS.values() if verdict.startswith(w)), "")
-    return f"{text} {word}" if word in ("REGRESSED", "too noisy") else text
+    verdict = run.gate.get(result.case.id, "")  # the baseline gate's or the A/B gate's words
+    word = next((w for w in ("REGRESSED", "too noisy") if w in verdict), "")
+    return f"{text} {word}".rstrip()
 
 
 def merged_rows(runs: Sequence[RunRecord], model: str) -> list[tuple[str, ...]]:
@@ -66,9 +66,9 @@ def merged_markdown(runs: Sequence[RunRecord]) -> str:
     lines += [f"- `{label}`: {run.when or 'time unknown'}, {run.source}"
               for label, run in zip(labels, runs)]
     for model in models(runs):
-        lines += ["", f"### {model}", "", "| session | " + " | ".join(labels) + " |",
+        lines += ["", f"### {model}", "", markdown_row(("session", *labels)),
                   "|---|" + "---|" * len(labels)]
-        lines += ["| " + " | ".join(row) + " |" for row in merged_rows(runs, model)]
+        lines += [markdown_row(row) for row in merged_rows(runs, model)]
     return "\n".join(lines) + "\n"
 
 
@@ -76,6 +76,8 @@ def _model_plots(runs: Sequence[RunRecord], labels: Sequence[str], model: str) -
     names = sessions(runs, model)
     found = [[_find(run, model, s) for run in runs] for s in names]
     medians = [[r.latency.median_ms if r and r.latency else None for r in row] for row in found]
+    if all(m is None for row in medians for m in row):
+        return []  # nothing was timed: the table says so
     figures = [image(plots.grouped_bars(f"{model}: median latency, end to end", names, labels,
                                         medians, "ms"),
                      f"{model}: median end-to-end latency per session and machine")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -144,15 +145,17 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
 
 
 def _progress_writer(config: pytest.Config) -> Any:
+    """Lines to the terminal, past pytest's capture; one at a time (a long step's heartbeat
+    thread writes too, and capture must be suspended and resumed in order)."""
+    lock = threading.Lock()
+
     def write(message: str) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
             return
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                reporter.write_line(f"[perfsuite] {message}")
-        else:
+        with lock, (capture.global_and_fixture_disabled() if capture is not None
+                    else contextlib.nullcontext()):
             reporter.write_line(f"[perfsuite] {message}")
 
     return write

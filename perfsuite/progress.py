@@ -13,6 +13,7 @@ prints, through the run's progress writer (pytest's terminal, capture disabled):
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -24,17 +25,21 @@ Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time o
 Clock = typing.Callable[[], float]
 HEARTBEAT_ENV = "PERFSUITE_PROGRESS_SECONDS"
 HEARTBEAT_S = 30.0
+MAX_HEARTBEAT_S = 86400.0
 
 
 def heartbeat_seconds() -> float:
-    """Seconds between 'still running' lines: PERFSUITE_PROGRESS_SECONDS, else 30; 0 turns them
-    off. A value that is not a number >= 0 falls back to 30 (progress never stops a run)."""
+    """Seconds between 'still running' lines: PERFSUITE_PROGRESS_SECONDS, else 30; 0 (or more
+    than a day, or inf) turns them off. A value that is not a number >= 0 falls back to 30
+    (progress never stops a run)."""
     text = os.environ.get(HEARTBEAT_ENV, "")
     try:
         value = float(text) if text else HEARTBEAT_S
     except ValueError:
         return HEARTBEAT_S
-    return value if value >= 0 else HEARTBEAT_S
+    if math.isnan(value) or value < 0:
+        return HEARTBEAT_S
+    return value if value <= MAX_HEARTBEAT_S else 0.0
 
 
 @contextmanager
@@ -66,6 +71,8 @@ def step(progress: Progress, what: str, every_s: float | None = None,
 
 
 def _stop(stop: threading.Event, beating: threading.Thread | None) -> None:
+    """Stop the heartbeat; a line it is writing (a slow terminal) delays the step by at most a
+    few seconds, never hangs it (the thread is a daemon)."""
     stop.set()
     if beating is not None:
-        beating.join()
+        beating.join(timeout=5.0)

@@ -188,13 +188,17 @@ def gate_summary(key: str, baseline: Path, has_baseline: bool, verdicts: Sequenc
                          verdict_rows(verdicts), tuple(after))
 
 
+def markdown_row(cells: Sequence[str]) -> str:
+    """A markdown table row; a | inside a cell (a model's name) is escaped."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
 def markdown_report(summary: ReportSummary) -> str:
     """A summary for a CI step summary or a pull-request comment."""
     lines = [f"## {summary.title}", "", *(f"- {b}" for b in summary.bullets)]
     if summary.rows:
-        lines += ["", "| " + " | ".join(summary.header) + " |",
-                  "|" + "---|" * len(summary.header)]
-        lines += ["| " + " | ".join(row) + " |" for row in summary.rows]
+        lines += ["", markdown_row(summary.header), "|" + "---|" * len(summary.header)]
+        lines += [markdown_row(row) for row in summary.rows]
     for line in summary.after:
         lines += ["", line]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
-"""Writing the run's reports (`--perf-report`, repeatable): the kind comes from the suffix,
-.md for the markdown summary and .html for the page with plots. Each file is written whole or
-not at all (an interrupted run leaves the previous report as it was)."""
+"""Writing the run's reports (`--perf-report`, repeatable): a path ending in .html (or .htm) gets
+the page with plots, any other the markdown summary (e.g. $GITHUB_STEP_SUMMARY). Each file is
+written whole or not at all (an interrupted run leaves the previous report as it was)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ if typing.TYPE_CHECKING:
     from perfsuite.perf_run import PerfRun
     from perfsuite.run_record import RunRecord
 
-REPORT_KINDS = (".md", ".html")
+HTML_SUFFIXES = (".html", ".htm")
+GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page html_report.py makes
 
 
 def write_reports(paths: Sequence[Path], summary: ReportSummary,
@@ -29,7 +30,7 @@ def write_reports(paths: Sequence[Path], summary: ReportSummary,
     errors = []
     for path in paths:
         try:
-            if path.suffix.lower() == ".html":
+            if path.suffix.lower() in HTML_SUFFIXES:
                 from perfsuite.html_report import run_page  # matplotlib: only for HTML
 
                 text = run_page(run(), summary)
@@ -40,6 +41,9 @@ def write_reports(paths: Sequence[Path], summary: ReportSummary,
             errors.append(f"{path}: {exc.strerror or exc}")
         except PerfsuiteError as exc:
             errors.append(f"{path}: {str(exc).splitlines()[0]}")
+        except Exception as exc:  # a plot matplotlib refuses: the run's verdicts still stand
+            errors.append(f"{path}: {type(exc).__name__}: {exc} (a perfsuite bug: please "
+                          "report it)")
     return errors
 
 
@@ -52,9 +56,25 @@ def report_files(root: Path, perf: PerfRun, state: BaselineComparison, compariso
         facts = {"machine": state.fingerprint.as_dict(), "perfsuite": perf.monitor.as_dict()}
         return live_run(perf, state.key, facts, head_commit(root), comparison.gate_cells())
 
-    errors = write_reports(state.options.report_paths, comparison.report_summary(perf), run)
+    try:
+        summary = comparison.report_summary(perf)
+    except PerfsuiteError as exc:  # e.g. a machine key hook that returned no usable name
+        errors = [f"{str(exc).splitlines()[0]}"]
+    else:
+        errors = write_reports(state.options.report_paths, summary, run)
     comparison.notes.extend(f"ERROR: report NOT written: {error}." for error in errors)
     return not errors
+
+
+def is_perfsuite_report(path: Path) -> bool:
+    """Whether the file at `path` is a report perfsuite wrote (so writing it again loses
+    nothing): its first line is a perfsuite heading or its page names perfsuite its generator."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            start = stream.read(2048)
+    except OSError:
+        return False
+    return start.startswith("## perfsuite") or GENERATOR in start
 
 
 def head_commit(root: Path) -> str:

@@ -13,7 +13,7 @@ from perfsuite.comparison import GateOptions
 from perfsuite.config import CliOverrides
 from perfsuite.lazy import install_hint, is_installed
 from perfsuite.machine import MACHINE_KEY_ENV
-from perfsuite.report_files import REPORT_KINDS
+from perfsuite.report_files import HTML_SUFFIXES
 from perfsuite.validate import check_machine_key
 
 
@@ -58,17 +58,15 @@ def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
 
 
 def report_path(path: Path) -> Path:
-    """A --perf-report path, refused before the run unless it names a .md or .html file in an
-    existing folder (and matplotlib is installed for .html)."""
-    remedy = ("name a .md or .html file in an existing folder, e.g. --perf-report=perfsuite-report.md"
-              " --perf-report=perfsuite-report.html")
-    if path.suffix.lower() not in REPORT_KINDS:
-        problem = "the report's kind comes from its suffix: .md (markdown) or .html (plots)"
-    elif path.is_dir():
+    """A --perf-report path, refused before the run unless it names a file in an existing folder
+    (and matplotlib is installed for an HTML report)."""
+    remedy = ("name a file in an existing folder, e.g. --perf-report=perfsuite-report.md (or "
+              ".html for a page with plots)")
+    if path.is_dir():
         problem = "is a folder"
     elif not path.resolve().parent.is_dir():
         problem = "its folder does not exist"
-    elif path.suffix.lower() == ".html" and not is_installed("matplotlib"):
+    elif path.suffix.lower() in HTML_SUFFIXES and not is_installed("matplotlib"):
         problem = "an HTML report draws its plots with matplotlib, which is not installed"
         remedy = install_hint("matplotlib")
     else:

@@ -31,6 +31,11 @@ class RunFileError(PerfsuiteError):
     """A results file that cannot be read as a perfsuite run."""
 
 
+class NoPerfsuiteResults(RunFileError):
+    """A readable JSON file that holds no perfsuite benchmarks (another tool's, or a run in
+    which every benchmark skipped)."""
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What one machine measured in one run."""
@@ -69,11 +74,11 @@ def read_benchmark_json(path: Path) -> RunRecord:
     when it is no such file (other benchmarks in it are left out)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RunFileError(f"{path} | cannot be read as JSON ({type(exc).__name__}: "
                            f"{getattr(exc, 'strerror', None) or exc}).\nRemedy: {READ_HINT}.") from exc
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
-        raise RunFileError(f"{path} | is not a pytest-benchmark results file (no 'benchmarks' "
+        raise NoPerfsuiteResults(f"{path} | is not a pytest-benchmark results file (no 'benchmarks' "
                            f"list).\nRemedy: {READ_HINT}.")
     results, samples, gate = [], {}, {}
     for index, bench in enumerate(data["benchmarks"]):
@@ -84,7 +89,7 @@ def read_benchmark_json(path: Path) -> RunRecord:
             result = _case_result(info)
             data_s = (bench.get("stats") or {}).get("data") or ()  # --benchmark-save-data
             samples[result.case.id] = tuple(positive_ms(s) for s in data_s)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise RunFileError(f"{path} | benchmark {index} ({bench.get('name', '?')}) is not a "
                                f"perfsuite record ({type(exc).__name__}: {exc}).\n"
                                f"Remedy: {READ_HINT}.") from exc
@@ -92,7 +97,7 @@ def read_benchmark_json(path: Path) -> RunRecord:
         if isinstance(info.get("gate"), str):
             gate[result.case.id] = info["gate"]
     if not results:
-        raise RunFileError(f"{path} | holds no perfsuite benchmarks (none has perfsuite's "
+        raise NoPerfsuiteResults(f"{path} | holds no perfsuite benchmarks (none has perfsuite's "
                            f"extra_info).\nRemedy: {READ_HINT}.")
     machine, commit = _mapping(data, "machine_info"), _mapping(data, "commit_info")
     perfsuite = _mapping(machine, "perfsuite")
@@ -106,6 +111,13 @@ def read_benchmark_json(path: Path) -> RunRecord:
 def _mapping(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
+
+
+def _list(info: Mapping[str, Any], key: str) -> list[Any]:
+    value = info.get(key, [])
+    if not isinstance(value, list):
+        raise TypeError(f"{key} must be a list, got {type(value).__name__}")
+    return value
 
 
 def positive_ms(seconds: Any) -> float:
@@ -124,35 +136,45 @@ def _case_result(info: Mapping[str, Any]) -> CaseResult:
                    float(info["top1_agreement"])) if "rel_l2" in info else None)
     paired = tuple(PairedTrials(str(p["statistic"]), tuple(map(float, p["base_trial_medians_ms"])),
                                 tuple(map(float, p["current_trial_medians_ms"])))
-                   for p in info.get("paired", ()))
+                   for p in _list(info, "paired"))
     return CaseResult(
         case, int(info["artifact_bytes"]), stats["latency"], stats["gpu_latency"],
         stats["enqueue_latency"], drift, {str(k): str(v) for k, v in info.get("session", {}).items()},
-        tuple(str(w) for w in info.get("warnings", ())), paired=paired,
+        tuple(str(w) for w in _list(info, "warnings")), paired=paired,
         energy=EnergyStats.from_dict(info["energy"]) if info.get("energy") else None)
 
 
-def json_files(paths: Iterable[Path]) -> list[Path]:
-    """The files named, and the *.json files under the folders named (sorted); RunFileError for
-    a path that does not exist or a folder with none."""
-    found: list[Path] = []
+def json_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    """(file, found in a folder) for the files named and the *.json files under the folders
+    named (sorted); RunFileError for a path that does not exist or a folder with none."""
+    found: list[tuple[Path, bool]] = []
     for path in paths:
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*.json") if p.is_file())
             if not inside:
                 raise RunFileError(f"{path} | is a folder with no .json files in it.\n"
                                    f"Remedy: {READ_HINT}.")
-            found.extend(inside)
+            found.extend((p, True) for p in inside)
         elif path.is_file():
-            found.append(path)
+            found.append((path, False))
         else:
             raise RunFileError(f"{path} | does not exist.\nRemedy: {READ_HINT}.")
     return found
 
 
-def load_runs(paths: Iterable[Path]) -> list[RunRecord]:
-    """Every run in `paths` (files or folders), in the order named."""
-    return [read_benchmark_json(path) for path in json_files(paths)]
+def load_runs(paths: Iterable[Path], skipped: list[str]) -> list[RunRecord]:
+    """Every run in `paths` (files or folders), in the order named. A JSON file found in a
+    folder that holds no perfsuite benchmarks (a machine where every benchmark skipped, another
+    tool's file) is left out and said in `skipped`; a file named is an error either way."""
+    runs = []
+    for path, in_folder in json_files(paths):
+        try:
+            runs.append(read_benchmark_json(path))
+        except NoPerfsuiteResults as exc:
+            if not in_folder:
+                raise
+            skipped.append(f"left out {path}: {str(exc).split(' | ', 1)[-1].splitlines()[0]}")
+    return runs
 
 
 def live_run(perf: PerfRun, machine: str, facts: Mapping[str, Any], commit: str,

@@ -1,6 +1,7 @@
 """The HTML reports as a reader sees them: rendered by headless Chromium, every image decoded,
-and a screenshot that is not blank. CI installs Debian's chromium (.ci/run); elsewhere the test
-skips, saying so, unless PERFSUITE_CHROMIUM names a Chromium binary."""
+and a screenshot that is not blank. CI installs Debian's chromium (.ci/run) and sets
+PERFSUITE_REQUIRE_BROWSER=1, so there a missing browser fails; elsewhere the tests skip, saying
+so, unless PERFSUITE_CHROMIUM names a Chromium binary."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from perfsuite.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ENV = "PERFSUITE_CHROMIUM"
+REQUIRE_ENV = "PERFSUITE_REQUIRE_BROWSER"  # .ci/run sets it: there a missing Chromium fails
 # Counts the page's images and those the browser decoded, once everything has loaded.
 PROBE = ('<script>window.addEventListener("load", () => { const all = [...document.images]; '
          'document.body.dataset.images = all.length + ":" + all.filter(i => i.complete && '
@@ -29,6 +31,9 @@ PROBE = ('<script>window.addEventListener("load", () => { const all = [...docume
 def chromium() -> str:
     found = os.environ.get(CHROMIUM_ENV) or next(
         filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if not found and os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"no Chromium on PATH and {REQUIRE_ENV}=1 (CI): the reports must be looked "
+                    "at in a browser; apt-get install chromium", pytrace=False)
     if not found:
         pytest.skip(f"no Chromium on PATH (apt-get install chromium, or set {CHROMIUM_ENV}); "
                     "the HTML reports' structure is still tested in test_reports.py")
@@ -64,7 +69,12 @@ def screenshot(browser: str, page: Path, out: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> dict[str, Path]:
+def browser() -> str:
+    return chromium()
+
+
+@pytest.fixture(scope="module")
+def reports(browser, tmp_path_factory) -> dict[str, Path]:
     """A tiny run's HTML report, and the page merging its results with another machine's."""
     root = tmp_path_factory.mktemp("browser")
     (root / "pyproject.toml").write_text(TINY_CONFIG)
@@ -85,14 +95,12 @@ def reports(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize(("name", "images"), [("run", 3), ("merged", 2)])
-def test_chromium_renders_the_report_with_its_plots(reports, tmp_path, name, images):
-    browser = chromium()
+def test_chromium_renders_the_report_with_its_plots(browser, reports, tmp_path, name, images):
     assert images_loaded(browser, reports[name]) == (images, images)
     screenshot(browser, reports[name], tmp_path / f"{name}.png")
 
 
-def test_the_image_check_catches_a_broken_plot(reports, tmp_path):
-    browser = chromium()
+def test_the_image_check_catches_a_broken_plot(browser, reports, tmp_path):
     text = reports["run"].read_text()
     broken = tmp_path / "broken.html"
     broken.write_text(text.replace("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1))

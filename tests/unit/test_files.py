@@ -32,6 +32,16 @@ def test_a_new_file_gets_the_umask_default_and_a_rewrite_keeps_the_old_mode(tmp_
     assert [p.name for p in tmp_path.iterdir()] == ["baseline.json"]
 
 
+def test_writing_through_a_symbolic_link_keeps_the_link(tmp_path):
+    target = tmp_path / "elsewhere" / "report.md"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "report.md"
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
 def test_cache_entries_are_ordinary_folders(tmp_path, umask_022):
     entry = ArtifactCache(tmp_path / "cache").get_or_build(
         "onnx", "m", {"k": "v"}, lambda folder: (folder / "model.onnx").write_bytes(b"x"))
@@ -42,13 +52,17 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next_writer(tmp_path):
     from perfsuite.files import STALE_SECONDS
 
     path = tmp_path / "baseline.json"
-    old_file, fresh_file = tmp_path / ".baseline.json.k1ll3d", tmp_path / ".baseline.json.l1ve"
-    old_file.write_text("")
-    fresh_file.write_text("")
+    old_file = tmp_path / ".baseline.json.perfsuite-tmp-k1ll3d"
+    fresh_file = tmp_path / ".baseline.json.perfsuite-tmp-l1ve"
+    users = tmp_path / ".baseline.json.swp"  # an editor's swap file: never perfsuite's to remove
+    for made in (old_file, fresh_file, users):
+        made.write_text("")
     long_ago = old_file.stat().st_mtime - STALE_SECONDS - 60
     os.utime(old_file, (long_ago, long_ago))
+    os.utime(users, (long_ago, long_ago))
     atomic_write_text(path, "x")
     assert not old_file.exists() and fresh_file.exists(), "only what is old enough is removed"
+    assert users.exists(), "only perfsuite's own temporary files are removed"
 
     cache = ArtifactCache(tmp_path / "cache")
     entry_dir = cache.entry_path("onnx", "m", {"k": "v"})

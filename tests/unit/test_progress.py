@@ -54,7 +54,8 @@ def test_a_long_step_repeats_itself_with_the_elapsed_time():
 
 
 @pytest.mark.parametrize(("text", "expected"), [("", HEARTBEAT_S), ("5", 5.0), ("0", 0.0),
-                                                ("-1", HEARTBEAT_S), ("soon", HEARTBEAT_S)])
+                                                ("-1", HEARTBEAT_S), ("soon", HEARTBEAT_S),
+                                                ("nan", HEARTBEAT_S), ("inf", 0.0), ("1e12", 0.0)])
 def test_heartbeat_interval_from_the_environment(monkeypatch, text, expected):
     monkeypatch.setenv(HEARTBEAT_ENV, text)
     assert heartbeat_seconds() == expected

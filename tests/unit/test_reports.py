@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -13,8 +14,11 @@ import torch  # noqa: F401  (imported before pytester's runs change the environm
 from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
 from perfsuite.cli import main
+from perfsuite.gate import GatePolicy
+from perfsuite.report import ReportSummary
+from perfsuite.report_files import write_reports
 from perfsuite.run_options import report_path
-from perfsuite.run_record import RunFileError, read_benchmark_json
+from perfsuite.run_record import RunFileError, RunRecord, read_benchmark_json
 
 REPO = Path(__file__).resolve().parents[2]
 # torch fp32 on the virtual clock: latency is exactly the spin, so verdicts are certain.
@@ -177,7 +181,8 @@ def test_history_replays_the_gate_over_a_baselines_versions_in_git(virtual_suite
     assert "the gate fired 1 times" in page
 
 
-def test_history_needs_a_baseline_or_saved_runs(tmp_path, capsys):
+def test_history_needs_a_baseline_or_saved_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # tmp_path is no work tree
     assert main(["history", "--out", str(tmp_path / "h.html")]) == 2
     outside = tmp_path / "b" / "baseline.json"
     outside.parent.mkdir()
@@ -188,13 +193,35 @@ def test_history_needs_a_baseline_or_saved_runs(tmp_path, capsys):
     assert "git log failed" in err and "Remedy: name a baseline file inside a git work tree" in err
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("report.txt", "the report's kind comes from its suffix: .md (markdown) or .html (plots)"),
-    ("missing/report.md", "its folder does not exist"),
-])
-def test_report_paths_are_checked_before_the_run(tmp_path, name, expected):
+@pytest.mark.parametrize("name", ["missing/report.md", "."])
+def test_report_paths_are_checked_before_the_run(tmp_path, name):
+    expected = "is a folder" if name == "." else "its folder does not exist"
     with pytest.raises(pytest.UsageError, match=re.escape(expected)):
         report_path(tmp_path / name)
+
+
+def test_the_suffix_picks_the_kind_and_any_other_name_gets_markdown(tmp_path):
+    """A step summary file ($GITHUB_STEP_SUMMARY) has no suffix: it gets the markdown."""
+    summary = ReportSummary("perfsuite", ("a | b",), ("check", "verdict"), (("x|y", "ok"),))
+    run = RunRecord("box", "", "", {}, ())
+    paths = [tmp_path / "step_summary_1", tmp_path / "r.htm", tmp_path / "r.HTML"]
+    assert write_reports(paths, summary, lambda: run) == []
+    assert paths[0].read_text().startswith("## perfsuite\n")
+    assert "| x\\|y | ok |" in paths[0].read_text(), "a | inside a cell is escaped"
+    assert all(p.read_text().startswith("<!DOCTYPE html>") for p in paths[1:])
+
+
+def test_a_plot_matplotlib_refuses_is_a_report_not_written_not_a_crash(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ValueError("Data cannot be log-scaled")
+
+    monkeypatch.setattr("perfsuite.plots.distributions", refuse)
+    run = read_benchmark_json(REPO / "docs" / "reports" / "cpu-2core.json")
+    paths = [tmp_path / "r.html", tmp_path / "r.md"]
+    errors = write_reports(paths, ReportSummary("perfsuite", ()), lambda: run)
+    assert errors == [f"{paths[0]}: ValueError: Data cannot be log-scaled (a perfsuite bug: "
+                      "please report it)"]
+    assert not paths[0].exists() and paths[1].exists(), "the other reports are still written"
 
 
 def test_an_html_report_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
@@ -203,3 +230,92 @@ def test_an_html_report_without_matplotlib_names_the_extra(tmp_path, monkeypatch
                                                 r"Remedy: pip install 'perfsuite\[plots\]'"):
         report_path(tmp_path / "r.html")
     assert report_path(tmp_path / "r.md") == tmp_path / "r.md"
+
+
+CPU_RUN = REPO / "docs" / "reports" / "cpu-2core.json"
+H100_RUN = REPO / "docs" / "reports" / "h100.json"
+
+
+def test_a_folder_of_artifacts_leaves_out_files_without_perfsuite_results(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "cpu").mkdir(parents=True)
+    shutil.copy(CPU_RUN, results / "cpu" / "perfsuite.json")
+    (results / "board" / "perfsuite.json").parent.mkdir()
+    (results / "board" / "perfsuite.json").write_text('{"benchmarks": []}')  # everything skipped
+    assert main(["merge", str(results), "--out", str(tmp_path / "m.md")]) == 0
+    captured = capsys.readouterr()
+    assert f"left out {results / 'board' / 'perfsuite.json'}: holds no perfsuite" in captured.err
+    assert "1 runs (x86-64-amd-epyc-2cpu)" in captured.out
+    named = main(["merge", str(results / "board" / "perfsuite.json"), "--out", str(tmp_path / "n.md")])
+    assert named == 2, "a file named on the command line must hold results"
+
+
+def test_out_never_replaces_a_file_perfsuite_did_not_write(tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    assert main(["merge", str(CPU_RUN), "--out", str(notes)]) == 2
+    assert notes.read_text() == "# my notes\n"
+    assert "exists and is not a perfsuite report; left as it is" in capsys.readouterr().err
+    for name in ("m.md", "m.html"):
+        for _ in range(2):  # its own report is written again
+            assert main(["merge", str(CPU_RUN), "--out", str(tmp_path / name)]) == 0
+
+
+def test_merge_and_history_see_ab_regressions(tmp_path):
+    from perfsuite.history import replay, run_versions
+    from perfsuite.merge import merged_rows
+
+    run = read_benchmark_json(CPU_RUN)
+    case = run.results[0].case.id
+    ab = dataclasses.replace(run, gate={case: "HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED"})
+    assert merged_rows([ab], run.results[0].case.model)[0][1].endswith(" REGRESSED")
+    later = dataclasses.replace(ab, when="2099-01-01T00:00:00")
+    versions = run_versions([run, later])[case]
+    assert [p.fired for p in replay(case, versions, GatePolicy())] == [False, True]
+
+
+def test_history_keeps_each_machine_to_itself():
+    from perfsuite.history import run_versions
+
+    series = run_versions([read_benchmark_json(CPU_RUN), read_benchmark_json(H100_RUN)])
+    assert "mobilenet_v3_small-torch-fp32 on x86-64-amd-epyc-2cpu" in series
+    assert "mobilenet_v3_small-torch-fp32 on h100-reports" in series
+    assert all(len(versions) == 1 for versions in series.values())
+
+
+def test_history_leaves_out_a_version_it_cannot_read(virtual_suite, monkeypatch, tmp_path, capsys):
+    for name in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{name}_NAME", "perfsuite tests")
+        monkeypatch.setenv(f"GIT_{name}_EMAIL", "tests@example.invalid")
+    root = virtual_suite.path
+    baseline = root / "baselines" / "box" / "baseline.json"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    baseline.parent.mkdir(parents=True)
+    baseline.write_text('{"schema": 1}')
+    subprocess.run(["git", "-C", str(root), "add", "baselines"], check=True)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", "old schema"], check=True)
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-machine-key=box",
+                                       "--perf-save-baseline").assert_outcomes(passed=2)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-am", "now"], check=True)
+    out = tmp_path / "h.html"
+    assert main(["--rootdir", str(root), "history", "--baseline", str(baseline),
+                 "--out", str(out)]) == 0
+    assert "left out " in capsys.readouterr().err and "schema 1" in out.read_text()
+    assert re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', out.read_text()) == ["first version"]
+
+
+def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
+    from types import SimpleNamespace
+
+    from perfsuite.errors import ConfigError
+    from perfsuite.report_files import report_files
+
+    def summary(perf):
+        raise ConfigError("pytest_perfsuite_machine_key returned 'bad key/..' | not a name")
+
+    state = SimpleNamespace(options=SimpleNamespace(report_paths=(tmp_path / "r.md",)))
+    comparison = SimpleNamespace(report_summary=summary, notes=[])
+    assert report_files(tmp_path, None, state, comparison) is False
+    assert comparison.notes == ["ERROR: report NOT written: pytest_perfsuite_machine_key "
+                                "returned 'bad key/..' | not a name."]
+    assert not (tmp_path / "r.md").exists()
