@@ -143,7 +143,7 @@ def _corrupt_cache_entry(pytester: pytest.Pytester, cache: Path) -> tuple[str, .
 
 def _stale_leftovers(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
     """What SIGKILL leaves: a temporary baseline file and a cache staging folder, an hour old."""
-    temporary = pytester.path / BASELINE.parent / ".baseline.json.k1ll3d"
+    temporary = pytester.path / BASELINE.parent / ".baseline.json.perfsuite-tmp-k1ll3d"
     temporary.write_text("")
     entry = sorted(p for p in (cache / "onnx").iterdir() if p.is_dir())[0]
     staging = entry.with_name(f".{entry.name}.k1ll3d")
@@ -155,7 +155,7 @@ def _stale_leftovers(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
 
 
 def _leftovers_removed(pytester: pytest.Pytester, cache: Path) -> None:
-    left = [p for folder in (pytester.path, cache) for p in folder.rglob("*.k1ll3d")]
+    left = [p for folder in (pytester.path, cache) for p in folder.rglob("*k1ll3d")]
     assert not left, f"a killed run's leftovers stayed: {left}"
 
 
