@@ -331,7 +331,7 @@ def _names(folder: Path) -> set[str]:
 
 
 def _cleaned_leftover(path: str) -> bool:
-    return ".k1ll3d" in path
+    return path.endswith("k1ll3d")
 
 
 def test_reliability_doc_lists_every_case():
