@@ -319,3 +319,19 @@ def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
     assert comparison.notes == ["ERROR: report NOT written: pytest_perfsuite_machine_key "
                                 "returned 'bad key/..' | not a name."]
     assert not (tmp_path / "r.md").exists()
+
+
+def test_names_from_files_cannot_inject_markup_into_the_page():
+    from perfsuite.html_report import run_page
+    from perfsuite.merge import merged_page
+
+    run = read_benchmark_json(CPU_RUN)
+    hostile = '<img src="https://example.invalid/x.png" onerror="alert(1)">'
+    results = tuple(dataclasses.replace(r, case=dataclasses.replace(r.case, model=hostile))
+                    for r in run.results)
+    run = dataclasses.replace(run, machine=hostile, results=results, environment={hostile: hostile})
+    summary = ReportSummary(hostile, (hostile,), ("check", "verdict"), ((hostile, "ok"),))
+    for page in (run_page(run, summary), merged_page([run])):
+        assert hostile not in page and "https://example.invalid" in page  # only as escaped text
+        assert page.count("<img") == len(IMAGE.findall(page)), "every image is an embedded plot"
+        assert "&lt;img src=&quot;https://example.invalid/x.png&quot;" in page
