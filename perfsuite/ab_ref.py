@@ -18,6 +18,7 @@ from pathlib import Path
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.config import CONFIG_ENV, CliOverrides, SuiteConfig, load_config
 from perfsuite.errors import ConfigError, PerfsuiteError
+from perfsuite.git import GitError, git
 from perfsuite.perf_run import PerfRun
 
 
@@ -34,10 +35,10 @@ class BaseTree:
 
 
 def _git(folder: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True)
-    if done.returncode != 0:
-        raise AbError(done.stderr.decode(errors="replace").strip() or f"git {args[0]} failed")
-    return done.stdout.decode().strip()
+    try:
+        return git(folder, *args).strip()
+    except GitError as exc:
+        raise AbError(str(exc)) from exc
 
 
 def base_tree(rootdir: Path, ref: str, cache: ArtifactCache) -> BaseTree:

@@ -11,7 +11,6 @@ policy given, as a run measuring it would have been judged.
 from __future__ import annotations
 
 import statistics
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from perfsuite import plots
 from perfsuite.baselines import BaselineError, LatencyRecording, load_baseline
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate import GatePolicy, judge_latency
+from perfsuite.git import GitError, git
 from perfsuite.html_report import esc, image, page, table
 from perfsuite.run_record import RunRecord
 
@@ -98,16 +98,12 @@ def git_versions(path: Path) -> list[tuple[str, str]]:
 
 def _git(folder: Path, *args: str, missing_ok: bool = False) -> str:
     try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
-                              timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise HistoryError(f"git {args[0]} | cannot run ({exc}).\nRemedy: install git.") from exc
-    if done.returncode != 0:
+        return git(folder, *args, timeout=60)
+    except GitError as exc:
         if missing_ok:
             return ""
-        raise HistoryError(f"{folder} | git {args[0]} failed: {done.stderr.strip()}.\nRemedy: "
-                           "name a baseline file inside a git work tree.")
-    return done.stdout
+        raise HistoryError(f"{folder} | git {args[0]} failed: {exc}.\nRemedy: name a baseline "
+                           "file inside a git work tree (and have git installed).") from exc
 
 
 def baseline_versions(path: Path, notes: list[str]) -> dict[str, list[Version]]:

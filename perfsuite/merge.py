@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from perfsuite import plots
-from perfsuite.html_report import esc, image, page, table
+from perfsuite.html_report import esc, image, page, session_label, table
 from perfsuite.perf_run import CaseResult
 from perfsuite.report import markdown_row, reference_ms
 from perfsuite.run_record import RunRecord
@@ -28,13 +28,13 @@ def machine_labels(runs: Sequence[RunRecord]) -> list[str]:
 
 def sessions(runs: Sequence[RunRecord], model: str) -> list[str]:
     """'backend precision' of every session of `model` any run measured, first seen first."""
-    return list(dict.fromkeys(f"{r.case.backend} {r.case.precision}" for run in runs
-                              for r in run.results if r.case.model == model))
+    return list(dict.fromkeys(session_label(r) for run in runs for r in run.results
+                              if r.case.model == model))
 
 
 def _find(run: RunRecord, model: str, session: str) -> CaseResult | None:
     return next((r for r in run.results if r.case.model == model
-                 and f"{r.case.backend} {r.case.precision}" == session), None)
+                 and session_label(r) == session), None)
 
 
 def cell(run: RunRecord, result: CaseResult | None) -> str:

@@ -4,7 +4,6 @@ written whole or not at all (an interrupted run leaves the previous report as it
 
 from __future__ import annotations
 
-import subprocess
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
+from perfsuite.git import GitError, git
 from perfsuite.report import ReportSummary, markdown_report
 
 if typing.TYPE_CHECKING:
@@ -80,8 +80,6 @@ def is_perfsuite_report(path: Path) -> bool:
 def head_commit(root: Path) -> str:
     """The git commit checked out at `root`, or '' outside a git work tree."""
     try:
-        found = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                               text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
+        return git(root, "rev-parse", "HEAD", timeout=10).strip()
+    except GitError:
         return ""
-    return found.stdout.strip() if found.returncode == 0 else ""

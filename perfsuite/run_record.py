@@ -8,7 +8,6 @@ report merged from several machines' files go through the same code.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from perfsuite.energy import EnergyStats
 from perfsuite.errors import PerfsuiteError
 from perfsuite.paired import PairedTrials
 from perfsuite.perf_run import CaseResult, PerfRun
-from perfsuite.timing import LatencyStats
+from perfsuite.timing import LatencyStats, positive
 
 READ_HINT = ("pass the file pytest wrote with --benchmark-json=PATH (or a folder of "
              "--benchmark-autosave runs) from a run of the perfsuite suite")
@@ -121,10 +120,7 @@ def _list(info: Mapping[str, Any], key: str) -> list[Any]:
 
 
 def positive_ms(seconds: Any) -> float:
-    value = float(seconds) * 1e3
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"a sample of {seconds!r} s")
-    return value
+    return positive(float(seconds) * 1e3, "a latency sample (ms)")
 
 
 def _case_result(info: Mapping[str, Any]) -> CaseResult:
