@@ -35,7 +35,13 @@ from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.report import results_table
 from perfsuite.report_files import report_files
 from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
-from perfsuite.shipped_suite import PACKAGE_DIR, SUITE_DIR, add_shipped_suite
+from perfsuite.shipped_suite import (  # the collection hook joins the plugin's hooks
+    PACKAGE_DIR,
+    SUITE_DIR,
+    add_shipped_suite,
+    pytest_make_collect_report,  # noqa: F401
+    shipped_suite_expected,
+)
 from perfsuite.sysroot import system_files
 
 RUN_KEY = pytest.StashKey[PerfRun]()
@@ -44,6 +50,7 @@ AB_KEY = pytest.StashKey["AbComparison | None"]()
 COMPARE_KEY = pytest.StashKey[CompareRequest]()
 PERF_ITEMS_KEY = pytest.StashKey["set[str]"]()  # node ids of the collected perf tests
 SUMMARY_KEY = pytest.StashKey["list[str]"]()  # made at sessionfinish, printed in the summary
+NOTICE_KEY = pytest.StashKey[str]()  # said at collection, printed in the summary
 _CASE_FIXTURES = ("perf_case", "perf_compared_case")
 _PERF_FIXTURES = (*_CASE_FIXTURES, "perf_model")
 
@@ -288,6 +295,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                   if any(name in getattr(item, "fixturenames", ()) for name in _PERF_FIXTURES)}
     compare = config.stash[COMPARE_KEY]
     if not perf_items:
+        if shipped_suite_expected(config):
+            _no_perf_tests(config, compare.baseline)
         if compare.baseline:
             give_back_compare(config)
         return
@@ -318,6 +327,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+def _no_perf_tests(config: pytest.Config, compare: bool) -> None:
+    """A configured repository whose run was to include the suite collected no perf test: say
+    so, and under --benchmark-compare (the CI gate) fail instead of gating nothing."""
+    message = (f"perfsuite: [tool.perfsuite] configures this repository and the shipped suite "
+               f"({SUITE_DIR}) was to be collected, but no perf test was (check -k, -m, "
+               f"--deselect, --ignore and python_files); nothing was measured or gated.")
+    if compare:
+        raise pytest.UsageError(f"{message} --benchmark-compare fails rather than pass without "
+                                f"a gate.")
+    config.stash[NOTICE_KEY] = message
+
+
 def _deselect_selftest_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The TensorRT self-check fails where TensorRT cannot run: it runs under -m trt_selftest."""
     if "trt_selftest" in (config.getoption("markexpr", "") or ""):
@@ -329,7 +350,8 @@ def _deselect_selftest_unless_asked(config: pytest.Config, items: list[pytest.It
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    lines = config.stash.get(SUMMARY_KEY, [])
+    notice = config.stash.get(NOTICE_KEY, "")
+    lines = [*config.stash.get(SUMMARY_KEY, []), *([notice] if notice else [])]
     if lines:
         terminalreporter.section("perfsuite results")
     for line in lines:
@@ -345,7 +367,8 @@ def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
         return machine  # e.g. every latency benchmark failed its pre-flight
     header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
     comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
-    lines = [*results_table(perf.results(), header, comparison.gate_cells()), *machine,
+    width = config.get_terminal_writer().fullwidth
+    lines = [*results_table(perf.results(), header, comparison.gate_cells(), width), *machine,
              *comparison.summary_lines(perf)]
     note = config.stash[COMPARE_KEY].note
     return [*lines, note] if note else lines

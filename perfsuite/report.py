@@ -3,6 +3,7 @@ markdown report; html_report.py renders the same cells as a page with plots."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,13 @@ GATE_WORDS = {"pass": "ok", "regression": "REGRESSED", "too noisy": "too noisy",
 
 
 def gate_cell(verdict: GateVerdict) -> str:
-    """A benchmark's deciding verdict in a few words: outcome, resolution, statistic."""
+    """A benchmark's deciding verdict in a few words: the ratio to the baseline, the outcome,
+    the resolution and the statistic, e.g. `x1.012 ok, resolves +3.0% GPU`."""
     outcome = GATE_WORDS.get(verdict.status, verdict.status)
     if verdict.status == "not comparable":
         return outcome
     statistic = {"gpu": "GPU", "energy": "energy"}.get(verdict.statistic, "e2e")
-    return f"{outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
+    return f"x{verdict.ratio:.3f} {outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
 
 
 def _energy_cells(result: CaseResult) -> tuple[str, ...]:
@@ -113,24 +115,79 @@ def table_blocks(results: Sequence[CaseResult],
     return blocks
 
 
+# Columns the terminal table leaves out first when it is wider than the terminal, in order;
+# the markdown and HTML reports keep every column.
+DROP_ORDER = ("inf/s", "p90 ms", "W", "speedup", "artifact MB", "mJ/inf", "drift rel_l2")
+SEPARATOR = "  "
+
+
 def results_table(results: Sequence[CaseResult], header: dict[str, str],
-                  gate: Mapping[str, str] | None = None) -> list[str]:
-    """One block per model: a title line, then aligned columns. Empty input gives no lines."""
+                  gate: Mapping[str, str] | None = None, width: int = 0) -> list[str]:
+    """One block per model: a title line, then aligned columns. Empty input gives no lines.
+
+    Within `width` characters (0: no limit): a device column that is the same on every row
+    moves into the title, columns with nothing measured (all `n/a`) go, notes go under their
+    row, and then columns leave in DROP_ORDER, named below the table, until the rows fit."""
     lines: list[str] = []
     for block in table_blocks(results, gate):
-        rows = [block.columns, *block.rows]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(block.columns))]
-        title = ", ".join(f"{k} {v}" for k, v in header.items() if v)
+        columns, rows = list(block.columns), [list(row) for row in block.rows]
+        facts = dict(header)
+        notes_under = bool(width)
+        if width:
+            devices = {row[columns.index("device")] for row in rows}
+            if len(devices) == 1:
+                facts = {"device": devices.pop(), **header}
+                _drop(columns, rows, "device")
+            for name in ("GPU ms", "W", "mJ/inf", "drift rel_l2"):
+                if name in columns and all(row[columns.index(name)] in ("n/a", "reference")
+                                           for row in rows):
+                    _drop(columns, rows, name)
+        notes = [row[columns.index("notes")] for row in rows]
+        if notes_under:
+            _drop(columns, rows, "notes")
+        dropped = []
+        for name in DROP_ORDER:
+            if not width or _width(columns, rows) <= width:
+                break
+            if name in columns:
+                _drop(columns, rows, name)
+                dropped.append(name)
+        widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
+        left = {"backend", "precision", "device", "notes", "gate"}
+        title = ", ".join(f"{k} {v}" for k, v in facts.items() if v)
         lines.append(f"perfsuite results: {block.model}" + (f" ({title})" if title else ""))
-        last = len(block.columns) - 1
-        for row in rows:
-            lines.append("  ".join(cell.ljust(w) if i < 3 or (gate and i == last)
-                                   else cell.rjust(w)
-                                   for i, (cell, w) in enumerate(zip(row, widths)))
-                         .rstrip())
-        lines.extend(f"  {case_id}: {warning}" for case_id, warning in block.warnings)
+        for index, row in enumerate([columns, *rows]):
+            lines.append(SEPARATOR.join(cell.ljust(w) if name in left else cell.rjust(w)
+                                        for name, cell, w in zip(columns, row, widths)).rstrip())
+            if notes_under and index and notes[index - 1]:
+                lines += _wrapped(f"    {notes[index - 1]}", width)
+        for case_id, warning in block.warnings:
+            lines += _wrapped(f"  {case_id}: {warning}", width)
+        if dropped:
+            lines += _wrapped(f"  (left out to fit {width} columns: {', '.join(dropped)}; the "
+                              f"--perf-report files have every column)", width)
         lines.append("")
     return lines
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """`line` folded at `width` (0: as it is), continuation lines indented under it."""
+    if not width or len(line) <= width:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip()) + 2)
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _drop(columns: list[str], rows: list[list[str]], name: str) -> None:
+    index = columns.index(name)
+    del columns[index]
+    for row in rows:
+        del row[index]
+
+
+def _width(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
+    return sum(widths) + len(SEPARATOR) * (len(widths) - 1)
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,65 @@
-"""Where the suite shipped with perfsuite lives, and when it joins a pytest run."""
+"""Where the suite shipped with perfsuite lives, and when it joins a pytest run.
+
+pytest never collects inside a virtualenv (nor, by `norecursedirs`, inside a folder whose name
+starts with a dot), and it reaches a path argument by walking down from the rootdir: a suite in
+`<repo>/.venv/lib/.../site-packages` given as an argument is silently lost. So the suite is not
+added to the arguments: its collector is added to the session's own, exactly as pytest makes one
+for a folder outside the rootdir, wherever perfsuite is installed (a virtualenv inside or outside
+the repository, a system or conda environment).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 PACKAGE_DIR = SUITE_DIR.parent
+EXPECTED_KEY = pytest.StashKey[bool]()  # this run should collect the shipped suite
+_COLLECT_KEY = pytest.StashKey[bool]()  # the session adds the suite's collector itself
 
 
 def add_shipped_suite(config: pytest.Config, configured: bool) -> None:
-    """Put the suite shipped in perfsuite/suite among the paths pytest collects."""
+    """Decide whether the suite shipped in perfsuite/suite joins this run's collection."""
     mode = config.getoption("perf_suite")
+    config.stash[EXPECTED_KEY] = mode in ("on", "only") or (
+        mode == "auto" and configured and config.args_source != pytest.Config.ArgsSource.ARGS)
     if mode == "only":
-        config.args[:] = [str(SUITE_DIR)]
-        return
-    named_paths = config.args_source == pytest.Config.ArgsSource.ARGS
-    if mode == "off" or (mode == "auto" and (named_paths or not configured)):
-        return
+        config.args[:] = []
+    config.stash[_COLLECT_KEY] = config.stash[EXPECTED_KEY] and not _reached_by_arguments(config)
+
+
+def _reached_by_arguments(config: pytest.Config) -> bool:
+    """The suite is named by an argument, or collected by recursion from one (a source checkout
+    of perfsuite, not an installed copy in a virtualenv or site-packages)."""
     for arg in config.args:
         path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
         if path == SUITE_DIR or SUITE_DIR in path.parents:
-            return  # named already
+            return True
         if path in SUITE_DIR.parents:
             inside = SUITE_DIR.relative_to(path).parts
             if not any(part.startswith(".") or part == "site-packages" for part in inside):
-                return  # collected by recursion (a source checkout of perfsuite)
-    config.args.append(str(SUITE_DIR))
+                return True
+    return False
+
+
+def shipped_suite_expected(config: pytest.Config) -> bool:
+    """This run was to collect the shipped suite (configured repository and no paths, or
+    --perf-suite=on/only)."""
+    return config.stash.get(EXPECTED_KEY, False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector
+                               ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    """The session's report gets the suite's collector beside the argument paths' ones."""
+    report = yield
+    if (isinstance(collector, pytest.Session) and report.passed
+            and collector.config.stash.get(_COLLECT_KEY, False)):
+        hooks = collector.config.hook
+        suite = hooks.pytest_collect_directory(path=SUITE_DIR, parent=collector)
+        if suite is not None:
+            report.result.append(suite)
+    return report

@@ -51,12 +51,35 @@ def test_one_recording_takes_the_prior_noise():
     assert noise.cv == pytest.approx(0.05) and noise.between is None
 
 
-def test_recordings_pool_with_the_prior():
-    # prior 5% worth 2 recordings, 3 recordings with sample CV 2% (2 degrees of freedom):
-    # sqrt((2 * 0.05^2 + 2 * 0.02^2) / 4) = sqrt(0.00145)
-    noise = estimate_noise([1.0, 1.02, 0.98], [1.0], prior=0.05, kind="cpu", prior_weight=2)
+def test_recordings_noisier_than_the_prior_pool_as_variances():
+    # prior 1% worth 2 recordings, 3 recordings with sample CV 2% (2 degrees of freedom):
+    # sqrt((2 * 0.01^2 + 2 * 0.02^2) / 4) = sqrt(0.00025)
+    noise = estimate_noise([1.0, 1.02, 0.98], [1.0], prior=0.01, kind="cpu", prior_weight=2)
     assert noise.between == pytest.approx(0.02)
-    assert noise.cv == pytest.approx(math.sqrt(0.00145))
+    assert noise.cv == pytest.approx(math.sqrt(0.00025)) and not noise.evidence_agrees
+
+
+def test_quieter_recordings_and_trials_outweigh_the_prior():
+    # prior 25% worth 2 recordings; 3 recordings at 2% and this run's trials at 1%, both below
+    # it: geometric pooling, exp((2 ln 0.25 + 2 ln 0.02) / 4) = sqrt(0.25 * 0.02) = 7.07%
+    trials = [1.0, 1.01, 0.99]
+    noise = estimate_noise([1.0, 1.02, 0.98], trials, prior=0.25, kind="cpu", prior_weight=2)
+    assert noise.cv == pytest.approx(math.sqrt(0.25 * 0.02)) and noise.evidence_agrees
+    assert "outweigh" in noise.describe()
+    # 5 recordings at 2%: weights 2 and 4, 0.25^(1/3) * 0.02^(2/3) = 4.6%
+    five = [1.0, 1.02, 0.98, 1.0 + 0.02 * math.sqrt(1.5), 1.0 - 0.02 * math.sqrt(1.5)]
+    more = estimate_noise(five, trials, prior=0.25, kind="cpu", prior_weight=2)
+    assert more.cv == pytest.approx(0.25 ** (1 / 3) * more.between ** (2 / 3))
+    assert more.cv < noise.cv
+
+
+def test_this_runs_noisy_trials_keep_the_prior_in_force():
+    # the recordings are quiet but this run's trials spread beyond the prior: they disagree,
+    # so the variances pool (and the trials' spread is the floor)
+    noise = estimate_noise([1.0, 1.02, 0.98], [1.0, 1.4, 1.8], prior=0.25, kind="cpu",
+                           prior_weight=2)
+    assert not noise.evidence_agrees
+    assert noise.cv == pytest.approx(0.4 / 1.4)
 
 
 def test_this_runs_trial_spread_is_a_floor():
@@ -100,17 +123,32 @@ def test_gpu_compute_decides_a_graph_session_and_catches_five_percent():
     assert not any(v.failed for v in same)
 
 
-def test_launch_bound_session_is_too_noisy_and_advisory():
+def test_launch_bound_session_is_too_noisy_and_advisory_inside_its_noise():
+    # launch-bound prior 20%, one recording: width 28.3%, gated at 3 widths, +84.9%
     baseline = [recording(4.5, 5.0, enqueue=4.4)]
-    twice = recording(9.0, 10.0, enqueue=8.8)
-    assert session_kind("cuda", twice, baseline) == "launch-bound"
-    verdicts = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY)
+    slower = recording(6.3, 7.0, enqueue=6.2)  # x1.4: inside the noise
+    assert session_kind("cuda", slower, baseline) == "launch-bound"
+    verdicts = judge_latency("m-torch-fp32", slower, baseline, "cuda", POLICY)
     assert {v.status for v in verdicts} == {"too noisy"} and not any(v.failed for v in verdicts)
     decider = next(v for v in verdicts if v.decides)
     assert decider.describe().startswith("m-torch-fp32 median GPU compute TOO NOISY")
-    assert "too noisy to gate at +3%: resolves +" in decider.detail
-    strict = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY, too_noisy_fails=True)
+    assert decider.threshold == pytest.approx(1 + 3 * 0.2 * math.sqrt(2))
+    assert "too noisy to gate at +3%, gated at +84.9% (advisory; resolves +" in decider.detail
+    strict = judge_latency("m-torch-fp32", slower, baseline, "cuda", POLICY, too_noisy_fails=True)
     assert [v.failed for v in strict] == [v.decides for v in strict]
+
+
+def test_too_noisy_benchmark_still_fails_a_change_its_noise_cannot_explain():
+    baseline = [recording(4.5, 5.0, enqueue=4.4)]
+    twice = recording(9.0, 10.0, enqueue=8.8)  # x2 > x1.849
+    verdicts = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY)
+    decider = next(v for v in verdicts if v.decides)
+    assert decider.status == "regression" and decider.failed
+    assert "gated at +84.9% (a change beyond its noise fails" in decider.detail
+    # the CPU case from the field: 5 ms -> 40 ms with one recording (prior 25%, gated at +106%)
+    cpu = judge_latency("m-onnxruntime-fp32", recording(None, 40.0), [recording(None, 5.0)],
+                        "cpu", POLICY)
+    assert all(v.failed for v in cpu)
 
 
 def test_raised_practical_limit_makes_a_noisy_benchmark_gateable():
