@@ -10,12 +10,16 @@ overwritten.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from perfsuite.device import cuda_capability, native_precisions
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
+from perfsuite.sysroot import system_files
+from perfsuite.workflow import WORKFLOW_PATH, default_branch, install_source, workflow_text
 
 CONFIG_TEMPLATE = """
 # perfsuite: `pytest` runs latency, agreement, drift and size for these models.
@@ -23,48 +27,13 @@ CONFIG_TEMPLATE = """
 [tool.perfsuite]
 device = "auto"  # cuda when torch sees a GPU, else cpu
 backends = ["torch", "torch-cudagraph", "onnxruntime", "tensorrt"]
-precisions = ["fp32", "fp16"]
+precisions = {precisions}  # {why}
 
 [[tool.perfsuite.models]]
 name = "{name}"
 {source}
 input_shape = {shape}
 """
-
-WORKFLOW = """# perfsuite: gate merges on inference performance, on a self-hosted runner with the GPU
-# (or Jetson) to measure on. Pull requests: this tree against the base branch, both measured in
-# the same run (--perf-ab). Pushes to main: against the baseline committed in baselines/, which
-# you record once on the runner with `pytest --perf-save-baseline`.
-name: perfsuite
-on:
-  pull_request:
-  push:
-    branches: [main]
-jobs:
-  perf:
-    runs-on: [self-hosted, gpu]  # the label of your GPU or Jetson runner
-    steps:
-      - uses: actions/checkout@v4
-        with:
-          fetch-depth: 0  # --perf-ab reads the base revision from git
-      - name: Install
-        # add what your models need (pip install -r requirements.txt, pip install -e .)
-        run: python3 -m pip install "perfsuite[ort]"
-      - name: A/B against the base branch
-        if: github.event_name == 'pull_request'
-        run: python3 -m pytest --perf-ab=origin/${{ github.base_ref }} --perf-report=perfsuite-report.md
-      - name: Gate on the committed baseline
-        if: github.event_name != 'pull_request'
-        run: python3 -m pytest --benchmark-compare --perf-report=perfsuite-report.md
-      - name: Keep the report
-        if: always()
-        uses: actions/upload-artifact@v4
-        with:
-          name: perfsuite-report
-          path: perfsuite-report.md
-"""
-WORKFLOW_PATH = Path(".github") / "workflows" / "perfsuite.yml"
-
 
 class CliError(PerfsuiteError):
     """A mistake in how `perfsuite` was called or in what it found; exit status 2."""
@@ -147,12 +116,14 @@ def _init(args: argparse.Namespace) -> int:
         if ":" not in args.factory:
             raise CliError(f"--factory {args.factory!r} | expected 'module:callable', e.g. "
                            "my_models:build.")
-        name = args.name or args.factory.rpartition(":")[2]
+        name = args.name or args.factory.partition(":")[0].rpartition(".")[2]
         source = f'factory = "{args.factory}"  # importable from this folder'
     else:
         name = args.name or args.torchvision
         source = f'torchvision = "{args.torchvision}"'
-    config = CONFIG_TEMPLATE.format(name=name, source=source, shape=list(shape))
+    precisions, why = _precisions()
+    config = CONFIG_TEMPLATE.format(name=name, source=source, shape=list(shape),
+                                    precisions=json.dumps(list(precisions)), why=why)
     pyproject = root / "pyproject.toml"
     workflow = root / WORKFLOW_PATH
     existing = pyproject.read_text() if pyproject.is_file() else ""
@@ -169,11 +140,26 @@ def _init(args: argparse.Namespace) -> int:
     print(f"perfsuite init: {'added [tool.perfsuite] to' if existing else 'wrote'} {pyproject}")
     if not args.no_workflow:
         workflow.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(workflow, WORKFLOW)
-        print(f"perfsuite init: wrote {workflow}")
+        install, origin = install_source()
+        atomic_write_text(workflow, workflow_text(default_branch(root), install, origin))
+        print(f"perfsuite init: wrote {workflow} (installs {install} on the runner; edit "
+              f"PERFSUITE_INSTALL there to change it)")
     print("Next: `pytest` runs the suite here; `pytest --perf-save-baseline` records this "
           "machine's baseline (commit baselines/); `pytest --benchmark-compare` gates on it.")
     return 0
+
+
+def _precisions() -> tuple[tuple[str, ...], str]:
+    """What this machine computes natively, and the comment that says so."""
+    capability = cuda_capability()
+    native = native_precisions(system_files().text("proc/cpuinfo") or "", capability)
+    where = (f"a GPU of compute capability {capability[0]}.{capability[1]}" if capability
+             else "this CPU")
+    missing = [p for p in ("fp16", "bf16") if p not in native]
+    if not missing:
+        return native, f"what {where} computes natively"
+    return native, (f"what {where} computes natively; {' and '.join(missing)} would be emulated "
+                    f"(slow): add them to time them anyway")
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -232,7 +218,6 @@ def _machine(args: argparse.Namespace) -> int:
     from perfsuite.device import resolve_device
     from perfsuite.machine import fingerprint, machine_key
     from perfsuite.preflight import failure_action
-    from perfsuite.sysroot import system_files
     from perfsuite.telemetry import open_telemetry
 
     if not 0 < args.seconds <= 60:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from perfsuite.cpu_load import sample_cpu_check
 from perfsuite.energy import Clock, EnergyMeter
 from perfsuite.errors import PreflightFailed, PreflightSkip
 from perfsuite.preflight import PreflightCheck, PreflightConfig, failed, failure_message
@@ -19,9 +20,13 @@ from perfsuite.telemetry import GpuState, Telemetry, open_telemetry
 
 class RunMonitor:
     def __init__(self, config: PreflightConfig, action: str, device: Callable[[], str],
-                 files: Callable[[], SystemFiles] = system_files) -> None:
+                 files: Callable[[], SystemFiles] = system_files,
+                 threads: Callable[[], int] = lambda: 0,
+                 cpu_check: Callable[[SystemFiles, int, float], PreflightCheck] = sample_cpu_check
+                 ) -> None:
         self.config, self.action = config, action  # action: "warn" | "skip" | "fail"
-        self._device, self._files = device, files
+        self._device, self._files, self._threads = device, files, threads
+        self._cpu_check = cpu_check
         self._telemetry: Telemetry | None = None
         self.before: tuple[PreflightCheck, ...] | None = None
         self.after: tuple[PreflightCheck, ...] | None = None
@@ -37,7 +42,7 @@ class RunMonitor:
         """Run the checks once; raise PreflightFailed/PreflightSkip by the failure action when
         one failed, else return warnings for the results (failures under 'warn')."""
         if self.before is None:
-            self.before = self.telemetry.checks(self.config)
+            self.before = (*self.telemetry.checks(self.config), self._cpu())
         problems = failed(self.before)
         if not problems:
             return ()
@@ -53,7 +58,7 @@ class RunMonitor:
         numbers taken in that state. (A check that failed before timing already failed or
         skipped the benchmarks.)"""
         if self.before is not None and self.after is None:
-            self.after = self.telemetry.checks(self.config, after=True)
+            self.after = (*self.telemetry.checks(self.config, after=True), self._cpu())
             problems = failed(self.after)
             if problems and not failed(self.before) and self.action != "warn":
                 self.after_failure = ("perfsuite pre-flight (after the run): " +
@@ -61,6 +66,10 @@ class RunMonitor:
                                       " The numbers may have been taken in that state; the run "
                                       "fails.")
         return self.after_failure
+
+    def _cpu(self) -> PreflightCheck:
+        """The CPU-load check, on every machine (0 threads: every core)."""
+        return self._cpu_check(self._files(), self._threads(), self.config.max_other_cpu)
 
     def gpu_state(self) -> GpuState | None:
         return self.telemetry.gpu_state()

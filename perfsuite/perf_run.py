@@ -154,7 +154,7 @@ class PerfRun:
         self.base_ref = ""
         self.base_failures: dict[str, str] = {}  # case id -> why it was not compared with REF
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
-                                  lambda: self.device)
+                                  lambda: self.device, threads=lambda: self.cpu_threads)
 
     def wants_fp16_onnx(self) -> bool:
         """Whether fp16 ONNX files belong to this run (and to its size records)."""

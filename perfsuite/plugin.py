@@ -287,6 +287,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("perf_model", names, ids=names, indirect=True, scope="session")
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have chosen the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Only when perf tests were collected: refuse pytest-benchmark options perfsuite cannot
     honour, check the baseline and torchvision model names."""

@@ -21,7 +21,7 @@ from perfsuite.sysroot import SystemFiles
 from perfsuite.validate import check_choice, check_int, check_keys, check_number
 
 ON_FAILURE = ("auto", "warn", "skip", "fail")
-PREFLIGHT_KEYS = {"power_mode", "on_failure", "max_gpu_load"}
+PREFLIGHT_KEYS = {"power_mode", "on_failure", "max_gpu_load", "max_other_cpu"}
 CLOCKS_FIX = "sudo jetson_clocks (locks the clocks at the power mode's maximum)"
 
 
@@ -30,6 +30,7 @@ class PreflightConfig:
     power_mode: int | None = None  # the nvpmodel mode the runner must be in (None: any)
     on_failure: str = "auto"
     max_gpu_load: float = 10.0  # percent, before timing
+    max_other_cpu: float = 0.5  # cores other processes may keep busy beyond the free ones
 
 
 def parse_preflight(table: Any, where: str) -> PreflightConfig:
@@ -39,6 +40,7 @@ def parse_preflight(table: Any, where: str) -> PreflightConfig:
         power_mode=check_int(mode, f"{where}power_mode", 0) if mode is not None else None,
         on_failure=check_choice(table.get("on_failure", "auto"), ON_FAILURE, f"{where}on_failure"),
         max_gpu_load=check_number(table.get("max_gpu_load", 10.0), f"{where}max_gpu_load"),
+        max_other_cpu=check_number(table.get("max_other_cpu", 0.5), f"{where}max_other_cpu"),
     )
 
 

@@ -19,11 +19,45 @@ def test_init_writes_a_configuration_the_suite_loads(tmp_path, capsys):
     assert main(["--rootdir", str(tmp_path), "init", "--factory", "acme:build",
                  "--input-shape", "1,3,64,64"]) == 0
     config = load_config(tmp_path, list(BACKEND_TYPES), environ={})
-    assert config.configured and [m.name for m in config.models] == ["build"]
+    assert config.configured and [m.name for m in config.models] == ["acme"], "the module's name"
     assert config.models[0].factory == "acme:build" and config.models[0].input_shape == (1, 3, 64, 64)
     workflow = (tmp_path / ".github" / "workflows" / "perfsuite.yml").read_text()
-    assert "--benchmark-compare" in workflow and "--perf-ab=origin/" in workflow
+    assert "--benchmark-compare" in workflow and '--perf-ab="origin/$BASE_REF"' in workflow
+    assert "branches: [main]" in workflow, "no git repository: main"
     assert "wrote" in capsys.readouterr().out
+
+
+def test_init_names_a_dotted_factory_after_its_last_module(tmp_path):
+    assert main(["--rootdir", str(tmp_path), "init", "--no-workflow", "--factory",
+                 "acme.vision.nets:build"]) == 0
+    assert load_config(tmp_path, list(BACKEND_TYPES), environ={}).models[0].name == "nets"
+
+
+def test_init_writes_the_precisions_this_machine_computes_natively(tmp_path, monkeypatch):
+    import perfsuite.cli
+
+    fake = tmp_path / "sys"
+    (fake / "proc").mkdir(parents=True)
+    (fake / "proc/cpuinfo").write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
+    monkeypatch.setenv("PERFSUITE_SYSFS_ROOT", str(fake))
+    monkeypatch.setattr(perfsuite.cli, "cuda_capability", lambda: None)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert main(["--rootdir", str(repo), "init", "--no-workflow"]) == 0
+    text = (repo / "pyproject.toml").read_text()
+    assert 'precisions = ["fp32"]  # what this CPU computes natively; fp16 and bf16 would be ' \
+           'emulated (slow): add them to time them anyway' in text
+    (fake / "proc/cpuinfo").write_text("flags : avx512f avx512_bf16 amx_bf16\n")
+    (repo / "pyproject.toml").unlink()
+    assert main(["--rootdir", str(repo), "init", "--no-workflow"]) == 0
+    assert load_config(repo, list(BACKEND_TYPES), environ={}).precisions == ("fp32", "bf16")
+
+
+def test_the_workflow_follows_the_repositorys_default_branch(tmp_path):
+    subprocess.run(["git", "init", "-q", "-b", "master", str(tmp_path)], check=True)
+    assert main(["--rootdir", str(tmp_path), "init"]) == 0
+    workflow = (tmp_path / ".github" / "workflows" / "perfsuite.yml").read_text()
+    assert "branches: [master]" in workflow and "Pushes to master" in workflow
 
 
 def test_init_adds_to_an_existing_pyproject_and_keeps_it(tmp_path):

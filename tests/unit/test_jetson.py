@@ -254,7 +254,10 @@ def test_not_a_jetson_gives_one_notice_line(tmp_path):
                                 "; no GPU power or energy on cpu.")
     monitor = RunMonitor(PreflightConfig(), "fail", lambda: "cpu", lambda: SystemFiles(tmp_path))
     assert monitor.before_timing() == ()
-    assert monitor.summary_lines() == [f"perfsuite: {telemetry.notice}"]
+    assert monitor.summary_lines() == [
+        f"perfsuite: {telemetry.notice}",
+        "perfsuite pre-flight (before timing; on failure: fail):",
+        f"  CPU idle: unknown: {tmp_path}/proc/stat is missing."]
 
 
 def test_sysfs_root_must_be_a_folder(tmp_path):

@@ -1,0 +1,13 @@
+"""Shared set-up for perfsuite's own tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_preflight_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CI=true a failed pre-flight check (a busy CPU, say) fails the latency benchmarks.
+    The runs these tests make measure tiny models on a machine that may be busy: they are not
+    gates, so 'auto' means warn here; the tests of the CI behaviour set CI themselves."""
+    monkeypatch.delenv("CI", raising=False)
