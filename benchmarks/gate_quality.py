@@ -53,6 +53,10 @@ def run_once(target: Path, passes: int, size: int, extra: list[str]) -> None:
     """One fresh pytest process of the latency benchmarks, `passes` extra passes per forward."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}",
            "PERFSUITE_SLOW_SIZE": str(size), "PERFSUITE_SLOW_OPS": str(passes)}
+    # The extra passes are not in the weights' hash that keys the ONNX cache: each slowdown
+    # gets a cache of its own, or ONNX Runtime would run another slowdown's cached export.
+    cache = os.environ.get("PERFSUITE_CACHE_DIR") or str(REPO / ".perfsuite-cache")
+    env["PERFSUITE_CACHE_DIR"] = f"{cache}-passes{passes}"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                "-p", "slowdown_plugin", str(REPO / "perfsuite/suite/test_latency.py"),
                f"--benchmark-json={target}", *extra]
@@ -108,6 +112,19 @@ def load(folders: list[Path]) -> dict[str, dict[str, list[dict]]]:
                 case = f"{info['backend']}-{info['precision']}-{info['device']}"
                 runs.setdefault(case, {}).setdefault(label, []).append(info)
     return runs
+
+
+def scaled(info: dict, factor: float) -> dict:
+    """A run as it would read with every latency `factor` times longer: an exact slowdown on the
+    same machine state (`evaluate --scale`), free of the extra passes' own variation."""
+    out = dict(info)
+    for key in ("latency", "gpu_latency", "enqueue_latency"):
+        stats = info.get(key)
+        if stats:
+            out[key] = {k: ([v * factor for v in value] if isinstance(value, list) else
+                            value * factor if k.endswith("_ms") else value)
+                        for k, value in stats.items()}
+    return out
 
 
 def recording(info: dict) -> LatencyRecording:
@@ -177,7 +194,8 @@ def achieved(aa: list[dict], runs: list[dict]) -> str:
     return " / ".join(parts)
 
 
-def evaluate(folders: list[Path], recordings: list[int], strict_limit: float) -> None:
+def evaluate(folders: list[Path], recordings: list[int], strict_limit: float,
+             scales: list[float] = ()) -> None:
     policy, fine = GatePolicy(), GatePolicy(max_increase=strict_limit)
     print(f"perfsuite gate defaults: {policy}; 'limit {strict_limit:.0%}': max_increase = "
           f"{strict_limit:g}")
@@ -189,8 +207,10 @@ def evaluate(folders: list[Path], recordings: list[int], strict_limit: float) ->
         device = case.rsplit("-", 1)[1]
         aa_info = by_label.get("aa", [])
         aa = [recording(i) for i in aa_info]
+        for factor in scales:  # every A/A run slowed exactly, judged against the other runs
+            by_label[f"aa-x{factor:g}"] = [scaled(i, factor) for i in aa_info]
         for label, infos in sorted(by_label.items()):
-            same = label == "aa"
+            same = label == "aa" or label.startswith("aa-x")
             made = "none (A/A)" if same else achieved(aa_info, infos)
             runs = [recording(i) for i in infos]
             theirs = pytest_benchmark_rate(aa_info, infos, same)
@@ -226,6 +246,8 @@ def main() -> None:
     ev = sub.add_parser("evaluate")
     ev.add_argument("folders", type=Path, nargs="+")
     ev.add_argument("--recordings", default="1,3", help="baseline sizes to replay")
+    ev.add_argument("--scale", default="", help="comma-separated factors: replay every A/A run "
+                    "slowed exactly by each, against baselines of the other A/A runs")
     ev.add_argument("--strict-limit", type=float, default=0.01,
                     help="the second practical limit replayed")
     args, extra = parser.parse_known_args()
@@ -237,7 +259,8 @@ def main() -> None:
             ops = calibrate(args.out, args.probe, args.size, targets, args.calibrate, extra)
         record(args.out, args.aa, args.slow, sorted(set(ops)), args.size, extra)
     else:
-        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.strict_limit)
+        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.strict_limit,
+                 [float(f) for f in args.scale.split(",") if f])
 
 
 if __name__ == "__main__":

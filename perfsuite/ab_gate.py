@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -64,7 +65,8 @@ class AbComparison:
             except PerfsuiteError as exc:
                 perf.base_failures[size_name(record.name)] = perf.base_failed(exc)
                 return []
-            return [judge_size(f"{record.name} {key}", value, old[key], policy)
+            return [replace(judge_size(f"{record.name} {key}", value, old[key], policy),
+                            against=perf.base_ref)
                     for key, value in sorted(perf.sizes[record.name].items()) if key in old]
         case = perf.case_by_id(record.name)
         if not base.configures(case.model, case.backend, case.precision):
@@ -77,7 +79,8 @@ class AbComparison:
         if old_drift is None:
             return []
         old_values, new_values = old_drift.as_dict(), perf.drifts[record.name]
-        return [judge_drift(f"{record.name} drift {key}", new_values[key], old_values[key], policy)
+        return [replace(judge_drift(f"{record.name} drift {key}", new_values[key],
+                                    old_values[key], policy), against=perf.base_ref)
                 for key in GATED_DRIFT if key in old_values and key in new_values]
 
     def gate_cells(self) -> dict[str, str]:
@@ -122,12 +125,14 @@ class AbComparison:
             if isinstance(v, PairedVerdict):
                 decides = " decides" if v.decides else ""
                 rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs} pairs)",
+                             f"{v.base_median_ms:.4g} ms", f"{v.current_median_ms:.4g} ms",
                              f"x{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", mark))
             else:
-                rows.append((v.subject, f"x{v.ratio:.3f}", "", mark))
+                rows.append((v.subject, v.value(v.baseline), v.value(v.current),
+                             f"x{v.ratio:.3f}", "", mark))
         return ReportSummary(
             "perfsuite A/B", (f"base: `{perf.base_ref}`", f"{len(self.verdicts)} checks, "
                               f"**{failed} failed**"),
-            ("check", "ratio", "interval", "verdict"), tuple(rows),
+            ("check", perf.base_ref, "this tree", "ratio", "interval", "verdict"), tuple(rows),
             tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(perf)[1:])])),
             perf.base_ref)

@@ -107,6 +107,7 @@ class GateVerdict:
     resolution: float | None = None  # smallest slowdown caught 95% of the time (a fraction)
     decides: bool = False  # the benchmark's deciding statistic
     statistic: str = ""  # latency verdicts: "gpu" (CUDA events) or "e2e" (host clock)
+    against: str = "baseline"  # what `baseline` is: the stored baseline, or A/B's REF
 
     @property
     def ratio(self) -> float:
@@ -120,7 +121,7 @@ class GateVerdict:
         if self.status == "not comparable":
             return f"{self.subject} NOT COMPARABLE: {self.detail}"
         verb = {"pass": "ok", "regression": "REGRESSED"}.get(self.status, self.status.upper())
-        return (f"{self.subject} {verb}: {self.value(self.current)} vs baseline "
+        return (f"{self.subject} {verb}: {self.value(self.current)} vs {self.against} "
                 f"{self.value(self.baseline)} (x{self.ratio:.3f}, fails above "
                 f"x{self.threshold:.3f}){'; ' + self.detail if self.detail else ''}")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from perfsuite import plots
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
@@ -164,11 +164,27 @@ def model_plots(run: RunRecord, model: str, base_ref: str = "") -> list[str]:
     return [f"<h3>{esc(model)}</h3>", '<div class="plots">', *figures, "</div>"]
 
 
+def baseline_plot(summary: ReportSummary) -> Iterator[str]:
+    """The deciding statistic of each gated benchmark, the baseline's beside this run's."""
+    for unit in dict.fromkeys(c[3] for c in summary.compared):
+        chosen = [c for c in summary.compared if c[3] == unit]
+        yield image(plots.grouped_bars(
+            f"baseline and this run ({unit})", [c[0] for c in chosen], ("baseline", "this run"),
+            [(c[1], c[2]) for c in chosen], f"the gate's deciding statistic ({unit})"),
+            "each benchmark's deciding statistic: the baseline's and this run's")
+
+
+# Facts a machine without a GPU reports as zeros: left out rather than shown as "0".
+GPU_ONLY_FACTS = ("gpu_memory_gib", "sm_count")
+
+
 def environment_html(environment: dict[str, str]) -> list[str]:
-    if not environment:
+    shown = {k: v for k, v in environment.items()
+             if not (k.rsplit(".", 1)[-1] in GPU_ONLY_FACTS and v in ("0", "0.0"))}
+    if not shown:
         return []
     return ["<h2>Machine and environment</h2>",
-            table(("fact", "value"), sorted(environment.items()), text_columns=2)]
+            table(("fact", "value"), sorted(shown.items()), text_columns=2)]
 
 
 def run_page(run: RunRecord, summary: ReportSummary) -> str:
@@ -179,6 +195,9 @@ def run_page(run: RunRecord, summary: ReportSummary) -> str:
     body = [f"<h2>{esc(summary.title)}</h2>", *summary_html(summary),
             "<h2>Results</h2>", f'<p class="meta">{esc(reference_note)}</p>', *results_html(run),
             "<h2>Plots</h2>"]
+    compared = list(baseline_plot(summary))
+    if compared:
+        body += ["<h3>against the baseline</h3>", '<div class="plots">', *compared, "</div>"]
     for model in models:
         body += model_plots(run, model, summary.base_ref)
     body += environment_html(run.environment)

@@ -22,7 +22,7 @@ from perfsuite.errors import PerfsuiteError
 from perfsuite.lazy import require
 from perfsuite.paired import PairedTrials, alternate, host_timed
 from perfsuite.perf_run import CaseResult, PerfRun
-from perfsuite.progress import step
+from perfsuite.progress import RoundCounter, rounds_every_s, step
 from perfsuite.timing import (
     LatencyStats,
     cuda_event_samples,
@@ -51,11 +51,14 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
         if timed is not None:
             return _record_tool_timings(benchmark, perf, case, runner, timed)
     state_before = perf.monitor.gpu_state()
+    per_call_s = 0.0
     if not getattr(benchmark, "disabled", False):
         with step(perf.progress, f"{case.id}: warming up"):
-            warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
-    benchmark.pedantic(runner.run, args=(sample,), rounds=timing.rounds, iterations=1,
-                       warmup_rounds=0)
+            started = time.perf_counter()
+            runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds,
+                           timing.warmup_min_runs)
+            per_call_s = (time.perf_counter() - started) / max(runs, 1)
+    _timed_rounds(benchmark, perf, case, runner.run, sample, per_call_s * timing.rounds)
     latency = _host_stats(benchmark, timing.trials)
     gpu_latency = enqueue_latency = None
     enqueue = runner.device_enqueue(sample) if latency is not None else None
@@ -76,6 +79,21 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
     samples_ms = tuple(s * 1e3 for s in stats.stats.data) if stats is not None else ()
     perf.record(result, samples_ms)
     return result
+
+
+def _timed_rounds(benchmark: Any, perf: PerfRun, case: CaseSpec, run: Any, sample: Any,
+                  expected_s: float) -> None:
+    """pytest-benchmark times `rounds` single calls; a phase expected to take more than a few
+    seconds says so and shows rounds done and time left while it runs."""
+    rounds = perf.config.timing.rounds
+    every = rounds_every_s(expected_s)
+    if not every or getattr(benchmark, "disabled", False):
+        benchmark.pedantic(run, args=(sample,), rounds=rounds, iterations=1, warmup_rounds=0)
+        return
+    counter = RoundCounter(run, rounds)
+    with step(perf.progress, f"{case.id}: timing {rounds} rounds (about {expected_s:.0f} s)",
+              every_s=every, status=counter.status):
+        benchmark.pedantic(counter, args=(sample,), rounds=rounds, iterations=1, warmup_rounds=0)
 
 
 def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,

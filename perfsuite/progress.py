@@ -44,10 +44,12 @@ def heartbeat_seconds() -> float:
 
 @contextmanager
 def step(progress: Progress, what: str, every_s: float | None = None,
-         clock: Clock = time.perf_counter) -> Iterator[None]:
+         clock: Clock = time.perf_counter,
+         status: typing.Callable[[float], str] | None = None) -> Iterator[None]:
     """Announce `what`, repeat it with the elapsed time every `every_s` seconds (default
     heartbeat_seconds()) while the body runs, and say how long it took or after how long it
-    failed. An exception from the body propagates unchanged."""
+    failed. `status(elapsed)` adds to each repeated line (rounds done, time left). An exception
+    from the body propagates unchanged."""
     every = heartbeat_seconds() if every_s is None else every_s
     started = clock()
     progress(f"{what} ...")
@@ -56,7 +58,9 @@ def step(progress: Progress, what: str, every_s: float | None = None,
     if every > 0:
         def beat() -> None:
             while not stop.wait(every):
-                progress(f"{what}: {clock() - started:.0f} s so far")
+                elapsed = clock() - started
+                extra = f", {status(elapsed)}" if status is not None else ""
+                progress(f"{what}: {elapsed:.0f} s so far{extra}")
 
         beating = threading.Thread(target=beat, name="perfsuite-progress", daemon=True)
         beating.start()
@@ -76,3 +80,35 @@ def _stop(stop: threading.Event, beating: threading.Thread | None) -> None:
     stop.set()
     if beating is not None:
         beating.join(timeout=5.0)
+
+
+ROUNDS_NOTICE_S = 5.0  # a timed phase expected to take longer than this shows its progress
+ROUNDS_EVERY_S = 5.0
+
+
+class RoundCounter:
+    """Wraps the timed call to count rounds (used only for phases of long calls, where the
+    count's cost, well under a microsecond, is nothing beside a call)."""
+
+    def __init__(self, call: typing.Callable[..., object], rounds: int) -> None:
+        self.call, self.rounds, self.done = call, rounds, 0
+
+    def __call__(self, *args: object) -> object:
+        result = self.call(*args)
+        self.done += 1
+        return result
+
+    def status(self, elapsed: float) -> str:
+        if not self.done:
+            return f"0/{self.rounds} rounds"
+        left = elapsed / self.done * (self.rounds - self.done)
+        return f"{self.done}/{self.rounds} rounds, about {left:.0f} s left"
+
+
+def rounds_every_s(expected_s: float) -> float:
+    """Seconds between progress lines of a timed phase expected to last `expected_s`: none (0)
+    for a short one or when heartbeats are off, else at most ROUNDS_EVERY_S."""
+    heartbeat = heartbeat_seconds()
+    if expected_s < ROUNDS_NOTICE_S or heartbeat <= 0:
+        return 0.0
+    return min(heartbeat, ROUNDS_EVERY_S)

@@ -201,6 +201,7 @@ class ReportSummary:
     rows: tuple[tuple[str, ...], ...] = ()
     after: tuple[str, ...] = ()
     base_ref: str = ""  # an A/B run's REF
+    compared: tuple[tuple[str, float, float, str], ...] = ()  # (benchmark, baseline, now, unit)
 
 
 VERDICT_HEADER = ("check", "baseline", "current", "ratio", "fails above", "resolves", "verdict")
@@ -241,8 +242,10 @@ def gate_summary(key: str, baseline: Path, has_baseline: bool, verdicts: Sequenc
         after.append("New (not gated): " + ", ".join(f"`{n}`" for n in new))
     if missing:
         after.append("Missing (in the baseline, not run): " + ", ".join(f"`{m}`" for m in missing))
+    compared = tuple((v.subject, v.baseline, v.current, v.unit) for v in verdicts
+                     if v.decides and v.status != "not comparable" and v.baseline > 0)
     return ReportSummary("perfsuite", tuple(bullets), VERDICT_HEADER if verdicts else (),
-                         verdict_rows(verdicts), tuple(after))
+                         verdict_rows(verdicts), tuple(after), compared=compared)
 
 
 def markdown_row(cells: Sequence[str]) -> str:

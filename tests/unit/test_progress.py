@@ -6,7 +6,15 @@ import threading
 
 import pytest
 
-from perfsuite.progress import HEARTBEAT_ENV, HEARTBEAT_S, heartbeat_seconds, step
+from perfsuite.progress import (
+    HEARTBEAT_ENV,
+    HEARTBEAT_S,
+    ROUNDS_EVERY_S,
+    RoundCounter,
+    heartbeat_seconds,
+    rounds_every_s,
+    step,
+)
 
 
 class FakeClock:
@@ -59,3 +67,33 @@ def test_a_long_step_repeats_itself_with_the_elapsed_time():
 def test_heartbeat_interval_from_the_environment(monkeypatch, text, expected):
     monkeypatch.setenv(HEARTBEAT_ENV, text)
     assert heartbeat_seconds() == expected
+
+
+def test_a_long_timed_phase_shows_rounds_done_and_time_left():
+    lines: list[str] = []
+    clock = FakeClock()
+    beaten = threading.Event()
+    counter = RoundCounter(lambda x: x * 2, rounds=100)
+
+    def progress(message: str) -> None:
+        lines.append(message)
+        if "rounds, about" in message:
+            beaten.set()
+
+    with step(progress, "m-torch-fp16: timing 100 rounds (about 80 s)", every_s=0.01,
+              clock=clock, status=counter.status):
+        for _ in range(25):
+            assert counter(3) == 6
+            clock.now += 0.8
+        assert beaten.wait(30), "no progress line while the rounds ran"
+    assert "m-torch-fp16: timing 100 rounds (about 80 s): 20 s so far, 25/100 rounds, about " \
+           "60 s left" in lines
+    assert counter.done == 25 and RoundCounter(abs, 7).status(3.0) == "0/7 rounds"
+
+
+@pytest.mark.parametrize(("expected_s", "heartbeat", "every"),
+                         [(2.0, "", 0.0), (60.0, "", ROUNDS_EVERY_S), (60.0, "2", 2.0),
+                          (60.0, "0", 0.0)])
+def test_only_phases_longer_than_a_few_seconds_report(monkeypatch, expected_s, heartbeat, every):
+    monkeypatch.setenv(HEARTBEAT_ENV, heartbeat)
+    assert rounds_every_s(expected_s) == every
