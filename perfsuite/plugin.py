@@ -32,7 +32,7 @@ from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
-from perfsuite.report import results_table
+from perfsuite.report import results_table, wrapped
 from perfsuite.report_files import report_files
 from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
 from perfsuite.shipped_suite import (  # the collection hook joins the plugin's hooks
@@ -372,7 +372,8 @@ def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
     lines = [*results_table(perf.results(), header, comparison.gate_cells(), width), *machine,
              *comparison.summary_lines(perf)]
     note = config.stash[COMPARE_KEY].note
-    return [*lines, note] if note else lines
+    lines = [*lines, note] if note else lines
+    return [part for line in lines for part in wrapped(line, width)]  # the terminal's width
 
 
 @pytest.fixture(scope="session")

@@ -117,7 +117,7 @@ def table_blocks(results: Sequence[CaseResult],
 
 # Columns the terminal table leaves out first when it is wider than the terminal, in order;
 # the markdown and HTML reports keep every column.
-DROP_ORDER = ("inf/s", "p90 ms", "W", "speedup", "artifact MB", "mJ/inf", "drift rel_l2")
+DROP_ORDER = ("inf/s", "p90 ms", "W", "artifact MB", "mJ/inf", "speedup", "drift rel_l2")
 SEPARATOR = "  "
 
 
@@ -125,31 +125,29 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str],
                   gate: Mapping[str, str] | None = None, width: int = 0) -> list[str]:
     """One block per model: a title line, then aligned columns. Empty input gives no lines.
 
-    Within `width` characters (0: no limit): a device column that is the same on every row
-    moves into the title, columns with nothing measured (all `n/a`) go, notes go under their
-    row, and then columns leave in DROP_ORDER, named below the table, until the rows fit."""
+    A block wider than `width` characters (0: no limit) is made to fit, step by step until it
+    does: notes go under their row, a device column that is the same on every row moves into
+    the title, columns with nothing measured (all `n/a`) go, then columns leave in DROP_ORDER,
+    named below the table."""
     lines: list[str] = []
     for block in table_blocks(results, gate):
         columns, rows = list(block.columns), [list(row) for row in block.rows]
         facts = dict(header)
-        notes_under = bool(width)
-        if width:
-            devices = {row[columns.index("device")] for row in rows}
-            if len(devices) == 1:
-                facts = {"device": devices.pop(), **header}
-                _drop(columns, rows, "device")
-            for name in ("GPU ms", "W", "mJ/inf", "drift rel_l2"):
-                if name in columns and all(row[columns.index(name)] in ("n/a", "reference")
-                                           for row in rows):
-                    _drop(columns, rows, name)
-        notes = [row[columns.index("notes")] for row in rows]
-        if notes_under:
+        notes: list[str] = []
+        dropped: list[str] = []
+        if not _fits(columns, rows, width):
+            notes = [row[columns.index("notes")] for row in rows]
             _drop(columns, rows, "notes")
-        dropped = []
+        devices = {row[columns.index("device")] for row in rows}
+        if not _fits(columns, rows, width) and len(devices) == 1:
+            facts = {"device": devices.pop(), **header}
+            _drop(columns, rows, "device")
+        for name in ("GPU ms", "W", "mJ/inf", "drift rel_l2"):
+            if not _fits(columns, rows, width) and name in columns and all(
+                    row[columns.index(name)] in ("n/a", "reference") for row in rows):
+                _drop(columns, rows, name)
         for name in DROP_ORDER:
-            if not width or _width(columns, rows) <= width:
-                break
-            if name in columns:
+            if not _fits(columns, rows, width) and name in columns:
                 _drop(columns, rows, name)
                 dropped.append(name)
         widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
@@ -159,18 +157,18 @@ def results_table(results: Sequence[CaseResult], header: dict[str, str],
         for index, row in enumerate([columns, *rows]):
             lines.append(SEPARATOR.join(cell.ljust(w) if name in left else cell.rjust(w)
                                         for name, cell, w in zip(columns, row, widths)).rstrip())
-            if notes_under and index and notes[index - 1]:
-                lines += _wrapped(f"    {notes[index - 1]}", width)
+            if notes and index and notes[index - 1]:
+                lines += wrapped(f"    {notes[index - 1]}", width)
         for case_id, warning in block.warnings:
-            lines += _wrapped(f"  {case_id}: {warning}", width)
+            lines += wrapped(f"  {case_id}: {warning}", width)
         if dropped:
-            lines += _wrapped(f"  (left out to fit {width} columns: {', '.join(dropped)}; the "
+            lines += wrapped(f"  (left out to fit {width} columns: {', '.join(dropped)}; the "
                               f"--perf-report files have every column)", width)
         lines.append("")
     return lines
 
 
-def _wrapped(line: str, width: int) -> list[str]:
+def wrapped(line: str, width: int) -> list[str]:
     """`line` folded at `width` (0: as it is), continuation lines indented under it."""
     if not width or len(line) <= width:
         return [line]
@@ -183,6 +181,10 @@ def _drop(columns: list[str], rows: list[list[str]], name: str) -> None:
     del columns[index]
     for row in rows:
         del row[index]
+
+
+def _fits(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> bool:
+    return not width or _width(columns, rows) <= width
 
 
 def _width(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> int:

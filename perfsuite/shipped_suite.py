@@ -1,11 +1,11 @@
 """Where the suite shipped with perfsuite lives, and when it joins a pytest run.
 
 pytest never collects inside a virtualenv (nor, by `norecursedirs`, inside a folder whose name
-starts with a dot), and it reaches a path argument by walking down from the rootdir: a suite in
-`<repo>/.venv/lib/.../site-packages` given as an argument is silently lost. So the suite is not
-added to the arguments: its collector is added to the session's own, exactly as pytest makes one
-for a folder outside the rootdir, wherever perfsuite is installed (a virtualenv inside or outside
-the repository, a system or conda environment).
+starts with a dot), and it reaches a path argument inside the rootdir by walking down from the
+rootdir: a suite in `<repo>/.venv/lib/.../site-packages` given as an argument is silently lost.
+So when the installed suite lies inside the rootdir, its collector is added to the session's own
+(its test ids are its path from the rootdir); outside the rootdir (a virtualenv elsewhere, a
+system or conda environment) it is an argument, as pytest handles any folder there.
 """
 
 from __future__ import annotations
@@ -28,7 +28,18 @@ def add_shipped_suite(config: pytest.Config, configured: bool) -> None:
         mode == "auto" and configured and config.args_source != pytest.Config.ArgsSource.ARGS)
     if mode == "only":
         config.args[:] = []
-    config.stash[_COLLECT_KEY] = config.stash[EXPECTED_KEY] and not _reached_by_arguments(config)
+    wanted = config.stash[EXPECTED_KEY] and not _reached_by_arguments(config)
+    config.stash[_COLLECT_KEY] = wanted and _inside(config.rootpath)
+    if wanted and not config.stash[_COLLECT_KEY]:
+        config.args.append(str(SUITE_DIR))  # outside the rootdir pytest finds it as an argument
+
+
+def _inside(root: Path) -> bool:
+    try:
+        SUITE_DIR.relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _reached_by_arguments(config: pytest.Config) -> bool:

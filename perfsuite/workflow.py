@@ -56,7 +56,9 @@ env:
 jobs:
   perf:
     # A self-hosted runner must not run code from forks.
-    if: github.event_name != 'pull_request' || github.event.pull_request.head.repo.full_name == github.repository
+    if: >-
+      github.event_name != 'pull_request' ||
+      github.event.pull_request.head.repo.full_name == github.repository
     runs-on: [self-hosted, gpu]  # the labels of your GPU or Jetson runner
     timeout-minutes: 60
     defaults:

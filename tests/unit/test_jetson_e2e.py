@@ -124,10 +124,14 @@ def test_off_a_jetson_one_notice_line_and_no_energy_columns(orin, monkeypatch, t
     monkeypatch.setenv("PERFSUITE_SYSFS_ROOT", str(tmp_path / "pc"))
     result = orin.runpytest_subprocess(*ARGS)
     result.assert_outcomes(passed=2)
-    notices = [line for line in result.stdout.lines if "Jetson" in line or "pre-flight" in line]
+    notices = [line for line in result.stdout.lines if "Jetson" in line or "pre-flight" in line
+               or "CPU idle" in line]
+    missing = f"  CPU idle: unknown: {tmp_path / 'pc'}/proc/stat is missing."
     assert notices == [f"perfsuite: Jetson features off: not a Jetson ({tmp_path / 'pc'} has no "
                        "etc/nv_tegra_release and its proc/device-tree/model names none); no GPU "
-                       "power or energy on cpu."]
+                       "power or energy on cpu.",
+                       "perfsuite pre-flight (before timing; on failure: warn):", missing,
+                       "perfsuite pre-flight (after the run; on failure: warn):", missing]
     assert "mJ/inf" not in result.stdout.str()
 
 

@@ -74,10 +74,11 @@ def test_gate_verdicts_reach_the_reports_and_the_json(virtual_suite, monkeypatch
                                                 "--benchmark-json=b.json")
     result.assert_outcomes(passed=1, failed=1)
     page = (virtual_suite.path / "r.html").read_text()
-    assert '<td class="text bad">REGRESSED, resolves +164.2% e2e</td>' in page
+    assert '<td class="text bad">x2.500 REGRESSED, resolves +164.2% e2e</td>' in page
     assert '<td class="text bad"><strong>REGRESSED</strong></td>' in page  # the checks' table
     run = read_benchmark_json(virtual_suite.path / "b.json")
-    assert run.gate == {"tiny-torch-fp32": "REGRESSED, resolves +164.2% e2e"}
+    assert run.gate == {"tiny-torch-fp32": "x2.500 REGRESSED, resolves +164.2% e2e"}
+    assert "<h3>against the baseline</h3>" in page, "the deciding statistic beside the baseline's"
 
 
 def test_merge_puts_two_machines_side_by_side(tiny_suite, tmp_path, capsys):
@@ -153,7 +154,8 @@ def test_history_marks_where_the_gate_fired_in_saved_runs(virtual_suite, monkeyp
     page = out.read_text()
     assert "the gate fired 1 times" in page and len(IMAGE.findall(page)) == 1
     verdicts = re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', page)
-    assert verdicts[0].startswith("ok, resolves") and verdicts[1].startswith("REGRESSED")
+    assert verdicts[0].startswith("x1.000 ok, resolves")
+    assert verdicts[1].startswith("x2.500 REGRESSED")
 
 
 def test_history_replays_the_gate_over_a_baselines_versions_in_git(virtual_suite, monkeypatch,

@@ -1,0 +1,58 @@
+"""Smoke runs of the gate-quality benchmark scripts (benchmarks/), so they cannot rot: a tiny
+recording of real runs, and both evaluations over the runs committed in docs/data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RUNS = REPO / "docs" / "data" / "gate_runs_2026-12-04.tar.xz"
+
+
+def script(*args: str, cwd: Path = REPO, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, check=False, env={**os.environ, **env})
+
+
+def some_runs(target: Path, aa: int, slow: int) -> Path:
+    """The first `aa` A/A runs and `slow` runs of the +87% slowdown from the committed data."""
+    with tarfile.open(RUNS) as archive:
+        archive.extractall(target)  # our own file
+    folder = target / "runs2"
+    keep = {f"aa_{i:02d}.json" for i in range(aa)} | {f"ops12_{i:02d}.json" for i in range(slow)}
+    for path in folder.glob("*.json"):
+        if path.name not in keep:
+            path.unlink()
+    return folder
+
+
+def test_gate_quality_evaluates_recorded_runs_with_an_exact_slowdown(tmp_path):
+    folder = some_runs(tmp_path, aa=6, slow=2)
+    done = script("benchmarks/gate_quality.py", "evaluate", str(folder), "--recordings", "1,3",
+                  "--scale", "2")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| onnxruntime-fp32")]
+    assert any("| aa-x2 x6 | +100.0% e2e | 3 |" in row for row in rows), done.stdout
+    assert any("| ops12 x2 |" in row for row in rows) and any("between-run CV" in r for r in rows)
+
+
+def test_threshold_ceiling_prints_the_trade_off(tmp_path):
+    done = script("benchmarks/threshold_ceiling.py", str(some_runs(tmp_path, aa=6, slow=0)))
+    assert done.returncode == 0, done.stderr
+    assert "torch 6 runs, 60 comparisons" in done.stdout
+    assert "threshold x1.8: A/A flagged" in done.stdout
+
+
+def test_gate_quality_records_fresh_runs(tmp_path):
+    done = script("benchmarks/gate_quality.py", "record", "--out", str(tmp_path / "runs"),
+                  "--aa", "1", "--slow", "1", "--ops", "2", "--size", "1000",
+                  "--perf-backends", "onnxruntime", "--perf-precisions", "fp32",
+                  "--perf-device", "cpu", "--perf-rounds", "5",
+                  PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "aa_00.json: ok" in done.stdout and "ops02_00.json: ok" in done.stdout
+    assert (tmp_path / "cache-passes2").is_dir(), "each slowdown has an ONNX cache of its own"
