@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.machine import MACHINE_KEY_ENV
 from perfsuite.models import torchvision_classifiers
 from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
+from perfsuite.progress import terminal_progress
 from perfsuite.report import results_table, wrapped
 from perfsuite.report_files import report_files
 from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
@@ -39,6 +39,8 @@ from perfsuite.shipped_suite import (  # the collection hook joins the plugin's 
     PACKAGE_DIR,
     SUITE_DIR,
     add_shipped_suite,
+    deselect_selftest_unless_asked,
+    no_perf_tests,
     pytest_make_collect_report,  # noqa: F401
     shipped_suite_expected,
 )
@@ -122,7 +124,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
     system_files()  # PERFSUITE_SYSFS_ROOT, checked before anything runs
-    config.stash[RUN_KEY] = PerfRun(suite, progress=_progress_writer(config))
+    config.stash[RUN_KEY] = PerfRun(suite, progress=terminal_progress(config))
     config.stash[COMPARE_KEY] = compare = take_compare(config)
     add_shipped_suite(config, suite.configured)
     config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
@@ -149,23 +151,6 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
         config.stash[AB_KEY] = AbComparison(suite.gate, config)
         options = replace(options, gate=False)
     config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
-
-
-def _progress_writer(config: pytest.Config) -> Any:
-    """Lines to the terminal, past pytest's capture; one at a time (a long step's heartbeat
-    thread writes too, and capture must be suspended and resumed in order)."""
-    lock = threading.Lock()
-
-    def write(message: str) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        capture = config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None:
-            return
-        with lock, (capture.global_and_fixture_disabled() if capture is not None
-                    else contextlib.nullcontext()):
-            reporter.write_line(f"[perfsuite] {message}")
-
-    return write
 
 
 @pytest.hookimpl(wrapper=True)
@@ -291,13 +276,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Only when perf tests were collected: refuse pytest-benchmark options perfsuite cannot
     honour, check the baseline and torchvision model names."""
-    _deselect_selftest_unless_asked(config, items)
+    deselect_selftest_unless_asked(config, items)
     perf_items = {item.nodeid for item in items
                   if any(name in getattr(item, "fixturenames", ()) for name in _PERF_FIXTURES)}
     compare = config.stash[COMPARE_KEY]
     if not perf_items:
         if shipped_suite_expected(config):
-            _no_perf_tests(config, compare.baseline)
+            config.stash[NOTICE_KEY] = no_perf_tests(compare.baseline)
         if compare.baseline:
             give_back_compare(config)
         return
@@ -326,28 +311,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"perfsuite configuration: model {spec.name!r} | unknown torchvision model "
                 f"{spec.torchvision!r}. Valid names: {', '.join(sorted(known))}."
             )
-
-
-def _no_perf_tests(config: pytest.Config, compare: bool) -> None:
-    """A configured repository whose run was to include the suite collected no perf test: say
-    so, and under --benchmark-compare (the CI gate) fail instead of gating nothing."""
-    message = (f"perfsuite: [tool.perfsuite] configures this repository and the shipped suite "
-               f"({SUITE_DIR}) was to be collected, but no perf test was (check -k, -m, "
-               f"--deselect, --ignore and python_files); nothing was measured or gated.")
-    if compare:
-        raise pytest.UsageError(f"{message} --benchmark-compare fails rather than pass without "
-                                f"a gate.")
-    config.stash[NOTICE_KEY] = message
-
-
-def _deselect_selftest_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The TensorRT self-check fails where TensorRT cannot run: it runs under -m trt_selftest."""
-    if "trt_selftest" in (config.getoption("markexpr", "") or ""):
-        return
-    selftest = [item for item in items if item.get_closest_marker("trt_selftest")]
-    if selftest:
-        config.hook.pytest_deselected(items=selftest)
-        items[:] = [item for item in items if not item.get_closest_marker("trt_selftest")]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

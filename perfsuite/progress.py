@@ -13,6 +13,7 @@ prints, through the run's progress writer (pytest's terminal, capture disabled):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -20,6 +21,7 @@ import time
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 Progress = typing.Callable[[str], None]  # typing's: subscriptable at run time on Python 3.8
 Clock = typing.Callable[[], float]
@@ -112,3 +114,20 @@ def rounds_every_s(expected_s: float) -> float:
     if expected_s < ROUNDS_NOTICE_S or heartbeat <= 0:
         return 0.0
     return min(heartbeat, ROUNDS_EVERY_S)
+
+
+def terminal_progress(config: Any) -> Progress:  # config: a pytest.Config
+    """Lines to the terminal, past pytest's capture; one at a time (a long step's heartbeat
+    thread writes too, and capture must be suspended and resumed in order)."""
+    lock = threading.Lock()
+
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        with lock, (capture.global_and_fixture_disabled() if capture is not None
+                    else contextlib.nullcontext()):
+            reporter.write_line(f"[perfsuite] {message}")
+
+    return write

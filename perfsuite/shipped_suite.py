@@ -74,3 +74,26 @@ def pytest_make_collect_report(collector: pytest.Collector
         if suite is not None:
             report.result.append(suite)
     return report
+
+
+def no_perf_tests(compare: bool) -> str:
+    """A configured repository whose run was to include the suite collected no perf test: the
+    line that says so; under --benchmark-compare (the CI gate) a usage error instead of a run
+    that gates nothing."""
+    message = (f"perfsuite: [tool.perfsuite] configures this repository and the shipped suite "
+               f"({SUITE_DIR}) was to be collected, but no perf test was (check -k, -m, "
+               f"--deselect, --ignore and python_files); nothing was measured or gated.")
+    if compare:
+        raise pytest.UsageError(f"{message} --benchmark-compare fails rather than pass without "
+                                f"a gate.")
+    return message
+
+
+def deselect_selftest_unless_asked(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The TensorRT self-check fails where TensorRT cannot run: it runs under -m trt_selftest."""
+    if "trt_selftest" in (config.getoption("markexpr", "") or ""):
+        return
+    selftest = [item for item in items if item.get_closest_marker("trt_selftest")]
+    if selftest:
+        config.hook.pytest_deselected(items=selftest)
+        items[:] = [item for item in items if not item.get_closest_marker("trt_selftest")]

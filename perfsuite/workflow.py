@@ -20,14 +20,18 @@ from perfsuite.git import git
 WORKFLOW_PATH = Path(".github") / "workflows" / "perfsuite.yml"
 EXTRAS = "ort,plots"
 
-# The pins tools/system_pins.py prints, inline: they are made before perfsuite is installed.
+# The pins tools/system_pins.py prints, inline: they are made before perfsuite is installed
+# (torch wheels before 2.3 were built against NumPy 1.x).
 JETSON_PINS = """\
+import re
 from importlib import metadata
 for name in ("torch", "torchvision", "tensorrt", "pycuda", "onnxruntime-gpu", "onnx"):
     try:
         print(f"{name}=={metadata.version(name)}")
     except metadata.PackageNotFoundError:
-        pass"""
+        continue
+    if name == "torch" and tuple(map(int, re.findall(r"\\d+", metadata.version(name))[:2])) < (2, 3):
+        print("numpy<2")"""
 
 TEMPLATE = """\
 # perfsuite: gate merges on inference performance, on a self-hosted runner with the GPU (or

@@ -110,3 +110,16 @@ def test_actionlint_finds_nothing(workflow, tmp_path):
                              "echo ${{ github.nope }}\n", workflow.read_text(), count=1))
     caught = actionlint(broken)
     assert caught.returncode == 1 and 'property "nope" is not defined' in caught.stdout
+
+
+def test_the_generated_workflows_jetson_pins_run_and_keep_torch(tmp_path):
+    text = workflow_text("main", *install_source())
+    block = text.split("<<'PINS'\n")[1].split("\n          PINS")[0]
+    script = tmp_path / "pins.py"
+    script.write_text("\n".join(line[10:] for line in block.splitlines()))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    import torch
+
+    assert f"torch=={torch.__version__}" in done.stdout.splitlines()
