@@ -14,12 +14,11 @@ import pytest
 from perfsuite.baselines import drift_name, size_name
 from perfsuite.comparison import GATED_DRIFT, chosen_policy
 from perfsuite.config import GateConfig
-from perfsuite.errors import PerfsuiteError
+from perfsuite.ab_sides import SideError, SideStopped
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
 from perfsuite.paired import PairedVerdict, decide, judge_pairs
 from perfsuite.perf_run import ItemRecord, PerfRun
 from perfsuite.report import ReportSummary
-from perfsuite.sizes import model_sizes
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
@@ -46,41 +45,41 @@ class AbComparison:
 
     def _judge_record(self, perf: PerfRun, record: ItemRecord,
                       policy: GatePolicy) -> list[Verdict]:
-        base = perf.base
-        if base is None:
+        ab = perf.ab
+        if ab is None:
             return []
         if record.kind == "latency":
             paired = perf.result(perf.case_by_id(record.name)).paired
             if not paired:
-                return []  # REF's side could not run: noted in base_failures
-            verdicts = decide([judge_pairs(record.name, perf.base_ref, trials,
+                return []  # REF's side could not run: noted in failures
+            verdicts = decide([judge_pairs(record.name, ab.label, trials,
                                            policy.ab_min_increase) for trials in paired])
             self.decisions[record.name] = next(v for v in verdicts if v.decides)
             return list(verdicts)
         if record.kind == "size":
-            if record.name not in {spec.name for spec in base.config.models}:
+            if record.name not in {spec.name for spec in ab.base_config.models}:
                 return []
             try:
-                old = model_sizes(base.artifacts(record.name), perf.wants_fp16_onnx())
-            except PerfsuiteError as exc:
-                perf.base_failures[size_name(record.name)] = perf.base_failed(exc)
+                old = ab.sizes(record.name, perf.wants_fp16_onnx())
+            except (SideError, SideStopped) as exc:
+                ab.failures[size_name(record.name)] = ab.side_failed(exc)
                 return []
             return [replace(judge_size(f"{record.name} {key}", value, old[key], policy),
-                            against=perf.base_ref)
+                            against=ab.label)
                     for key, value in sorted(perf.sizes[record.name].items()) if key in old]
         case = perf.case_by_id(record.name)
-        if not base.configures(case.model, case.backend, case.precision):
+        if not ab.configures(case.model, case.backend, case.precision):
             return []
         try:
-            old_drift = base.drift(base.case(case.model, case.backend, case.precision))
-        except PerfsuiteError as exc:
-            perf.base_failures[drift_name(record.name)] = perf.base_failed(exc)
+            old_values = ab.drift(case)
+        except (SideError, SideStopped) as exc:
+            ab.failures[drift_name(record.name)] = ab.side_failed(exc)
             return []
-        if old_drift is None:
+        if old_values is None:
             return []
-        old_values, new_values = old_drift.as_dict(), perf.drifts[record.name]
+        new_values = perf.drifts[record.name]
         return [replace(judge_drift(f"{record.name} drift {key}", new_values[key],
-                                    old_values[key], policy), against=perf.base_ref)
+                                    old_values[key], policy), against=ab.label)
                 for key in GATED_DRIFT if key in old_values and key in new_values]
 
     def gate_cells(self) -> dict[str, str]:
@@ -93,32 +92,38 @@ class AbComparison:
 
     def one_side_only(self, perf: PerfRun) -> tuple[list[str], list[str]]:
         """(current only, REF only): configured benchmarks the other side lacks."""
-        if perf.base is None:
+        if perf.ab is None:
             return [], []
         current = {"-".join(p) for p in perf.case_params()}
-        at_ref = {"-".join(p) for p in perf.base.case_params()}
+        at_ref = {"-".join(p) for p in perf.ab.case_params()}
         return sorted(current - at_ref), sorted(at_ref - current)
 
     def summary_lines(self, perf: PerfRun) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
-        if perf.base is None:
+        ab = perf.ab
+        if ab is None:
             return lines
         failed = sum(v.failed for v in self.verdicts)
-        lines.append(f"perfsuite A/B vs {perf.base_ref}: {len(self.verdicts)} checks, {failed} "
+        lines.append(f"perfsuite A/B vs {ab.label}: {len(self.verdicts)} checks, {failed} "
                      f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs).")
-        for name, why in sorted(perf.base_failures.items()):
+        lines += [f"perfsuite A/B side {line}" for line in ab.describe_sides()]
+        for name, why in sorted(ab.failures.items()):
             lines.append(f"perfsuite A/B: {name} not compared: {why}")
+        for side in (ab.base, ab.current):
+            if side.stopped and not any(why == side.stopped for why in ab.failures.values()):
+                lines.append(f"perfsuite A/B: {side.stopped}")
         current_only, ref_only = self.one_side_only(perf)
         if current_only:
-            lines.append(f"perfsuite A/B: new since {perf.base_ref} (not compared): "
+            lines.append(f"perfsuite A/B: new since {ab.label} (not compared): "
                          f"{', '.join(current_only)}")
         if ref_only:
-            lines.append(f"perfsuite A/B: only at {perf.base_ref} (not run): {', '.join(ref_only)}")
+            lines.append(f"perfsuite A/B: only at {ab.label} (not run): {', '.join(ref_only)}")
         return lines
 
     def report_summary(self, perf: PerfRun) -> ReportSummary:
         """The A/B gate's part of the markdown and HTML reports."""
         failed = sum(v.failed for v in self.verdicts)
+        label = perf.ab.label if perf.ab is not None else "REF"
         rows = []
         for v in self.verdicts:
             mark = "**REGRESSED**" if v.failed else "ok"
@@ -131,8 +136,8 @@ class AbComparison:
                 rows.append((v.subject, v.value(v.baseline), v.value(v.current),
                              f"x{v.ratio:.3f}", "", mark))
         return ReportSummary(
-            "perfsuite A/B", (f"base: `{perf.base_ref}`", f"{len(self.verdicts)} checks, "
+            "perfsuite A/B", (f"base: `{label}`", f"{len(self.verdicts)} checks, "
                               f"**{failed} failed**"),
-            ("check", perf.base_ref, "this tree", "ratio", "interval", "verdict"), tuple(rows),
+            ("check", label, "this tree", "ratio", "interval", "verdict"), tuple(rows),
             tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(perf)[1:])])),
-            perf.base_ref)
+            label)

@@ -29,10 +29,6 @@ from perfsuite.validate import (
     check_number,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 (JetPack 6)
-    import tomli as tomllib
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -73,6 +69,7 @@ class AbConfig:
     pairs: int = 150  # ABBA pairs of trials per latency benchmark
     rounds_per_trial: int = 1  # timed calls per side per trial
     gpu_rounds_per_trial: int = 5  # GPU-compute trials: back-to-back calls, their median
+    worker_timeout_s: float = 900.0  # a side's worker silent longer than this is stopped
 
 
 @dataclass(frozen=True)
@@ -186,6 +183,10 @@ def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, An
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: an A/B worker's interpreter may lack tomli
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 (JetPack 6)
+        import tomli as tomllib
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -203,7 +204,7 @@ _TOP_KEYS = {
     "timing", "ab", "onnx", "agreement", "gate", "tensorrt", "preflight",
 }
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
-_AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial"}
+_AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial", "worker_timeout_s"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
@@ -269,6 +270,8 @@ def _ab(table: Any, where: str) -> AbConfig:
         gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",
                                                  base.gpu_rounds_per_trial),
                                        f"{where}gpu_rounds_per_trial", 1),
+        worker_timeout_s=check_number(table.get("worker_timeout_s", base.worker_timeout_s),
+                                      f"{where}worker_timeout_s") or base.worker_timeout_s,
     )
 
 

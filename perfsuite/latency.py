@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from perfsuite.ab_sides import AbSides, SideError, SideStopped
 from perfsuite.backends import CaseSpec, Runner, ToolTimings
 from perfsuite.energy import Clock, EnergyStats, measure_energy
-from perfsuite.errors import PerfsuiteError
 from perfsuite.lazy import require
-from perfsuite.paired import PairedTrials, alternate, host_timed
+from perfsuite.paired import PairedTrials, alternate
 from perfsuite.perf_run import CaseResult, PerfRun
 from perfsuite.progress import RoundCounter, rounds_every_s, step
 from perfsuite.timing import (
@@ -35,14 +35,10 @@ from perfsuite.timing import (
 def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
     if not getattr(benchmark, "disabled", False):
         perf.monitor.before_timing()  # raises when a failed check fails or skips the benchmark
-    if runner.timed_by_tool and perf.base is not None:
-        perf.base_failures[case.id] = (f"{case.backend} times itself in its own process; "
-                                       "--perf-ab pairs the backends perfsuite times")
-        base = None
-    else:
-        base = _base_runner(perf, case)
-    if base is not None:
-        return _measure_paired(benchmark, perf, case, runner, base)
+    if perf.ab is not None:
+        paired = _measure_paired(benchmark, perf, perf.ab, case, runner)
+        if paired is not None:
+            return paired
     timing = perf.config.timing
     sample = perf.inputs(case.model)[0]
     benchmark.group = case.model
@@ -112,48 +108,51 @@ def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: 
     return result
 
 
-def _base_runner(perf: PerfRun, case: CaseSpec) -> Runner | None:
-    """Under --perf-ab, REF's runner for the same case; its failure is noted and the current
-    side is measured alone."""
-    if perf.base is None or not perf.base.configures(case.model, case.backend, case.precision):
-        return None  # new since REF: listed, not compared
-    base_case = perf.base.case(case.model, case.backend, case.precision)
-    try:
-        runner = perf.base.runner(base_case)
-    except PerfsuiteError as exc:
-        perf.base_failures[case.id] = perf.base_failed(exc)
+def _measure_paired(benchmark: Any, perf: PerfRun, ab: AbSides, case: CaseSpec,
+                    runner: Runner) -> CaseResult | None:
+    """Both sides in ABBA order, each trial timed in its side's worker; pytest-benchmark's record
+    (stats, table, JSON) is then made from the current side's calls. None, with the reason noted,
+    when the sides cannot be paired: the current side is then measured here alone."""
+    if runner.timed_by_tool:
+        if ab.configures(case.model, case.backend, case.precision):
+            ab.failures[case.id] = (f"{case.backend} times itself in its own process; "
+                                    "--perf-ab pairs the backends perfsuite times")
         return None
-    if runner.input_shape != perf.config.model(case.model).input_shape:
-        perf.base_failures[case.id] = (f"{perf.base_ref}'s side failed: input shape "
-                                       f"{runner.input_shape} at {perf.base_ref}, "
-                                       f"{perf.config.model(case.model).input_shape} now")
+    pair = ab.prepare(case, perf.config.model(case.model).input_shape)
+    if pair is None:
         return None
-    return runner
-
-
-def _measure_paired(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,
-                    base: Runner) -> CaseResult:
-    """Both sides in ABBA order, each call timed by the same code with pytest-benchmark's timer;
-    pytest-benchmark's record (stats, table, JSON) is then made from the current side's calls."""
-    timing, ab = perf.config.timing, perf.config.ab
-    sample = perf.inputs(case.model)[0]
-    base_sample = perf.base.inputs(case.model)[0] if perf.base is not None else sample
+    timing, settings = perf.config.timing, perf.config.ab
     benchmark.group = case.model
-    with step(perf.progress, f"{case.id}: warming up both sides"):
-        for call in (lambda: base.run(base_sample), lambda: runner.run(sample)):
-            warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
-    clock = getattr(benchmark, "_timer", time.perf_counter)
-    host = alternate(host_timed(lambda: base.run(base_sample), clock),
-                     host_timed(lambda: runner.run(sample), clock),
-                     ab.pairs, ab.rounds_per_trial, "e2e")
+    trials = 2 * settings.pairs
+    counter = [0]
+
+    def counted(measure: Callable[[int], list[float]]) -> Callable[[int], list[float]]:
+        def run(rounds: int) -> list[float]:
+            counter[0] += 1
+            return measure(rounds)
+        return run
+
+    try:
+        with step(perf.progress, f"{case.id}: warming up both sides"):
+            ab.warm(pair)
+        with step(perf.progress, f"{case.id}: {settings.pairs} ABBA pairs",
+                  status=lambda elapsed: f"{counter[0]} of {trials} trials"):
+            host = alternate(counted(pair.trials(pair.base, "e2e")),
+                             counted(pair.trials(pair.current, "e2e")),
+                             settings.pairs, settings.rounds_per_trial, "e2e")
+        gpu: PairedTrials | None = None
+        if pair.gpu:  # several calls back to back: the first finds the GPU idle
+            counter[0] = 0
+            with step(perf.progress, f"{case.id}: {settings.pairs} ABBA pairs of GPU compute",
+                      status=lambda elapsed: f"{counter[0]} of {trials} trials"):
+                gpu = alternate(counted(pair.trials(pair.base, "gpu")),
+                                counted(pair.trials(pair.current, "gpu")),
+                                settings.pairs, settings.gpu_rounds_per_trial, "gpu")
+    except (SideError, SideStopped) as exc:
+        ab.failures[case.id] = ab.side_failed(exc)
+        return None
     current_s = [ms / 1e3 for ms in host.current_samples_ms]
     _hand_to_pytest_benchmark(benchmark, current_s)
-    gpu: PairedTrials | None = None
-    enqueue, base_enqueue = runner.device_enqueue(sample), base.device_enqueue(base_sample)
-    if enqueue is not None and base_enqueue is not None:
-        # several calls back to back: the first finds the GPU idle and waits for its launch
-        gpu = alternate(_device_timed(base_enqueue), _device_timed(enqueue), ab.pairs,
-                        ab.gpu_rounds_per_trial, "gpu")
     latency = summarize(current_s, timing.trials)
     gpu_latency = (summarize([ms / 1e3 for ms in gpu.current_samples_ms], timing.trials)
                    if gpu is not None else None)
@@ -175,13 +174,6 @@ def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],
     stats = benchmark._make_stats(1)
     for seconds in samples_s:
         stats.update(seconds)
-
-
-def _device_timed(enqueue: Callable[[], object]) -> Callable[[int], list[float]]:
-    def measure(rounds: int) -> list[float]:
-        return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
-
-    return measure
 
 
 def _warnings(perf: PerfRun, latency: LatencyStats | None, gpu: LatencyStats | None,

@@ -45,7 +45,6 @@ class ModelSpec:
     seed: int = 0
     input_range: tuple[float, float] = IMAGE_INPUT_RANGE
     search_path: tuple[Path, ...] = ()  # folders a factory's module may live in (config, rootdir)
-    isolated: bool = False  # import the factory's module afresh from search_path (A/B base side)
 
     @property
     def source(self) -> str:
@@ -137,7 +136,7 @@ def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:
             f"model {spec.name!r} | factory {spec.factory!r} is not of the form 'module:callable'."
         )
     try:
-        with _importable_from(spec.search_path, spec.isolated, module_name):
+        with _importable_from(spec.search_path):
             target: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             target = getattr(target, part)
@@ -153,20 +152,11 @@ def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:
 
 
 @contextlib.contextmanager
-def _importable_from(folders: tuple[Path, ...], isolated: bool = False,
-                     module: str = "") -> Iterator[None]:
+def _importable_from(folders: tuple[Path, ...]) -> Iterator[None]:
     """Modules in `folders` import during the block, as from the rootdir under plain `pytest`
     (whose console script, unlike `python -m pytest`, puts no folder of the user's on sys.path).
-
-    `isolated`: `module`'s top-level package imports afresh from `folders` first, and whatever
-    was imported under that name before is put back afterwards (the A/B base side's factories
-    never see the working tree's modules, nor the reverse)."""
-    top = module.split(".")[0]
-    owned = {name: mod for name, mod in sys.modules.items()
-             if isolated and (name == top or name.startswith(top + "."))}
-    for name in owned:
-        del sys.modules[name]
-    added = [str(f) for f in folders if isolated or str(f) not in sys.path]
+    An A/B run's sides import in their own worker processes (perfsuite.ab_worker)."""
+    added = [str(f) for f in folders if str(f) not in sys.path]
     sys.path[:0] = added
     try:
         yield
@@ -174,10 +164,6 @@ def _importable_from(folders: tuple[Path, ...], isolated: bool = False,
         for folder in added:
             if folder in sys.path:
                 sys.path.remove(folder)
-        if isolated:
-            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-                del sys.modules[name]
-            sys.modules.update(owned)
 
 
 def load_weights(model: torch.nn.Module, path: Path, name: str) -> None:

@@ -5,7 +5,7 @@ most once, and collects the results the report renders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from perfsuite.paired import PairedTrials
 from perfsuite.preflight import failure_action
 from perfsuite.progress import Progress, step
 from perfsuite.timing import LatencyStats
+
+if TYPE_CHECKING:
+    from perfsuite.ab_sides import AbSides
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,8 @@ class PerfRun:
         self.drifts: dict[str, dict[str, float]] = {}  # per case id
         self._item_records: list[ItemRecord] = []
         self._recorded_cases: dict[str, CaseSpec] = {}
-        self.base: PerfRun | None = None  # --perf-ab: the run of REF's models, set by the plugin
-        self.paired_mode = False  # --perf-ab: both sides' runners take turns
-        self.base_ref = ""
-        self.base_failures: dict[str, str] = {}  # case id -> why it was not compared with REF
+        self.ab: AbSides | None = None  # --perf-ab: the two sides' workers, set by the plugin
+        self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
                                   lambda: self.device, threads=lambda: self.cpu_threads)
 
@@ -324,13 +325,9 @@ class PerfRun:
 
         return sorted(self._results.values(), key=place)
 
-    def base_failed(self, error: Exception) -> str:
-        """Why REF's side of a comparison is missing, for the A/B summary."""
-        return f"{self.base_ref}'s side failed: {str(error).splitlines()[0]}"
-
     def close(self) -> None:
-        if self.base is not None:
-            self.base.close()
+        if self.ab is not None:
+            self.ab.close()
         for prepared in self._runners.values():
             if isinstance(prepared, Runner):
                 prepared.close()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from perfsuite.ab_gate import AbComparison
-from perfsuite.ab_ref import attach_base
+from perfsuite.ab_ref import attach_ab
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Runner
 from perfsuite.benchmark_options import (
     CompareRequest,
@@ -34,7 +34,7 @@ from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
 from perfsuite.progress import terminal_progress
 from perfsuite.report import results_table, wrapped
 from perfsuite.report_files import report_files
-from perfsuite.run_options import cli_overrides, gate_options, refuse_with_ab
+from perfsuite.run_options import ab_requested, cli_overrides, gate_options, refuse_with_ab
 from perfsuite.shipped_suite import (  # the collection hook joins the plugin's hooks
     PACKAGE_DIR,
     SUITE_DIR,
@@ -96,7 +96,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "given), on (also with test paths), only (it alone), off")
     group.addoption("--perf-ab", metavar="REF",
                     help="A/B: measure REF's models (any git revision) and this tree's in "
-                         "alternating trials in this run, and gate on the paired ratios")
+                         "alternating trials in this run, each side in its own worker process, "
+                         "and gate on the paired ratios")
+    group.addoption("--perf-ab-python", metavar="PATH",
+                    help="A/B across environments: run the base side's worker under this "
+                         "Python interpreter or virtualenv folder (REF defaults to this tree "
+                         "when --perf-ab is not given)")
     group.addoption("--perf-preflight", choices=("auto", "warn", "skip", "fail"),
                     help="when a pre-flight check fails (clocks, power mode, heat, load): fail "
                          "or skip the latency benchmarks, or warn; auto (default): fail when "
@@ -146,7 +151,7 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
                                 "--perf-add-recording would gate or store no latency: run "
                                 "them without -n.")
     config.stash[AB_KEY] = None
-    if config.getoption("perf_ab"):
+    if ab_requested(config):
         refuse_with_ab(config, options.recording, compare, parallel)
         config.stash[AB_KEY] = AbComparison(suite.gate, config)
         options = replace(options, gate=False)
@@ -251,6 +256,12 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
                 machine_key=state.key, machine=state.fingerprint.as_dict())
 
 
+def _timer_name(config: pytest.Config) -> str | None:
+    """pytest-benchmark's --benchmark-timer as 'module.attr', for the A/B workers' trials."""
+    timer = config.getoption("benchmark_timer", default=None)
+    return str(timer) if timer else None
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     perf = config.stash.get(RUN_KEY, None)
     if perf is not None:
@@ -296,8 +307,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.stash[AB_KEY] is not None:
         perf = config.stash[RUN_KEY]
         with _usage_errors():
-            attach_base(perf, config.rootpath, config.getoption("perf_ab"), cli_overrides(config),
-                        list(BACKEND_TYPES), os.environ)
+            attach_ab(perf, config.rootpath, config.getoption("perf_ab"),
+                      config.getoption("perf_ab_python"), _timer_name(config),
+                      cli_overrides(config), list(BACKEND_TYPES), os.environ)
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return

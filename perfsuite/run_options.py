@@ -28,6 +28,18 @@ def cli_overrides(config: pytest.Config) -> CliOverrides:
     )
 
 
+def ab_requested(config: pytest.Config) -> bool:
+    """Whether the run is an A/B; an empty --perf-ab= (an unset CI variable) is refused."""
+    ref, python = config.getoption("perf_ab"), config.getoption("perf_ab_python")
+    for name, value in (("--perf-ab", ref), ("--perf-ab-python", python)):
+        if value is not None and not value.strip():
+            raise pytest.UsageError(
+                f"{name}= was given an empty value (an unset CI variable?): the run would not "
+                f"be an A/B.\nRemedy: name a revision ({name}=origin/main) or a Python "
+                "(--perf-ab-python=.venv-old), or drop the option.")
+    return bool(ref or python)
+
+
 def refuse_with_ab(config: pytest.Config, recording: bool, compare: CompareRequest,
                    parallel: bool) -> None:
     """--perf-ab replaces the baseline gate for the run and needs timing."""

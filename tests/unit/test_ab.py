@@ -164,24 +164,6 @@ def test_each_side_reads_perfsuite_config_from_its_own_tree(repo, monkeypatch):
     ])
 
 
-def test_isolated_factory_imports_never_mix_the_sides(tmp_path):
-    from perfsuite.models import ModelSpec, resolve_factory
-
-    for side, width in (("current", 3), ("base", 5)):
-        (tmp_path / side).mkdir()
-        (tmp_path / side / "zoo_ab.py").write_text(f"WIDTH = {width}\ndef build():\n"
-                                                   "    return WIDTH\n")
-    current = ModelSpec("m", (1, 3), factory="zoo_ab:build", search_path=(tmp_path / "current",))
-    base = ModelSpec("m", (1, 3), factory="zoo_ab:build", search_path=(tmp_path / "base",),
-                     isolated=True)
-    try:
-        assert resolve_factory(current)() == 3
-        assert resolve_factory(base)() == 5
-        assert resolve_factory(current)() == 3  # the working tree's module is back
-    finally:
-        sys.modules.pop("zoo_ab", None)
-
-
 # -- the statistics ----------------------------------------------------------------------------
 
 def test_median_bound_is_the_binomial_quantile():

@@ -1,0 +1,415 @@
+"""The two sides of an A/B run (`--perf-ab=REF`, `--perf-ab-python=PATH`), each in its own
+worker process (perfsuite.ab_worker), driven one request at a time from the pytest process.
+
+A side that cannot go on (its worker crashed, exited, or did not answer within
+`[tool.perfsuite.ab] worker_timeout_s`) stops: its worker is killed, and every benchmark it had
+left is "not compared" with the reason, while this tree's benchmarks are still measured.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perfsuite.ab_worker import BOOT, PROTOCOL, receive, send
+from perfsuite.artifacts import ArtifactCache
+from perfsuite.backends import CaseSpec
+from perfsuite.config import SuiteConfig
+from perfsuite.errors import CacheError, PerfsuiteError
+from perfsuite.progress import Progress
+
+CaseKey = tuple  # (model, backend, precision)
+VERSION_KEYS = (("python", "Python"), ("torch", "torch"), ("cuda", "CUDA"),
+                ("onnxruntime", "onnxruntime"), ("onnxruntime-gpu", "onnxruntime-gpu"),
+                ("tensorrt", "TensorRT"), ("tensorrt-cu12", "TensorRT"))
+STDERR_LINES = 12
+
+
+class SideError(PerfsuiteError):
+    """One request failed on a side (its model does not build, say); the worker goes on."""
+
+    def __init__(self, message: str, label: str = "") -> None:
+        super().__init__(message)
+        self.label = label  # the side's
+
+
+class SideStopped(PerfsuiteError):
+    """The side's worker is gone: crashed, exited or stopped after a time-out."""
+
+
+class IsolationError(PerfsuiteError):
+    """A side loaded a module from the other side's tree."""
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    """Where a side runs: its interpreter, its tree and what its worker is told."""
+
+    label: str
+    python: str
+    cwd: Path
+    own: tuple[Path, ...]  # the side's tree: rootdir, git top level
+    other: tuple[Path, ...]  # the other side's, in the same order (empty: the same tree)
+    config: SuiteConfig = field(repr=False, compare=False)
+    timer: str | None = None
+
+
+def import_folders(roots: Sequence[Path]) -> list[str]:
+    """The folders a side's code imports from, first: each root, and its src/ where present."""
+    found: list[str] = []
+    for root in roots:
+        for folder in (root, root / "src"):
+            if folder.is_dir() and str(folder) not in found:
+                found.append(str(folder))
+    return found
+
+
+def harness(cache: ArtifactCache) -> Path:
+    """A private copy of this perfsuite's package (content-addressed in the cache), put first
+    on each worker's import path: the other interpreter needs no perfsuite of its own."""
+    package = Path(__file__).resolve().parent
+    files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+
+    def build(folder: Path) -> None:
+        for path in files:
+            target = folder / "perfsuite" / path.relative_to(package)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+
+    try:
+        entry = cache.get_or_build("harness", "perfsuite", {"sources": digest.hexdigest()}, build)
+    except (OSError, CacheError) as exc:
+        raise PerfsuiteError(f"--perf-ab | cannot write the workers' copy of perfsuite into the "
+                             f"cache ({exc}).\nRemedy: point PERFSUITE_CACHE_DIR at a writable "
+                             "folder with room.") from exc
+    return entry.path
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+class WorkerSide:
+    """One side's worker process and the requests sent to it."""
+
+    def __init__(self, spec: SideSpec, harness_path: Path, timeout_s: float,
+                 progress: Progress) -> None:
+        self.spec = spec
+        self.timeout_s = timeout_s
+        self.progress = progress
+        self.stopped = ""  # why the side cannot go on
+        self.versions: dict[str, str] = {}
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        to_worker, self._requests = os.pipe()
+        self._replies, from_worker = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [spec.python, "-c", BOOT, str(harness_path), str(to_worker), str(from_worker),
+                 str(os.getpid())],
+                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, pass_fds=(to_worker, from_worker))
+        except OSError as exc:
+            for fd in (self._requests, self._replies):
+                os.close(fd)
+            raise PerfsuiteError(f"{spec.label}'s worker cannot start ({spec.python}: {exc})") \
+                from exc
+        finally:
+            os.close(to_worker)
+            os.close(from_worker)
+        threading.Thread(target=self._keep_tail, daemon=True,
+                         name=f"perfsuite-ab-{spec.label}").start()
+
+    def _keep_tail(self) -> None:
+        assert self.process.stderr is not None
+        for line in iter(self.process.stderr.readline, b""):
+            self._tail.append(line.decode(errors="replace").rstrip())
+
+    def send(self, op: str, *args: Any) -> None:
+        if self.stopped:
+            raise SideStopped(self.stopped)
+        try:
+            send(self._requests, (op, args))
+        except OSError:
+            self._stop("stopped accepting requests", op)
+
+    def wait(self, what: str) -> Any:
+        """The reply to the request sent last; progress lines are passed on meanwhile."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([self._replies], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                self._stop(f"did not answer within {self.timeout_s:g} s "
+                           "([tool.perfsuite.ab] worker_timeout_s)", what)
+            try:
+                kind, value = receive(self._replies)
+            except (EOFError, OSError):
+                try:
+                    code = self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    code = None
+                self._stop(f"its worker stopped ({_exit_reason(code)})", what)
+            if kind == "progress":
+                self.progress(f"[{self.spec.label}] {value}")
+                deadline = time.monotonic() + self.timeout_s
+                continue
+            if kind == "error":
+                raise SideError(value, self.spec.label)
+            return value
+
+    def call(self, op: str, *args: Any, what: str = "") -> Any:
+        self.send(op, *args)
+        return self.wait(what or op)
+
+    def _stop(self, reason: str, what: str) -> None:
+        self.kill()
+        self.process.wait()
+        time.sleep(0.05)  # the tail thread reads what the worker wrote last
+        tail = [line for line in self._tail if line.strip()][-3:]
+        said = f"; its last output: {' | '.join(tail)}" if tail else ""
+        self.stopped = f"{self.spec.label}'s worker {reason} while {what}{said}"
+        raise SideStopped(self.stopped)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    def close(self) -> None:
+        """Ask the worker to finish; kill it if it does not within a few seconds."""
+        if self.process.poll() is None and not self.stopped:
+            try:
+                send(self._requests, ("close", ()))
+                self.process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        self.process.wait()
+        for fd in (self._requests, self._replies):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@dataclass
+class PreparedPair:
+    """Both sides' runners for one case, ready for ABBA trials."""
+
+    key: CaseKey
+    base: WorkerSide
+    current: WorkerSide
+    gpu: bool  # both sides time GPU compute with CUDA events
+
+    def trials(self, side: WorkerSide, statistic: str) -> Callable[[int], list[float]]:
+        return lambda rounds: side.call("trial", self.key, statistic, rounds,
+                                        what=f"timing {'-'.join(self.key)}")
+
+
+class AbSides:
+    """The run's two workers: REF's (or the other environment's) side and this tree's."""
+
+    def __init__(self, label: str, base_config: SuiteConfig, base: SideSpec,
+                 current: SideSpec, cache: ArtifactCache, timeout_s: float,
+                 progress: Progress) -> None:
+        self.label = label
+        self.base_config = base_config
+        self.failures: dict[str, str] = {}  # case id or size/drift name -> why not compared
+        path = harness(cache)
+        self.base = WorkerSide(base, path, timeout_s, progress)
+        try:
+            self.current = WorkerSide(current, path, timeout_s, progress)
+        except PerfsuiteError:
+            self.base.close()
+            raise
+        self.isolated = bool(base.other)
+
+    # -- starting ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start both workers side by side, then import every factory's module on each and check
+        that no module came from the other side's tree (IsolationError otherwise)."""
+        sides = (self.base, self.current)
+        for side in sides:
+            side.send("start", {"own": [str(p) for p in side.spec.own],
+                                "other": [str(p) for p in side.spec.other],
+                                "first": import_folders(side.spec.own),
+                                "exempt": [], "config": side.spec.config,
+                                "timer": side.spec.timer})
+        for side in sides:
+            try:
+                found = side.wait("starting")
+            except SideError as exc:
+                side.stopped = f"{side.spec.label}'s worker failed to start: {exc}"
+                side.kill()
+                continue
+            except SideStopped:
+                continue
+            if found.get("protocol") != PROTOCOL:  # pragma: no cover - the harness is ours
+                side.stopped = (f"{side.spec.label}'s worker speaks protocol "
+                                f"{found.get('protocol')}, not {PROTOCOL}")
+                side.kill()
+                continue
+            side.versions = found
+        for side in self._running():
+            try:
+                side.call("import_factories", what="importing the factories")
+            except (SideError, SideStopped):
+                continue
+        self.check_isolation()
+
+    def _running(self) -> list[WorkerSide]:
+        return [side for side in (self.base, self.current) if not side.stopped]
+
+    def check_isolation(self) -> None:
+        if not self.isolated:
+            return
+        for side in self._running():
+            try:
+                found = side.call("leaks", what="listing its modules")
+            except (SideError, SideStopped):
+                continue
+            if found:
+                raise IsolationError(isolation_message(side.spec, self.label, found))
+
+    # -- what REF has --------------------------------------------------------------------------
+    def case_params(self) -> list[tuple[str, str, str]]:
+        from perfsuite.backends import BACKEND_TYPES
+
+        config = self.base_config
+        return [(spec.name, backend, precision) for spec in config.models
+                for backend in config.backends for precision in config.precisions
+                if precision in BACKEND_TYPES[backend].precisions]
+
+    def configures(self, model: str, backend: str, precision: str) -> bool:
+        return (model, backend, precision) in self.case_params()
+
+    # -- per benchmark -------------------------------------------------------------------------
+    def prepare(self, case: CaseSpec, input_shape: tuple[int, ...]) -> PreparedPair | None:
+        """Both sides' runners for `case`, or None with the reason in `failures`."""
+        key = (case.model, case.backend, case.precision)
+        if not self.configures(*key):
+            return None  # new since REF: listed, not compared
+        found = {}
+        for side in (self.base, self.current):
+            try:
+                found[side.spec.label] = side.call("prepare", key,
+                                                   what=f"preparing {case.id}")
+            except (SideError, SideStopped) as exc:
+                self.failures[case.id] = self.side_failed(exc)
+                return None
+        self.check_isolation()
+        base_shape = tuple(found[self.base.spec.label]["input_shape"])
+        if base_shape != tuple(input_shape):
+            self.failures[case.id] = (f"{self.label}'s side failed: input shape {base_shape} at "
+                                      f"{self.label}, {tuple(input_shape)} now")
+            return None
+        return PreparedPair(key, self.base, self.current,
+                            all(info["gpu"] for info in found.values()))
+
+    def warm(self, pair: PreparedPair) -> None:
+        for side in (pair.base, pair.current):  # one at a time: they would disturb each other
+            side.call("warm", pair.key, what=f"warming up {'-'.join(pair.key)}")
+
+    def sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
+        return self.base.call("sizes", model, fp16_onnx, what=f"measuring {model}'s sizes")
+
+    def drift(self, case: CaseSpec) -> dict[str, float] | None:
+        return self.base.call("drift", (case.model, case.backend, case.precision),
+                              what=f"measuring {case.id}'s drift")
+
+    def side_failed(self, error: Exception) -> str:
+        """Why a comparison is missing, for the A/B summary."""
+        if isinstance(error, SideError):
+            return f"{error.label or self.label}'s side failed: {str(error).splitlines()[0]}"
+        return str(error).splitlines()[0]
+
+    def describe_sides(self) -> list[str]:
+        """One line per side: its interpreter and the versions its numbers depend on."""
+        lines = []
+        for name, side in ((self.label, self.base), ("this tree", self.current)):
+            found = side.versions
+            parts = [f"{title} {found[key]}" for key, title in VERSION_KEYS if key in found]
+            where = found.get("executable", side.spec.python)
+            lines.append(f"{name}: {', '.join(parts) or 'not started'} ({where})")
+        return lines
+
+    def close(self) -> None:
+        for side in (self.base, self.current):
+            side.close()
+
+
+def isolation_message(side: SideSpec, label: str, found: Sequence[Sequence[str]]) -> str:
+    module, origin, how = found[0]
+    others = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    tree = "the working tree" if side.label == label else f"{label}'s tree"
+    return (f"--perf-ab | {side.label}'s side imported module {module} from {tree}: {origin}"
+            f"{others}, made importable by {how}. Both sides would run the same code, and the "
+            "A/B could not see a change in it.\n"
+            "Remedy: keep the package at the repository root or under src/ (each side's worker "
+            "puts its own tree's root and src/ first on its import path, and maps a .pth file's "
+            "folder of the repository onto its own tree), or install it without -e "
+            "(pip install .). Compiled extensions and data files read at run time are not "
+            "isolated (README, A/B).")
+
+
+def sides_python(value: str | None) -> str:
+    """--perf-ab-python's interpreter: a Python executable or a virtualenv's folder."""
+    if not value:
+        return sys.executable
+    path = Path(value).expanduser()
+    if path.is_dir():
+        for candidate in (path / "bin" / "python", path / "Scripts" / "python.exe"):
+            if candidate.exists():
+                path = candidate
+                break
+    problem = ""
+    if not path.exists():
+        problem = "does not exist"
+    else:
+        try:
+            done = subprocess.run([str(path), "-c", "import sys; print(sys.version_info >= (3, 8))"],
+                                  capture_output=True, text=True, timeout=60)
+            if done.stdout.strip() != "True":
+                problem = ("is not a Python 3.8 or newer interpreter"
+                           + (f" ({done.stderr.strip().splitlines()[-1]})" if done.stderr.strip()
+                              else ""))
+        except (OSError, subprocess.SubprocessError) as exc:
+            problem = f"cannot run ({exc})"
+    if problem:
+        raise PerfsuiteError(f"--perf-ab-python={value} | {problem}.\nRemedy: name a Python 3.8+ "
+                             "interpreter or a virtualenv's folder, e.g. "
+                             "--perf-ab-python=.venv-old/bin/python.")
+    return str(path.absolute())
+
+
+def environment_label(python: str) -> str:
+    """A short name for the other environment: its virtualenv's folder, else the interpreter."""
+    path = Path(python)
+    venv = path.parent.parent
+    if (venv / "pyvenv.cfg").is_file():
+        try:
+            return os.path.relpath(venv)
+        except ValueError:
+            return str(venv)
+    return python

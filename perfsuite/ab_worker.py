@@ -1,0 +1,324 @@
+"""An A/B worker: one side of `--perf-ab` in its own process (perfsuite.ab_sides drives it).
+
+The driver starts it as `python -c BOOT HARNESS READ_FD WRITE_FD` in the side's tree, where
+HARNESS is a private copy of perfsuite (so the worker's interpreter needs only the standard library
+and the model's own packages, not perfsuite). Its import path then starts with the harness and the
+side's tree (its root, and `src/` where present); entries that point into the other side's tree
+(PYTHONPATH, a `.pth` file of an editable install) are mapped onto this side's tree or dropped.
+Requests and replies are length-prefixed pickles on two pipes; stdout goes to stderr, which the
+driver keeps the tail of. The worker builds its side's models and runners once, times trials the
+way the pytest process does (host clock, CUDA events), and reports the files of the modules it
+loaded so the driver can check that no module came from the other side's tree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PROTOCOL = 1
+BOOT = ("import sys; sys.path[:1] = [sys.argv[1]]; "
+        "from perfsuite.ab_worker import main; main(sys.argv[2:])")
+_HEADER = struct.Struct(">I")
+
+
+def send(fd: int, message: Any) -> None:
+    data = pickle.dumps(message, protocol=4)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def receive(fd: int) -> Any:
+    """The next message, or EOFError when the other end closed."""
+    size = _HEADER.unpack(_read_exactly(fd, _HEADER.size))[0]
+    return pickle.loads(_read_exactly(fd, size))
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(path or os.curdir)
+
+
+def environment_folders() -> list[str]:
+    """The interpreter's own folders (prefixes, site-packages): never a side's code."""
+    import site
+
+    folders = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
+    try:
+        folders.update(site.getsitepackages())
+    except AttributeError:  # pragma: no cover - old virtualenv's site module
+        pass
+    user = getattr(site, "USER_SITE", None)
+    if user:
+        folders.add(user)
+    return sorted({_real(f) for f in folders})
+
+
+class SideLayout:
+    """Where this side's code lives and what belongs to the other side."""
+
+    def __init__(self, own: list[str], other: list[str], exempt: list[str]) -> None:
+        self.own = [_real(f) for f in own]  # this side's tree roots (rootdir, git top level)
+        self.other = [_real(f) for f in other]
+        self.exempt = [_real(f) for f in exempt] + environment_folders()
+
+    def owner(self, path: str) -> str:
+        """'own', 'other' or '' (neither tree, or an interpreter folder)."""
+        real = _real(path)
+        if any(_under(real, f) for f in self.exempt):
+            return ""
+        best, side = "", ""
+        for name, roots in (("own", self.own), ("other", self.other)):
+            for root in roots:
+                if _under(real, root) and len(root) > len(best):
+                    best, side = root, name
+        return side
+
+    def mapped(self, entry: str) -> str | None:
+        """A sys.path entry of the other side's tree on this side's, or None."""
+        real = _real(entry)
+        for root, mine in zip(self.other, self.own):
+            if _under(real, root):
+                candidate = os.path.join(mine, os.path.relpath(real, root))
+                return candidate if os.path.isdir(candidate) else None
+        return None
+
+    def import_path(self, harness: str, first: list[str]) -> list[str]:
+        """harness, this side's folders, then the interpreter's path with entries of the other
+        side's tree mapped onto this side's (or dropped when this side has no such folder)."""
+        path = [harness, *first]
+        for entry in sys.path[1:]:
+            if not entry:
+                continue
+            if self.owner(entry) == "other":
+                entry = self.mapped(entry) or ""
+            if entry and entry not in path:
+                path.append(entry)
+        return path
+
+
+def leaks(layout: SideLayout) -> list[tuple[str, str, str]]:
+    """(module, file, how it came) for every loaded module whose file is in the other tree."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and layout.owner(origin) == "other":
+            found.append((name, origin, _how_imported(name, origin)))
+    return sorted(found)
+
+
+def _how_imported(name: str, origin: str) -> str:
+    """The sys.path entry, .pth file or import hook that made `origin` importable."""
+    real = _real(origin)
+    for entry in sys.path:
+        if entry and _under(real, _real(entry)):
+            pth = _pth_naming(entry)
+            if pth:
+                kind = "an editable install's " if "__editable__" in pth else ""
+                return f"the sys.path entry {entry} from {kind}.pth file {pth}"
+            if entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+                return f"the PYTHONPATH entry {entry}"
+            return f"the sys.path entry {entry}"
+    for finder in sys.meta_path:
+        module = getattr(finder, "__module__", "") or type(finder).__module__
+        if module.startswith(("importlib", "_frozen_importlib", "six", "_distutils_hack")):
+            continue
+        hook = getattr(sys.modules.get(module), "__file__", module)
+        kind = "an editable install's import hook" if "__editable__" in module else "the import hook"
+        return f"{kind} {module} ({hook})"
+    return "an import hook"
+
+
+def _pth_naming(entry: str) -> str:
+    for folder in environment_folders():
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                lines = Path(folder, name).read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            if any(line.strip() and _real(os.path.join(folder, line.strip())) == _real(entry)
+                   for line in lines if not line.startswith(("#", "import"))):
+                return os.path.join(folder, name)
+    return ""
+
+
+def versions() -> dict[str, str]:
+    """Python and the packages a benchmark's numbers depend on."""
+    from importlib import metadata
+
+    found = {"python": sys.version.split()[0], "executable": sys.executable}
+    for package in ("torch", "onnxruntime", "onnxruntime-gpu", "tensorrt", "tensorrt-cu12",
+                    "numpy"):
+        try:
+            found[package] = metadata.version(package)
+        except Exception:  # not installed, or metadata unreadable
+            continue
+    try:
+        torch = importlib.import_module("torch")
+        found["cuda"] = torch.version.cuda or "none"
+    except Exception:  # noqa: BLE001 - no torch: the side fails when it builds
+        pass
+    return found
+
+
+class Worker:
+    """Serves one side's requests: its PerfRun, timed trials, sizes, drift, loaded modules."""
+
+    def __init__(self, write_fd: int) -> None:
+        self.write_fd = write_fd
+        self.perf: Any = None
+        self.layout: SideLayout | None = None
+        self.clock = time.perf_counter
+
+    def progress(self, message: str) -> None:
+        send(self.write_fd, ("progress", message))
+
+    def op_start(self, harness: str, side: dict[str, Any]) -> dict[str, str]:
+        self.layout = SideLayout(side["own"], side["other"], [harness, *side["exempt"]])
+        sys.path[:] = self.layout.import_path(harness, side["first"])
+        from perfsuite.perf_run import PerfRun
+
+        self.perf = PerfRun(side["config"], progress=self.progress)
+        self.perf.paired_mode = True
+        if side.get("timer"):
+            module, _, attr = side["timer"].rpartition(".")
+            self.clock = getattr(importlib.import_module(module), attr)
+        return versions()
+
+    def op_import_factories(self) -> list[str]:
+        """Import every factory's module (building nothing); the errors, for the record."""
+        from perfsuite.models import resolve_factory
+
+        errors = []
+        for spec in self.perf.config.models:
+            if spec.factory:
+                try:
+                    resolve_factory(spec)
+                except Exception as exc:  # noqa: BLE001 - reported when the model builds
+                    errors.append(str(exc).splitlines()[0])
+        return errors
+
+    def op_leaks(self) -> list[tuple[str, str, str]]:
+        return leaks(self.layout) if self.layout is not None else []
+
+    def _case(self, key: tuple[str, str, str]) -> Any:
+        return self.perf.case(*key)
+
+    def op_prepare(self, key: tuple[str, str, str]) -> dict[str, Any]:
+        case = self._case(key)
+        runner = self.perf.runner(case)
+        return {"details": runner.describe(), "input_shape": tuple(runner.input_shape),
+                "artifact_bytes": int(runner.artifact_bytes),
+                "timed_by_tool": bool(runner.timed_by_tool),
+                "gpu": runner.device_enqueue(self._sample(case)) is not None}
+
+    def _sample(self, case: Any) -> Any:
+        return self.perf.inputs(case.model)[0]
+
+    def op_warm(self, key: tuple[str, str, str]) -> int:
+        from perfsuite.timing import warm_up
+
+        case = self._case(key)
+        runner, sample, timing = self.perf.runner(case), self._sample(case), self.perf.config.timing
+        return warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+
+    def op_trial(self, key: tuple[str, str, str], statistic: str, rounds: int) -> list[float]:
+        """`rounds` durations in seconds: host-timed calls ('e2e') or CUDA-event timed
+        back-to-back launches ('gpu')."""
+        case = self._case(key)
+        runner, sample = self.perf.runner(case), self._sample(case)
+        if statistic == "gpu":
+            from perfsuite.timing import cuda_event_samples
+
+            enqueue = runner.device_enqueue(sample)
+            return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
+        from perfsuite.paired import host_timed
+
+        return host_timed(lambda: runner.run(sample), self.clock)(rounds)
+
+    def op_sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
+        from perfsuite.sizes import model_sizes
+
+        return model_sizes(self.perf.artifacts(model), fp16_onnx)
+
+    def op_drift(self, key: tuple[str, str, str]) -> dict[str, float] | None:
+        found = self.perf.drift(self._case(key))
+        return None if found is None else found.as_dict()
+
+
+def main(argv: list[str]) -> None:
+    read_fd, write_fd = int(argv[0]), int(argv[1])
+    _die_with_parent(int(argv[2]))
+    os.dup2(2, 1)  # the model's prints go to the log the driver keeps, never into the protocol
+    harness = sys.path[0]
+    worker = Worker(write_fd)
+    from perfsuite.errors import PerfsuiteError
+
+    while True:
+        try:
+            op, args = receive(read_fd)
+        except EOFError:
+            return
+        if op == "close":
+            worker.perf is not None and worker.perf.close()
+            send(write_fd, ("ok", None))
+            return
+        try:
+            if op == "start":
+                value = worker.op_start(harness, *args)
+                value = {"protocol": PROTOCOL, **value}
+            else:
+                value = getattr(worker, f"op_{op}")(*args)
+        except PerfsuiteError as exc:
+            send(write_fd, ("error", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - the side's code: reported, the worker lives on
+            send(write_fd, ("error", f"{type(exc).__name__}: {exc}"))
+        else:
+            send(write_fd, ("ok", value))
+
+
+def _die_with_parent(parent: int) -> None:
+    """No worker outlives the pytest process, even one killed with SIGKILL."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher below
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
