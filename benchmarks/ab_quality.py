@@ -4,9 +4,11 @@
         --pairs 1500 [pytest options]
     python benchmarks/ab_quality.py evaluate runs/ [--chunk 150]
 
-`record` runs the shipped suite's latency tests with `--perf-ab=HEAD` in fresh pytest processes
-of this checkout (A/A: the tree unchanged), and with benchmarks/slowdown_plugin.py slowing the
-current side only (`--ops` extra passes inside the forward). Each process measures `--pairs`
+`record` makes a git repository whose factory builds mobilenet_v3_small and runs its latency
+tests with `--perf-ab=HEAD` in fresh pytest processes: A/A (the tree unchanged), and with the
+working tree's helper module asking for `--ops` extra passes inside the forward
+(benchmarks/slowdown_plugin.py's `slowed`), an uncommitted change that only this tree's side
+has, as a regression in a pull request would be. Each process measures `--pairs`
 ABBA pairs per benchmark and keeps them in its pytest-benchmark JSON. `evaluate` cuts each run's
 pairs into consecutive comparisons of `--chunk` pairs (the default A/B run's 150) and judges
 each exactly as the gate does (perfsuite.paired.judge_pairs): the share flagged among A/A
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,29 +37,59 @@ from perfsuite.gate import GatePolicy  # noqa: E402
 from perfsuite.paired import PairedTrials, decide, judge_pairs  # noqa: E402
 
 
+FACTORY = """
+import torchvision
+
+from abq_slow import SLOW_OPS, SLOW_SIZE
+from slowdown import slowed
+
+
+def build():
+    model = torchvision.models.mobilenet_v3_small(weights=None)
+    return slowed(model, SLOW_OPS, SLOW_SIZE) if SLOW_OPS else model
+"""
+
+
+def make_repo(folder: Path, args: argparse.Namespace) -> Path:
+    """A git repository whose factory builds mobilenet_v3_small and takes its slowdown from a
+    helper module of another name (abq_slow.py, committed with none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(
+        "[tool.perfsuite]\n[[tool.perfsuite.models]]\nname = \"mobilenet_v3_small\"\n"
+        "factory = \"abq_model:build\"\ninput_shape = [1, 3, 224, 224]\n"
+        f"[tool.perfsuite.ab]\npairs = {args.pairs}\n"
+        f"rounds_per_trial = {args.rounds_per_trial}\n")
+    (folder / "abq_model.py").write_text(FACTORY)
+    (folder / "abq_slow.py").write_text(f"SLOW_OPS = 0\nSLOW_SIZE = {args.size}\n")
+    shutil.copy(REPO / "benchmarks/slowdown_plugin.py", folder / "slowdown.py")
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "abq"]):
+        subprocess.run(["git", "-c", "user.email=abq@perfsuite", "-c", "user.name=abq", *command],
+                       cwd=folder, check=True, capture_output=True)
+    return folder
+
+
 def record(args: argparse.Namespace, pytest_args: list[str]) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    config = Path(tempfile.mkdtemp()) / "ab.toml"
-    config.write_text(f"[tool.perfsuite]\n[tool.perfsuite.ab]\npairs = {args.pairs}\n"
-                      f"rounds_per_trial = {args.rounds_per_trial}\n")
+    repo = make_repo(Path(tempfile.mkdtemp(prefix="abq-")) / "repo", args)
     levels = [int(ops) for ops in args.ops.split(",")]
     runs = [("aa", 0)] * args.aa + [(f"slow{ops}", ops) for ops in levels] * args.slow
     order = sorted(range(len(runs)), key=lambda i: (i % max(args.aa // 2, 1), i))  # interleave
     for count, index in enumerate(order):
         kind, ops = runs[index]
         target = out / f"{kind}-{index:03d}.json"
-        env = {**os.environ, "PERFSUITE_CONFIG": str(config), "PERFSUITE_SLOW_OPS": str(ops),
-               "PERFSUITE_SLOW_SIZE": str(args.size),
-               "PYTHONPATH": os.pathsep.join([str(REPO / "benchmarks"),
-                                              os.environ.get("PYTHONPATH", "")])}
+        # the slowdown is an uncommitted change to the helper: only this tree's side has it
+        (repo / "abq_slow.py").write_text(f"SLOW_OPS = {ops}\nSLOW_SIZE = {args.size}\n")
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                   "-p", "slowdown_plugin", "--perf-suite=only", "-k", "test_latency",
-                   "--perf-ab=HEAD", f"--benchmark-json={target}", *pytest_args]
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+                   "--perf-suite=only", "-k", "test_latency", "--perf-ab=HEAD",
+                   f"--benchmark-json={target.resolve()}", *pytest_args]
+        env = {key: value for key, value in os.environ.items() if key != "PERFSUITE_CONFIG"}
+        done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
         tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
         print(f"[{count + 1}/{len(runs)}] {kind} ops={ops}: exit {done.returncode}, {tail[0]}",
               flush=True)
+        if done.returncode not in (0, 1):
+            print(done.stdout[-2000:] + done.stderr[-2000:], flush=True)
 
 
 def evaluate(args: argparse.Namespace) -> None:

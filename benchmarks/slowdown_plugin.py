@@ -6,9 +6,9 @@ on a GPU) or over a tensor of PERFSUITE_SLOW_SIZE elements derived from the inpu
 where a small pass costs nothing), folded into the output at 1e-6 scale. The work is part of
 the model, so it is in the ONNX file, in the CUDA graph and between the CUDA events: what a
 regression looks like, unlike a host-side spin after the call. k = 0 (the default) leaves the
-model untouched (the A/A runs). Under --perf-ab only the current side is slowed. The achieved
-slowdown is measured from the runs themselves
-(gate_quality.py evaluate).
+model untouched (the A/A runs). The achieved slowdown is measured from the runs themselves
+(gate_quality.py evaluate). `--perf-ab` builds its models in worker processes that never load
+this plugin: ab_quality.py slows the working tree's factory instead.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ def pytest_configure(config):
     original = perfsuite.perf_run.build_model
 
     def build(spec):
-        if spec.isolated:  # --perf-ab's base side (REF) stays as it was
-            return original(spec)
         return slowed(original(spec), SLOW_OPS, SLOW_SIZE)
 
     perfsuite.perf_run.build_model = build

@@ -28,6 +28,7 @@ from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import CaseSpec
 from perfsuite.config import SuiteConfig
 from perfsuite.errors import CacheError, PerfsuiteError
+from perfsuite.models import import_folders
 from perfsuite.progress import Progress
 
 CaseKey = tuple  # (model, backend, precision)
@@ -64,16 +65,6 @@ class SideSpec:
     other: tuple[Path, ...]  # the other side's, in the same order (empty: the same tree)
     config: SuiteConfig = field(repr=False, compare=False)
     timer: str | None = None
-
-
-def import_folders(roots: Sequence[Path]) -> list[str]:
-    """The folders a side's code imports from, first: each root, and its src/ where present."""
-    found: list[str] = []
-    for root in roots:
-        for folder in (root, root / "src"):
-            if folder.is_dir() and str(folder) not in found:
-                found.append(str(folder))
-    return found
 
 
 def harness(cache: ArtifactCache) -> Path:
@@ -170,7 +161,7 @@ class WorkerSide:
                     code = self.process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     code = None
-                self._stop(f"its worker stopped ({_exit_reason(code)})", what)
+                self._stop(f"stopped ({_exit_reason(code)})", what)
             if kind == "progress":
                 self.progress(f"[{self.spec.label}] {value}")
                 deadline = time.monotonic() + self.timeout_s
@@ -253,7 +244,7 @@ class AbSides:
         for side in sides:
             side.send("start", {"own": [str(p) for p in side.spec.own],
                                 "other": [str(p) for p in side.spec.other],
-                                "first": import_folders(side.spec.own),
+                                "first": [str(p) for p in import_folders(side.spec.own)],
                                 "exempt": [], "config": side.spec.config,
                                 "timer": side.spec.timer})
         for side in sides:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.errors import ConfigError
-from perfsuite.models import IMAGE_INPUT_RANGE, ModelSpec
+from perfsuite.models import IMAGE_INPUT_RANGE, ModelSpec, import_folders
 from perfsuite.validate import check_int, check_keys, is_positive_int
 
 MODEL_KEYS = {"name", "torchvision", "factory", "input_shape", "weights", "seed", "input_range"}
@@ -18,7 +18,7 @@ MAX_INPUT_ELEMENTS = 2**31 - 1  # int32 indexing in the runtimes; larger shapes 
 def parse_models(value: Any, where: str, rootdir: Path, folder: Path) -> tuple[ModelSpec, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}models | expected a non-empty array of [[models]] tables.")
-    search = tuple(dict.fromkeys((folder, rootdir)))  # factories import from these folders
+    search = import_folders((folder, rootdir))  # factories import from these folders
     specs = [_model(entry, f"{where}models[{i}] ", rootdir, search)
              for i, entry in enumerate(value)]
     names = [spec.name for spec in specs]

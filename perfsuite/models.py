@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import importlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,16 @@ def torchvision_classifiers() -> list[str]:
     """Names of torchvision's classification models (imports torchvision)."""
     models = require("torchvision.models")
     return sorted(models.list_models(module=models))
+
+
+def import_folders(roots: Sequence[Path]) -> tuple[Path, ...]:
+    """The folders a factory's code imports from: each root, and its src/ where present."""
+    found: dict[Path, None] = {}
+    for root in roots:
+        for folder in (root, root / "src"):
+            if folder == root or folder.is_dir():
+                found.setdefault(folder)
+    return tuple(found)
 
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
@@ -250,6 +260,39 @@ def weights_digest(model: torch.nn.Module) -> str:
         digest.update(f"{key}|{data.dtype}|{tuple(data.shape)}|".encode())
         digest.update(data.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
     return digest.hexdigest()
+
+
+def code_digest(spec: ModelSpec) -> str:
+    """What the model's code is, beside its weights (both key the ONNX cache): for a factory,
+    sha256 over every loaded module file under the factory's folders (its own module, helpers,
+    a library under src/; not pytest's test files and conftest.py), so a change to a forward()
+    misses the cache; for a torchvision model, torchvision's version."""
+    if spec.factory is None:
+        return f"torchvision {require('torchvision').__version__}"
+    roots = [folder.resolve() for folder in spec.search_path]
+    files: dict[str, Path] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        resolved = Path(path).resolve()
+        if _is_test_file(resolved.name):
+            continue
+        for root in roots:
+            if root == resolved.parent or root in resolved.parents:
+                files[str(resolved.relative_to(root))] = resolved
+                break
+    digest = hashlib.sha256()
+    for name, path in sorted(files.items()):
+        try:
+            digest.update(f"{name}|".encode() + path.read_bytes())
+        except OSError:
+            digest.update(f"{name}|unreadable".encode())
+    return digest.hexdigest()
+
+
+def _is_test_file(name: str) -> bool:
+    return name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
 
 
 def _byte_dtype() -> Any:

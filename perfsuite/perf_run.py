@@ -28,7 +28,7 @@ from perfsuite.errors import BackendUnavailable, BuiltNotRunnable, PerfsuiteErro
 from perfsuite.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.inputs import input_set
 from perfsuite.lazy import require
-from perfsuite.models import ModelSpec, build_model, weights_digest
+from perfsuite.models import ModelSpec, build_model, code_digest, weights_digest
 from perfsuite.monitor import RunMonitor
 from perfsuite.paired import PairedTrials
 from perfsuite.preflight import failure_action
@@ -95,6 +95,7 @@ class SuiteModelArtifacts(ModelArtifacts):
         return {
             "model": self.spec.name,
             "weights_sha256": weights_digest(self.torch_model()),
+            "code_sha256": code_digest(self.spec),
             "input_shape": "x".join(map(str, self.spec.input_shape)),
             "precision": precision,
             "exporter": self._config.onnx.exporter,

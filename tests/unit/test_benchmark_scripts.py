@@ -56,3 +56,17 @@ def test_gate_quality_records_fresh_runs(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "aa_00.json: ok" in done.stdout and "ops02_00.json: ok" in done.stdout
     assert (tmp_path / "cache-passes2").is_dir(), "each slowdown has an ONNX cache of its own"
+
+
+def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
+    runs = tmp_path / "runs"
+    done = script("benchmarks/ab_quality.py", "record", "--out", str(runs), "--aa", "1",
+                  "--slow", "1", "--ops", "3", "--size", "1000", "--pairs", "20",
+                  "--perf-backends", "onnxruntime", "--perf-precisions", "fp32",
+                  "--perf-device", "cpu", PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[1/2] aa ops=0: exit " in done.stdout and "[2/2] slow3 ops=3: exit " in done.stdout
+    assert {p.name for p in runs.glob("*.json")} == {"aa-000.json", "slow3-001.json"}
+    done = script("benchmarks/ab_quality.py", "evaluate", str(runs), "--chunk", "20")
+    assert done.returncode == 0, done.stderr
+    assert "| onnxruntime fp32 | 2 | " in done.stdout and " of 1 (" in done.stdout, done.stdout

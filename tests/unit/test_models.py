@@ -198,3 +198,32 @@ def test_a_huge_input_shape_is_refused_at_configuration(tmp_path):
         "input_shape = [65536, 3, 4096, 4096]\n")
     with pytest.raises(ConfigError, match="holds 3,298,534,883,328 values"):
         load_config(tmp_path, ["torch"], environ={})
+
+
+def test_the_onnx_cache_key_follows_the_factorys_code_not_its_tests(tmp_path, monkeypatch):
+    """A change to a forward() in a helper module (weights unchanged) must miss the ONNX cache,
+    else ONNX Runtime and TensorRT would keep running the old code; a test file must not."""
+    (tmp_path / "src/blocks").mkdir(parents=True)
+    (tmp_path / "src/blocks/__init__.py").write_text("SCALE = 1.0\n")
+    (tmp_path / "tiny_factory.py").write_text(
+        "import torch\nimport blocks\n\nclass Scaled(torch.nn.Module):\n"
+        "    def forward(self, x):\n        return x * blocks.SCALE\n\n"
+        "def build():\n    return torch.nn.Sequential(torch.nn.Linear(4, 2), Scaled())\n")
+    (tmp_path / "test_something.py").write_text("X = 1\n")
+    from perfsuite.models import code_digest, import_folders
+
+    spec = ModelSpec(name="t", input_shape=(1, 4), factory="tiny_factory:build",
+                     search_path=import_folders((tmp_path,)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("tiny_factory", "blocks", "test_something"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import test_something  # noqa: F401  (loaded, as pytest loads test modules)
+
+    build_model(spec)
+    before = code_digest(spec)
+    (tmp_path / "test_something.py").write_text("X = 2\n")
+    assert code_digest(spec) == before, "a test file is not the model's code"
+    (tmp_path / "src/blocks/__init__.py").write_text("SCALE = 2.0\n")
+    assert code_digest(spec) != before, "the library under src/ is the model's code"
+    assert code_digest(ModelSpec(name="m", input_shape=(1, 3, 8, 8),
+                                 torchvision="mobilenet_v3_small")).startswith("torchvision ")
