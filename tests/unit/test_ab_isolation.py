@@ -248,7 +248,8 @@ def test_sides_in_two_environments(pytester, tmp_path, monkeypatch, base_spin, t
     assert f"({env_a})" in done.stdout and f"({env_b})" in done.stdout
     if base_spin == this_spin:
         assert done.returncode == 0, text[-3000:]
-        assert f"tiny-torch-fp32 end to end vs {label} ok: x1.000" in done.stdout
+        assert f"{label} 1.000 ms, x1.000 [1.000, 1.000] e2e ok" in done.stdout
+        assert f"perfsuite A/B vs {label}: 4 checks, 0 regressed" in done.stdout
     else:
         assert done.returncode == 1, text[-3000:]
         assert f"tiny-torch-fp32 end to end vs {label} REGRESSED: x10.000" in done.stdout
