@@ -35,9 +35,6 @@ from perfsuite.preflight import failure_action
 from perfsuite.progress import Progress, step
 from perfsuite.timing import LatencyStats
 
-if TYPE_CHECKING:
-    from perfsuite.ab_sides import AbSides
-
 
 @dataclass(frozen=True)
 class CaseResult:
@@ -153,7 +150,9 @@ class PerfRun:
         self.drifts: dict[str, dict[str, float]] = {}  # per case id
         self._item_records: list[ItemRecord] = []
         self._recorded_cases: dict[str, CaseSpec] = {}
-        self.ab: AbSides | None = None  # --perf-ab: the two sides' workers, set by the plugin
+        # --perf-ab: the two sides' workers (perfsuite.ab_sides.AbSides), set by the plugin; not
+        # imported here, as the workers import this module
+        self.ab: Any = None
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
                                   lambda: self.device, threads=lambda: self.cpu_threads)
