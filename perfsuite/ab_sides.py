@@ -102,6 +102,11 @@ def _exit_reason(code: int | None) -> str:
     return f"exit status {code}"
 
 
+def _worker_env() -> dict[str, str]:
+    """Both workers hash strings alike (dict and set layouts, and so their host-side costs)."""
+    return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+
+
 class WorkerSide:
     """One side's worker process and the requests sent to it."""
 
@@ -119,7 +124,7 @@ class WorkerSide:
             self.process = subprocess.Popen(
                 [spec.python, "-c", BOOT, str(harness_path), str(to_worker), str(from_worker),
                  str(os.getpid())],
-                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_worker_env(),
                 stderr=subprocess.PIPE, pass_fds=(to_worker, from_worker))
         except OSError as exc:
             for fd in (self._requests, self._replies):

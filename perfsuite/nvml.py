@@ -69,11 +69,12 @@ class NvmlGpu:
         return None
 
     def other_processes(self) -> list[int] | None:
-        """PIDs of compute processes on this GPU other than this one (None: NVML cannot say)."""
+        """PIDs of compute processes on this GPU other than this one and its children (an A/B
+        run's workers), None where NVML cannot say."""
         running = self._read(self._nvml.nvmlDeviceGetComputeRunningProcesses)
         if running is None:
             return None
-        return sorted({int(p.pid) for p in running} - {os.getpid()})
+        return sorted({int(p.pid) for p in running} - own_processes())
 
     def load_percent(self) -> float | None:
         rates = self._read(self._nvml.nvmlDeviceGetUtilizationRates)
@@ -112,3 +113,24 @@ def torch_pci_bus_id() -> str:
     if all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
         return f"{props.pci_domain_id:08X}:{props.pci_bus_id:02X}:{props.pci_device_id:02X}.0"
     return ""
+
+
+def own_processes() -> set[int]:
+    """This process and its descendants (Linux /proc; elsewhere this process alone)."""
+    found, queue = set(), [os.getpid()]
+    while queue:
+        pid = queue.pop()
+        if pid in found:
+            continue
+        found.add(pid)
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as children:
+                    queue.extend(int(child) for child in children.read().split())
+            except (OSError, ValueError):
+                continue
+    return found

@@ -4,6 +4,7 @@ pre-flight clocks, throttle reasons and load, with numbers as NVML reports them.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -97,6 +98,19 @@ def test_this_process_alone_is_idle(monkeypatch):
     checks = {c.name: c for c in telemetry(monkeypatch, load=80,
                                            pids=(os.getpid(),)).checks(PreflightConfig())}
     assert checks["GPU idle"].status == "ok"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc (Linux)")
+def test_this_runs_own_workers_are_not_other_processes(monkeypatch):
+    """An A/B run's workers are this process's children: they compute on the GPU as its own."""
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        checks = {c.name: c for c in telemetry(monkeypatch, load=80, pids=(
+            os.getpid(), worker.pid)).checks(PreflightConfig())}
+    finally:
+        worker.kill()
+        worker.wait()
+    assert checks["GPU idle"].status == "ok", checks["GPU idle"].describe()
 
 
 def test_unsupported_reads_are_unknown(monkeypatch):
