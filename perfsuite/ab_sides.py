@@ -102,6 +102,15 @@ def _exit_reason(code: int | None) -> str:
     return f"exit status {code}"
 
 
+def timing_core() -> int | None:
+    """The one CPU core both workers' timing threads share (the last this process may use;
+    None where affinity cannot be set or one core is all there is)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1] if len(cores) > 1 else None
+
+
 def _worker_env() -> dict[str, str]:
     """Both workers hash strings alike (dict and set layouts, and so their host-side costs)."""
     return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
@@ -251,7 +260,7 @@ class AbSides:
                                 "other": [str(p) for p in side.spec.other],
                                 "first": [str(p) for p in import_folders(side.spec.own)],
                                 "exempt": [], "config": side.spec.config,
-                                "timer": side.spec.timer})
+                                "timer": side.spec.timer, "core": timing_core()})
         for side in sides:
             try:
                 found = side.wait("starting")

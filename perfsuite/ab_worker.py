@@ -196,6 +196,7 @@ class Worker:
         self.perf: Any = None
         self.layout: SideLayout | None = None
         self.clock = time.perf_counter
+        self.core: int | None = None
 
     def progress(self, message: str) -> None:
         send(self.write_fd, ("progress", message))
@@ -207,6 +208,7 @@ class Worker:
 
         self.perf = PerfRun(side["config"], progress=self.progress)
         self.perf.paired_mode = True
+        self.core = side.get("core")
         if side.get("timer"):
             module, _, attr = side["timer"].rpartition(".")
             self.clock = getattr(importlib.import_module(module), attr)
@@ -247,7 +249,12 @@ class Worker:
 
         case = self._case(key)
         runner, sample, timing = self.perf.runner(case), self._sample(case), self.perf.config.timing
-        return warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+        runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+        if self.core is not None:
+            # Both workers time on one core, so both sides meet its state (its clock, caches,
+            # other work) at every moment; threads the backends made while warming stay free.
+            os.sched_setaffinity(0, {self.core})
+        return runs
 
     def op_trial(self, key: tuple[str, str, str], statistic: str, rounds: int) -> list[float]:
         """`rounds` durations in seconds: host-timed calls ('e2e') or CUDA-event timed
