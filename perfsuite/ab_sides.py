@@ -112,8 +112,13 @@ def timing_core() -> int | None:
 
 
 def _worker_env() -> dict[str, str]:
-    """Both workers hash strings alike (dict and set layouts, and so their host-side costs)."""
-    return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+    """Both workers hash strings alike (dict and set layouts, and so their host-side costs), and
+    their OpenMP threads (torch's on a CPU) sleep when a parallel region ends instead of spinning
+    on the cores the other worker is about to time on. A setting of the user's is kept."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return env
 
 
 class WorkerSide:

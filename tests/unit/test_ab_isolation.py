@@ -230,20 +230,23 @@ def _env_with_spinpkg(folder: Path, spin: float) -> Path:
     return python
 
 
-@pytest.mark.parametrize(("base_spin", "this_spin"), [(1.0, 1.0), (1.0, 10.0)])
-def test_sides_in_two_environments(pytester, tmp_path, monkeypatch, base_spin, this_spin):
+@pytest.mark.parametrize(("base_spin", "this_spin", "ref"), [
+    (1.0, 1.0, "HEAD"), (1.0, 10.0, "HEAD"), (1.0, 10.0, None)])
+def test_sides_in_two_environments(pytester, tmp_path, monkeypatch, base_spin, this_spin, ref):
     """REF's side runs in environment A (--perf-ab-python), this tree's side in environment B
     (the one pytest runs in): A/A runs and names both; a slowdown only B's package has is
-    caught."""
+    caught. Without --perf-ab both sides are the working tree."""
     repo = make_repo(pytester, tmp_path, monkeypatch, spin_from="spinpkg")
     env_a = _env_with_spinpkg(tmp_path / "env-a", base_spin)
     env_b = _env_with_spinpkg(tmp_path / "env-b", this_spin)
-    done = run_in(env_b, repo, "--perf-ab=HEAD", f"--perf-ab-python={tmp_path / 'env-a'}")
+    done = run_in(env_b, repo, *([f"--perf-ab={ref}"] if ref else []),
+                  f"--perf-ab-python={tmp_path / 'env-a'}")
     text = done.stdout + done.stderr
     assert "Traceback" not in text
-    label = f"HEAD on {os.path.relpath(tmp_path / 'env-a', repo)}"
+    label = os.path.relpath(tmp_path / "env-a", repo)
+    label = f"{ref} on {label}" if ref else label
     version = sys.version.split()[0]
-    assert f"perfsuite A/B side {label}: Python {version}" in done.stdout, done.stdout[-3000:]
+    assert f"perfsuite A/B side {label}: Python {version}" in done.stdout, text[-3000:]
     assert f"perfsuite A/B side this tree: Python {version}" in done.stdout
     assert f"({env_a})" in done.stdout and f"({env_b})" in done.stdout
     if base_spin == this_spin:
