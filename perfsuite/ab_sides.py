@@ -112,13 +112,8 @@ def timing_core() -> int | None:
 
 
 def _worker_env() -> dict[str, str]:
-    """Both workers hash strings alike (dict and set layouts, and so their host-side costs), and
-    their OpenMP threads (torch's on a CPU) sleep when a parallel region ends instead of spinning
-    on the cores the other worker is about to time on. A setting of the user's is kept."""
-    env = dict(os.environ)
-    env.setdefault("PYTHONHASHSEED", "0")
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
+    """Both workers hash strings alike (dict and set layouts, and so their host-side costs)."""
+    return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
 
 
 class WorkerSide:
@@ -231,10 +226,18 @@ class PreparedPair:
     base: WorkerSide
     current: WorkerSide
     gpu: bool  # both sides time GPU compute with CUDA events
+    last: WorkerSide | None = None  # the side that timed the previous trial
 
     def trials(self, side: WorkerSide, statistic: str) -> Callable[[int], list[float]]:
-        return lambda rounds: side.call("trial", self.key, statistic, rounds,
-                                        what=f"timing {'-'.join(self.key)}")
+        """One side's trials; a trial that follows the other side's starts with an untimed call
+        (the worker's threads had slept and its caches were the other process's)."""
+
+        def trial(rounds: int) -> list[float]:
+            after_other, self.last = self.last is not side, side
+            return side.call("trial", self.key, statistic, rounds, after_other,
+                             what=f"timing {'-'.join(self.key)}")
+
+        return trial
 
 
 class AbSides:

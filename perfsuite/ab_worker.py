@@ -253,12 +253,18 @@ class Worker:
         if self.core is not None:
             # Both workers time on one core, so both sides meet its state (its clock, caches,
             # other work) at every moment; threads the backends made while warming stay free.
-            os.sched_setaffinity(0, {self.core})
+            try:
+                os.sched_setaffinity(0, {self.core})
+            except OSError:  # a cpuset that changed under us: time unpinned
+                self.core = None
         return runs
 
-    def op_trial(self, key: tuple[str, str, str], statistic: str, rounds: int) -> list[float]:
+    def op_trial(self, key: tuple[str, str, str], statistic: str, rounds: int,
+                 after_other: bool = False) -> list[float]:
         """`rounds` durations in seconds: host-timed calls ('e2e') or CUDA-event timed
-        back-to-back launches ('gpu')."""
+        back-to-back launches ('gpu', whose median leaves the first out). After the other
+        side's trial an untimed call comes first: it wakes this worker's threads and brings its
+        model back into the caches, as the previous call of a run in one process would have."""
         case = self._case(key)
         runner, sample = self.perf.runner(case), self._sample(case)
         if statistic == "gpu":
@@ -268,6 +274,8 @@ class Worker:
             return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
         from perfsuite.paired import host_timed
 
+        if after_other:
+            runner.run(sample)
         return host_timed(lambda: runner.run(sample), self.clock)(rounds)
 
     def op_sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
