@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,3 +210,19 @@ def test_aa_false_alarms_and_detection_on_simulated_pairs():
     assert alarms / 2000 < 0.01 and caught / 500 > 0.98
     verdict = judge_pairs("m", "ref", trials(1.10), 0.01)
     assert verdict.low < verdict.ratio < verdict.high and math.isfinite(verdict.resolution)
+
+
+@pytest.mark.skipif(not Path("/proc/self/personality").exists(), reason="reads /proc (Linux)")
+def test_workers_start_with_a_fixed_address_layout():
+    """Address-space randomisation off (ADDR_NO_RANDOMIZE, 0x0040000) where setarch works, so
+    two workers place code and buffers alike; elsewhere the command is left as it was."""
+    from perfsuite.ab_sides import _setarch_prefix, fixed_layout
+
+    command = [sys.executable, "-c", "print(open('/proc/self/personality').read())"]
+    if not _setarch_prefix():
+        assert fixed_layout(command) == command
+        return
+    done = subprocess.run(fixed_layout(command), capture_output=True, text=True, check=True)
+    assert int(done.stdout, 16) & 0x0040000
+    assert not int(subprocess.run(command, capture_output=True, text=True,
+                                  check=True).stdout, 16) & 0x0040000
