@@ -14,7 +14,7 @@ import pytest
 from perfsuite.baselines import drift_name, size_name
 from perfsuite.comparison import GATED_DRIFT, chosen_policy
 from perfsuite.config import GateConfig
-from perfsuite.ab_sides import SideError, SideStopped
+from perfsuite.ab_process import SideError, SideStopped
 from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_size
 from perfsuite.paired import PairedVerdict, decide, judge_pairs
 from perfsuite.perf_run import ItemRecord, PerfRun

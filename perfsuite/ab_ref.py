@@ -10,7 +10,6 @@ side then fails to build, saying which file is missing.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import posixpath
 import subprocess
@@ -20,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from perfsuite.ab_sides import AbSides, SideSpec, environment_label, sides_python
+from perfsuite.ab_process import SideSpec, environment_label, sides_python
+from perfsuite.ab_sides import AbSides
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.config import CONFIG_ENV, CliOverrides, SuiteConfig, load_config
 from perfsuite.errors import CacheError, ConfigError, PerfsuiteError

@@ -29,7 +29,6 @@ from perfsuite.validate import (
     check_number,
 )
 
-
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 EXPORTERS = ("torchscript", "dynamo")
@@ -271,7 +270,7 @@ def _ab(table: Any, where: str) -> AbConfig:
                                                  base.gpu_rounds_per_trial),
                                        f"{where}gpu_rounds_per_trial", 1),
         worker_timeout_s=check_number(table.get("worker_timeout_s", base.worker_timeout_s),
-                                      f"{where}worker_timeout_s") or base.worker_timeout_s,
+                                      f"{where}worker_timeout_s", above_zero=True),
     )
 
 

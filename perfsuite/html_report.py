@@ -16,8 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from perfsuite import plots
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.perf_run import CaseResult
-from perfsuite.report import ReportSummary, reference_ms, table_blocks
-from perfsuite.report_files import GENERATOR
+from perfsuite.report import GENERATOR, ReportSummary, reference_ms, table_blocks
 from perfsuite.run_record import RunRecord
 
 STYLE = """

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from perfsuite.ab_sides import AbSides, SideError, SideStopped
+from perfsuite.ab_process import SideError, SideStopped
+from perfsuite.ab_sides import AbSides
 from perfsuite.backends import CaseSpec, Runner, ToolTimings
 from perfsuite.energy import Clock, EnergyStats, measure_energy
 from perfsuite.lazy import require

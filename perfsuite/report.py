@@ -12,6 +12,8 @@ from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.gate import GateVerdict
 from perfsuite.perf_run import CaseResult
 
+GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page html_report.py makes
+
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
            "speedup", "artifact MB", "drift rel_l2", "notes")
 ENERGY_COLUMNS = ("W", "mJ/inf")  # shown when some session was metered

@@ -12,7 +12,7 @@ from typing import Any
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
 from perfsuite.git import GitError, git
-from perfsuite.report import ReportSummary, markdown_report
+from perfsuite.report import GENERATOR, ReportSummary, markdown_report
 
 if typing.TYPE_CHECKING:
     from perfsuite.comparison import BaselineComparison
@@ -20,7 +20,6 @@ if typing.TYPE_CHECKING:
     from perfsuite.run_record import RunRecord
 
 HTML_SUFFIXES = (".html", ".htm")
-GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page html_report.py makes
 
 
 def write_reports(paths: Sequence[Path], summary: ReportSummary,

@@ -47,11 +47,13 @@ def check_int(value: Any, where: str, minimum: int) -> int:
     return value
 
 
-def check_number(value: Any, where: str) -> float:
-    """A finite number >= 0 (TOML accepts nan and inf; a limit of nan would pass everything)."""
+def check_number(value: Any, where: str, above_zero: bool = False) -> float:
+    """A finite number >= 0, or > 0 (TOML accepts nan and inf; a limit of nan would pass
+    everything)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value < 0):
-        raise ConfigError(f"{where} | expected a finite number >= 0, got {value!r}.")
+            or value < 0 or (above_zero and value == 0)):
+        bound = "> 0" if above_zero else ">= 0"
+        raise ConfigError(f"{where} | expected a finite number {bound}, got {value!r}.")
     return float(value)
 
 

@@ -216,7 +216,7 @@ def test_aa_false_alarms_and_detection_on_simulated_pairs():
 def test_workers_start_with_a_fixed_address_layout():
     """Address-space randomisation off (ADDR_NO_RANDOMIZE, 0x0040000) where setarch works, so
     two workers place code and buffers alike; elsewhere the command is left as it was."""
-    from perfsuite.ab_sides import _setarch_prefix, fixed_layout
+    from perfsuite.ab_process import _setarch_prefix, fixed_layout
 
     command = [sys.executable, "-c", "print(open('/proc/self/personality').read())"]
     if not _setarch_prefix():

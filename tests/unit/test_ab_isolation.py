@@ -18,28 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_ab import ARGS, VCLOCK, git
+from tests.unit.test_ab import PYPROJECT as AB_PYPROJECT
 
-PYPROJECT = """
-[tool.perfsuite]
-backends = ["torch"]
-precisions = ["fp32"]
-device = "cpu"
-
-[tool.perfsuite.timing]
-rounds = 10
-trials = 2
-warmup_seconds = 0.0
-warmup_min_runs = 1
-
-[tool.perfsuite.ab]
-pairs = 20
-{ab}
-
-[[tool.perfsuite.models]]
-name = "tiny"
-factory = "models:build"
-input_shape = [1, 3, 8, 8]
-"""
+# test_ab's project with one precision; `{ab}` takes more [tool.perfsuite.ab] keys
+PYPROJECT = AB_PYPROJECT.replace('["fp32", "fp16"]', '["fp32"]').replace(
+    "pairs = 20\n", "pairs = 20\n{ab}\n")
 # The factory's module imports its cost from SPIN_FROM (a module of another top-level name, a
 # library under src/, a submodule's package, a package of the environment).
 MODELS = """

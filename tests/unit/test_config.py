@@ -80,6 +80,8 @@ weights = "w/r18.pt"
         ("[tool.perfsuite.timing]\nwarmup_seconds = inf\n",
          "warmup_seconds | expected a finite number >= 0, got inf"),
         ("[tool.perfsuite.agreement.fp16]\natol = -inf\n", "atol | expected a finite number"),
+        ("[tool.perfsuite.ab]\nworker_timeout_s = 0\n",
+         "worker_timeout_s | expected a finite number > 0, got 0"),
     ],
 )
 def test_bad_settings_name_the_problem(tmp_path, body, needle):
