@@ -1,6 +1,7 @@
-"""An A/B worker: one side of `--perf-ab` in its own process (perfsuite.ab_sides drives it).
+"""An A/B worker: one side of `--perf-ab` in its own process (perfsuite.ab_process starts it,
+perfsuite.ab_sides drives it).
 
-The driver starts it as `python -c BOOT HARNESS READ_FD WRITE_FD` in the side's tree, where
+It runs as `python -c BOOT HARNESS READ_FD WRITE_FD PARENT_PID` in the side's tree, where
 HARNESS is a private copy of perfsuite (so the worker's interpreter needs only the standard library
 and the model's own packages, not perfsuite). Its import path then starts with the harness and the
 side's tree (its root, and `src/` where present); entries that point into the other side's tree

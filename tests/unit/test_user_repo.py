@@ -27,6 +27,13 @@ rounds = 20
 trials = 2
 warmup_seconds = 0.0
 
+# These tests follow the user's steps, not the gate's judgement of real timings (a busy 2-core
+# CI machine moves them 2x between runs; the gate's own tests inject costs): only a change
+# beyond 100x fails latency here.
+[tool.perfsuite.gate]
+max_increase = 100.0
+tail_max_increase = 100.0
+
 [[tool.perfsuite.models]]
 name = "acme_net"
 factory = "acme_models:build"
