@@ -102,10 +102,10 @@ def test_the_readme_steps_in_a_fresh_repository_with_its_virtualenv_inside(wheel
     assert init.returncode == 0, init.stderr
     config = (repo / "pyproject.toml").read_text()
     assert 'name = "mynet"' in config
-    # the README's steps, not the gate's judgement of real timings (a busy 2-core CI machine
-    # moves them 2x between runs): only a change beyond 100x fails latency here
+    # a busy 2-core CI machine moves real timings 2x between runs: only the 4.8x slowdown below,
+    # not that noise, may fail latency here (the gate's own tests inject costs)
     with (repo / "pyproject.toml").open("a") as handle:
-        handle.write("\n[tool.perfsuite.gate]\nmax_increase = 100.0\ntail_max_increase = 100.0\n")
+        handle.write("\n[tool.perfsuite.gate]\nmax_increase = 1.5\ntail_max_increase = 1.5\n")
     assert "branches: [master]" in (repo / ".github/workflows/perfsuite.yml").read_text()
     (repo / "test_mine.py").write_text("def test_mine():\n    assert True\n")
     cache = str(tmp_path / "cache")
