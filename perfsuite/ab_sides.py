@@ -8,6 +8,7 @@ left is "not compared" with the reason, while this tree's benchmarks are still m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -81,11 +82,13 @@ class AbSides:
         """Start both workers side by side, then import every factory's module on each and check
         that no module came from the other side's tree (IsolationError otherwise)."""
         sides = (self.base, self.current)
+        lengths = [max(len(os.path.realpath(p)) for p in pair)
+                   for pair in zip(self.base.spec.own, self.current.spec.own)]
         for side in sides:
             side.send("start", {"own": [str(p) for p in side.spec.own],
                                 "other": [str(p) for p in side.spec.other],
                                 "first": [str(p) for p in import_folders(side.spec.own)],
-                                "exempt": [], "config": side.spec.config,
+                                "lengths": lengths, "exempt": [], "config": side.spec.config,
                                 "timer": side.spec.timer, "core": timing_core()})
         for side in sides:
             try:

@@ -14,6 +14,7 @@ loaded so the driver can check that no module came from the other side's tree.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 PROTOCOL = 1
 BOOT = ("import sys; sys.path[:1] = [sys.argv[1]]; "
@@ -78,13 +79,27 @@ def environment_folders() -> list[str]:
     return sorted({_real(f) for f in folders})
 
 
+def padded(path: str, length: int) -> str:
+    """`path` spelled in `length` characters where it is shorter (`/.` steps, and one `//`):
+    the same folder. Both workers then hold import-path strings of equal lengths, and so lay out
+    their heaps alike; with the two trees' paths of different lengths one side ran torch 2%
+    faster than the other in A/A runs (a CPU, fixed address layout)."""
+    missing = length - len(path)
+    if missing <= 0:
+        return path
+    return path + "/" * (missing % 2) + "/." * (missing // 2)
+
+
 class SideLayout:
     """Where this side's code lives and what belongs to the other side."""
 
-    def __init__(self, own: list[str], other: list[str], exempt: list[str]) -> None:
+    def __init__(self, own: list[str], other: list[str], exempt: list[str],
+                 lengths: list[int] | None = None) -> None:
         self.own = [_real(f) for f in own]  # this side's tree roots (rootdir, git top level)
         self.other = [_real(f) for f in other]
         self.exempt = [_real(f) for f in exempt] + environment_folders()
+        # how this side spells its roots on the import path: as long as the other side's
+        self.spelled = [padded(root, n) for root, n in zip(self.own, lengths or [])]
 
     def owner(self, path: str) -> str:
         """'own', 'other' or '' (neither tree, or an interpreter folder)."""
@@ -104,18 +119,33 @@ class SideLayout:
         for root, mine in zip(self.other, self.own):
             if _under(real, root):
                 candidate = os.path.join(mine, os.path.relpath(real, root))
-                return candidate if os.path.isdir(candidate) else None
+                return self.spelling(candidate) if os.path.isdir(candidate) else None
         return None
+
+    def spelling(self, entry: str) -> str:
+        """`entry` of this side's tree with its root spelled as `spelled` says."""
+        real = _real(entry)
+        best = -1
+        for index, root in enumerate(self.own[:len(self.spelled)]):
+            if _under(real, root) and (best < 0 or len(root) > len(self.own[best])):
+                best = index
+        if best < 0:
+            return entry
+        rest = os.path.relpath(real, self.own[best])
+        return self.spelled[best] if rest == os.curdir else f"{self.spelled[best]}/{rest}"
 
     def import_path(self, harness: str, first: list[str]) -> list[str]:
         """harness, this side's folders, then the interpreter's path with entries of the other
         side's tree mapped onto this side's (or dropped when this side has no such folder)."""
-        path = [harness, *first]
+        path = [harness, *(self.spelling(folder) for folder in first)]
         for entry in sys.path[1:]:
             if not entry:
                 continue
-            if self.owner(entry) == "other":
+            owner = self.owner(entry)
+            if owner == "other":
                 entry = self.mapped(entry) or ""
+            elif owner == "own":
+                entry = self.spelling(entry)
             if entry and entry not in path:
                 path.append(entry)
         return path
@@ -203,7 +233,8 @@ class Worker:
         send(self.write_fd, ("progress", message))
 
     def op_start(self, harness: str, side: dict[str, Any]) -> dict[str, str]:
-        self.layout = SideLayout(side["own"], side["other"], [harness, *side["exempt"]])
+        self.layout = SideLayout(side["own"], side["other"], [harness, *side["exempt"]],
+                                 side.get("lengths"))
         sys.path[:] = self.layout.import_path(harness, side["first"])
         from perfsuite.perf_run import PerfRun
 
@@ -250,15 +281,26 @@ class Worker:
 
         case = self._case(key)
         runner, sample, timing = self.perf.runner(case), self._sample(case), self.perf.config.timing
-        runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
-        if self.core is not None:
-            # Both workers time on one core, so both sides meet its state (its clock, caches,
-            # other work) at every moment; threads the backends made while warming stay free.
-            try:
-                os.sched_setaffinity(0, {self.core})
-            except OSError:  # a cpuset that changed under us: time unpinned
-                self.core = None
-        return runs
+        return warm_up(lambda: runner.run(sample), timing.warmup_seconds, timing.warmup_min_runs)
+
+    @contextlib.contextmanager
+    def _on_timing_core(self) -> Iterator[None]:
+        """This thread on the timing core for one trial: both workers time on one core, so both
+        sides meet its state (its clock, caches, other work) at every moment. Only for the
+        trial: a thread a backend starts (ONNX Runtime's pool when its session is made) takes
+        its creator's cores, and pinned there it would share one core with the timing thread."""
+        if self.core is None:
+            yield
+            return
+        free = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, {self.core})
+        except OSError:  # a cpuset that changed under us: time unpinned
+            self.core = None
+        try:
+            yield
+        finally:
+            os.sched_setaffinity(0, free)
 
     def op_trial(self, key: tuple[str, str, str], statistic: str, rounds: int,
                  after_other: bool = False) -> list[float]:
@@ -268,16 +310,17 @@ class Worker:
         model back into the caches, as the previous call of a run in one process would have."""
         case = self._case(key)
         runner, sample = self.perf.runner(case), self._sample(case)
-        if statistic == "gpu":
-            from perfsuite.timing import cuda_event_samples
+        with self._on_timing_core():
+            if statistic == "gpu":
+                from perfsuite.timing import cuda_event_samples
 
-            enqueue = runner.device_enqueue(sample)
-            return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
-        from perfsuite.paired import host_timed
+                enqueue = runner.device_enqueue(sample)
+                return list(cuda_event_samples(enqueue, rounds, warmup_runs=0).gpu_s)
+            from perfsuite.paired import host_timed
 
-        if after_other:
-            runner.run(sample)
-        return host_timed(lambda: runner.run(sample), self.clock)(rounds)
+            if after_other:
+                runner.run(sample)
+            return host_timed(lambda: runner.run(sample), self.clock)(rounds)
 
     def op_sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
         from perfsuite.sizes import model_sizes
