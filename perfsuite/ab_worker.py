@@ -285,16 +285,21 @@ class Worker:
 
     @contextlib.contextmanager
     def _on_timing_core(self) -> Iterator[None]:
-        """This thread on the timing core for one trial: both workers time on one core, so both
-        sides meet its state (its clock, caches, other work) at every moment. Only for the
-        trial: a thread a backend starts (ONNX Runtime's pool when its session is made) takes
-        its creator's cores, and pinned there it would share one core with the timing thread."""
+        """This thread on the timing core for one trial, every other thread of this worker (a
+        backend's pool) on the other cores: both workers time on one core, so both sides meet
+        its state (its clock, caches, other work) at every moment, and each side's threads sit
+        where the other side's sat. Left to the scheduler, a pool thread woken by the timing
+        thread sometimes ran beside it on its core: ONNX Runtime A/A runs then differed by up
+        to 8.6% from one process to the next. This thread gets its cores back after the trial,
+        so the threads a backend starts later (made with their maker's cores) are free too."""
         if self.core is None:
             yield
             return
         free = os.sched_getaffinity(0)
         try:
             os.sched_setaffinity(0, {self.core})
+            if free - {self.core}:
+                _pin_other_threads(free - {self.core})
         except OSError:  # a cpuset that changed under us: time unpinned
             self.core = None
         try:
@@ -330,6 +335,22 @@ class Worker:
     def op_drift(self, key: tuple[str, str, str]) -> dict[str, float] | None:
         found = self.perf.drift(self._case(key))
         return None if found is None else found.as_dict()
+
+
+def _pin_other_threads(cores: set[int]) -> None:
+    """Every thread of this process but the calling one onto `cores` (Linux: /proc lists
+    them; a thread that ended meanwhile is skipped)."""
+    try:
+        threads = [int(name) for name in os.listdir("/proc/self/task")]
+    except OSError:
+        return
+    me = threading.get_native_id()
+    for thread in threads:
+        if thread != me:
+            try:
+                os.sched_setaffinity(thread, cores)
+            except OSError:
+                pass
 
 
 def main(argv: list[str]) -> None:
