@@ -53,7 +53,8 @@ class AbComparison:
             if not paired:
                 return []  # REF's side could not run: noted in failures
             verdicts = decide([judge_pairs(record.name, ab.label, trials,
-                                           policy.ab_min_increase) for trials in paired])
+                                           policy.ab_limit(trials.statistic))
+                               for trials in paired])
             self.decisions[record.name] = next(v for v in verdicts if v.decides)
             return list(verdicts)
         if record.kind == "size":

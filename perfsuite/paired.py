@@ -7,7 +7,8 @@ trial (the default) a burst of load longer than a call hits both calls of a pair
 gives one ratio current/base; the verdict is on the median of their logarithms, with the
 distribution-free confidence interval of a median (order statistics, the sign test's binomial
 law): bursts that make single pairs wild move it little, and no noise model is assumed. A change
-fails when the lower bound of the ratio lies above 1 + `ab_min_increase`.
+fails when the lower bound of the ratio lies above 1 + the statistic's practical limit
+(`ab_min_increase` for GPU compute, `ab_e2e_min_increase` for end to end).
 """
 
 from __future__ import annotations

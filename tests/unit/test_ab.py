@@ -113,6 +113,20 @@ def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
     assert page.count('<td class="text bad">HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED') == 2
 
 
+def test_end_to_end_fails_only_beyond_its_own_limit(repo):
+    """End to end (host clock) has the higher limit (ab_e2e_min_increase, 3%): +2% passes,
+    and fails where the repository lowers it."""
+    (repo.path / "models.py").write_text(MODELS.format(spin=2.04, body="pass"))
+    result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["torch*fp32*cpu*x1.020 ?1.020, 1.020? e2e ok*"])
+    with (repo.path / "pyproject.toml").open("a") as handle:
+        handle.write("\n[tool.perfsuite.gate]\nab_e2e_min_increase = 0.01\n")
+    result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*tiny-torch-fp32 end to end vs HEAD REGRESSED: x1.020*"])
+
+
 def test_base_side_failure_is_reported_and_the_current_side_measured(repo):
     (repo.path / "models.py").write_text(MODELS.format(spin=2.0, body="raise RuntimeError('x')"))
     git(repo.path, "commit", "-q", "-am", "broken")

@@ -4,6 +4,7 @@ recording of real runs, and both evaluations over the runs committed in docs/dat
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -62,11 +63,18 @@ def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
     runs = tmp_path / "runs"
     done = script("benchmarks/ab_quality.py", "record", "--out", str(runs), "--aa", "1",
                   "--slow", "1", "--ops", "3", "--size", "1000", "--pairs", "20",
+                  "--calibrate", "50", "--calibrate-pairs", "10", "--slow-first",
                   "--perf-backends", "onnxruntime", "--perf-precisions", "fp32",
                   "--perf-device", "cpu", PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "[1/2] aa ops=0: exit " in done.stdout and "[2/2] slow3 ops=3: exit " in done.stdout
-    assert {p.name for p in runs.glob("*.json")} == {"aa-000.json", "slow3-001.json"}
+    scaled = re.search(r"calibration: 3 passes made e2e [-+]\d+\.\d+%; using (\d+) for \+50%",
+                       done.stdout)
+    assert scaled, done.stdout
+    ops = scaled.group(1)
+    assert f"[1/2] slow{ops} ops={ops}: exit " in done.stdout, "the slowed process first"
+    assert "[2/2] aa ops=0: exit " in done.stdout
+    assert {p.name for p in runs.glob("*.json")} == {"aa-000.json", f"slow{ops}-001.json"}
     done = script("benchmarks/ab_quality.py", "evaluate", str(runs), "--chunk", "20")
     assert done.returncode == 0, done.stderr
     assert "| onnxruntime fp32 | 2 | " in done.stdout and " of 1 (" in done.stdout, done.stdout
+    assert "A/A processes' overall ratios (e2e): x" in done.stdout
