@@ -108,7 +108,8 @@ def calibrated(args: argparse.Namespace, ops: int, pytest_args: list[str], out: 
     found = [r for (_, stat), r in ratios(target).items() if stat == args.calibrate_on] \
         if target.is_file() else []
     if done.returncode not in (0, 1) or not found:
-        sys.exit(f"calibration failed (exit {done.returncode}):\n{done.stdout[-2000:]}")
+        sys.exit(f"calibration failed (exit {done.returncode}):\n{done.stdout[-2000:]}"
+                 f"{done.stderr[-2000:]}")
     slowdown = float(np.mean(found)) - 1
     scaled = max(1, round(ops * args.calibrate / 100 / slowdown)) if slowdown > 0 else ops * 4
     print(f"calibration: {ops} passes made {args.calibrate_on} {slowdown:+.2%}; "

@@ -63,7 +63,7 @@ def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
     runs = tmp_path / "runs"
     done = script("benchmarks/ab_quality.py", "record", "--out", str(runs), "--aa", "1",
                   "--slow", "1", "--ops", "3", "--size", "1000", "--pairs", "20",
-                  "--calibrate", "50", "--calibrate-pairs", "10", "--slow-first",
+                  "--calibrate", "50", "--calibrate-pairs", "20", "--slow-first",
                   "--perf-backends", "onnxruntime", "--perf-precisions", "fp32",
                   "--perf-device", "cpu", PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
