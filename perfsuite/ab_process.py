@@ -170,7 +170,18 @@ class WorkerSide:
             self._stop("stopped accepting requests", op)
 
     def wait(self, what: str) -> Any:
-        """The reply to the request sent last; progress lines are passed on meanwhile."""
+        """The reply to the request sent last; progress lines are passed on meanwhile. Interrupted
+        (Ctrl-C) before the reply came, the worker is stopped: its late reply would otherwise
+        answer the next request, and the run's end would wait on a worker still busy."""
+        try:
+            return self._wait(what)
+        except (KeyboardInterrupt, SystemExit):
+            self.stopped = f"{self.spec.label}'s worker was stopped: the run was interrupted " \
+                           f"while {what}"
+            self.kill()
+            raise
+
+    def _wait(self, what: str) -> Any:
         deadline = time.monotonic() + self.timeout_s
         while True:
             left = deadline - time.monotonic()
