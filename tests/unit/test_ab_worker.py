@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from perfsuite.ab_worker import SideLayout, Worker, _pin_other_threads, padded
+from perfsuite.ab_layout import SideLayout, padded
+from perfsuite.ab_worker import Worker, _pin_other_threads
 
 
 @pytest.mark.parametrize("missing", [0, 1, 2, 5])
