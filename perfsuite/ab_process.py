@@ -28,6 +28,8 @@ from perfsuite.errors import CacheError, PerfsuiteError
 from perfsuite.progress import Progress
 
 STDERR_LINES = 12
+REAP_S = 30.0  # the longest the run waits for a killed worker to go
+WAKE_S = 0.25  # the longest a wait for a worker blocks without looking at signals
 
 
 class SideError(PerfsuiteError):
@@ -153,13 +155,17 @@ class WorkerSide:
         finally:
             os.close(to_worker)
             os.close(from_worker)
-        threading.Thread(target=self._keep_tail, daemon=True,
-                         name=f"perfsuite-ab-{spec.label}").start()
+        self._tail_reader = threading.Thread(target=self._keep_tail, daemon=True,
+                                             name=f"perfsuite-ab-{spec.label}")
+        self._tail_reader.start()
 
     def _keep_tail(self) -> None:
         assert self.process.stderr is not None
-        for line in iter(self.process.stderr.readline, b""):
-            self._tail.append(line.decode(errors="replace").rstrip())
+        try:
+            for line in iter(self.process.stderr.readline, b""):
+                self._tail.append(line.decode(errors="replace").rstrip())
+        except (OSError, ValueError):  # closed by close() while a stuck worker still held it
+            return
 
     def send(self, op: str, *args: Any) -> None:
         if self.stopped:
@@ -175,7 +181,9 @@ class WorkerSide:
         answer the next request, and the run's end would wait on a worker still busy."""
         try:
             return self._wait(what)
-        except (KeyboardInterrupt, SystemExit):
+        except (SideError, SideStopped):
+            raise
+        except BaseException:  # Ctrl-C, pytest.exit, a time-out plugin's Failed
             self.stopped = f"{self.spec.label}'s worker was stopped: the run was interrupted " \
                            f"while {what}"
             self.kill()
@@ -185,8 +193,13 @@ class WorkerSide:
         deadline = time.monotonic() + self.timeout_s
         while True:
             left = deadline - time.monotonic()
-            ready = select.select([self._replies], [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
+            if left > 0:
+                # short slices: a Ctrl-C that the kernel gave another thread of this process
+                # (a backend's pool) does not interrupt this select, only the next bytecode
+                ready = select.select([self._replies], [], [], min(left, WAKE_S))[0]
+                if not ready:
+                    continue
+            else:
                 self._stop(f"did not answer within {self.timeout_s:g} s "
                            "([tool.perfsuite.ab] worker_timeout_s)", what)
             try:
@@ -211,9 +224,9 @@ class WorkerSide:
 
     def _stop(self, reason: str, what: str) -> None:
         self.kill()
-        self.process.wait()
-        time.sleep(0.05)  # the tail thread reads what the worker wrote last
-        tail = [line for line in self._tail if line.strip()][-3:]
+        self._reap()
+        self._tail_reader.join(timeout=2)  # it reads what the worker wrote last
+        tail = [line for line in tuple(self._tail) if line.strip()][-3:]
         said = f"; its last output: {' | '.join(tail)}" if tail else ""
         self.stopped = f"{self.spec.label}'s worker {reason} while {what}{said}"
         raise SideStopped(self.stopped)
@@ -221,6 +234,14 @@ class WorkerSide:
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
+
+    def _reap(self) -> None:
+        """Wait for the killed worker; one stuck in the kernel (a hung GPU driver) is left
+        behind rather than hanging the run."""
+        try:
+            self.process.wait(timeout=REAP_S)
+        except subprocess.TimeoutExpired:
+            pass
 
     def close(self) -> None:
         """Ask the worker to finish; kill it if it does not within a few seconds."""
@@ -231,7 +252,10 @@ class WorkerSide:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
-        self.process.wait()
+        self._reap()
+        self._tail_reader.join(timeout=2)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         for fd in (self._requests, self._replies):
             try:
                 os.close(fd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from perfsuite.ab_process import (
     SideError,
@@ -144,14 +145,10 @@ class AbSides:
         key = (case.model, case.backend, case.precision)
         if not self.configures(*key):
             return None  # new since REF: listed, not compared
-        found = {}
-        for side in (self.base, self.current):
-            try:
-                found[side.spec.label] = side.call("prepare", key,
-                                                   what=f"preparing {case.id}")
-            except (SideError, SideStopped) as exc:
-                self.failures[case.id] = self.side_failed(exc)
-                return None
+        found, failure = self._both("prepare", key, what=f"preparing {case.id}")
+        if failure is not None:
+            self.failures[case.id] = self.side_failed(failure)
+            return None
         self.check_isolation()
         base_shape = tuple(found[self.base.spec.label]["input_shape"])
         if base_shape != tuple(input_shape):
@@ -160,6 +157,25 @@ class AbSides:
             return None
         return PreparedPair(key, self.base, self.current,
                             all(info["gpu"] for info in found.values()))
+
+    def _both(self, op: str, *args: Any, what: str) -> tuple[dict[str, Any], Exception | None]:
+        """`op` on both sides at once (their models build side by side, untimed): each side's
+        reply by label, and the first failure. Every request sent is waited for, so no late
+        reply can answer a later request."""
+        asked, failure = [], None
+        for side in (self.base, self.current):
+            try:
+                side.send(op, *args)
+                asked.append(side)
+            except SideStopped as exc:
+                failure = failure or exc
+        found = {}
+        for side in asked:
+            try:
+                found[side.spec.label] = side.wait(what)
+            except (SideError, SideStopped) as exc:
+                failure = failure or exc
+        return found, failure
 
     def warm(self, pair: PreparedPair) -> None:
         for side in (pair.base, pair.current):  # one at a time: they would disturb each other

@@ -75,3 +75,35 @@ def test_a_trial_runs_on_the_timing_core_with_the_other_threads_beside_it_and_th
     assert seen["trial"] == {max(free)}
     assert seen["pool"] == free - {max(free)}
     assert seen["later"] == free and os.sched_getaffinity(0) == free
+
+
+def test_ctrl_c_given_to_another_thread_still_stops_a_wait_for_a_worker():
+    """The kernel may hand SIGINT to any thread (a backend's pool); the pytest process waiting on
+    a silent worker must still stop within a moment, not at the worker's time-out."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from perfsuite.ab_process import WorkerSide
+
+    side = WorkerSide.__new__(WorkerSide)
+    side.spec = type("Spec", (), {"label": "HEAD"})()
+    side.timeout_s, side.stopped, side.progress = 600.0, "", print
+    side._replies, never = os.pipe()  # the worker never answers
+    side.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    helper = threading.Thread(target=lambda: (time.sleep(0.5), signal.pthread_kill(
+        threading.get_ident(), signal.SIGINT)))
+    started = time.monotonic()
+    try:
+        helper.start()
+        with pytest.raises(KeyboardInterrupt):
+            side.wait("building")
+    finally:
+        helper.join()
+        side.kill()
+        side.process.wait()
+        os.close(side._replies)
+        os.close(never)
+    assert time.monotonic() - started < 60  # the worker's time-out is 600 s
+    assert side.process.returncode is not None and "interrupted while building" in side.stopped
