@@ -56,12 +56,12 @@ class SideLayout:
         self.spelled = [padded(root, n) for root, n in zip(self.own, lengths or [])]
 
     def owner(self, path: str) -> str:
-        """'own', 'other' or '' (neither tree, or an interpreter folder)."""
+        """'own', 'other' or '' (neither tree, or an interpreter folder). The deepest folder
+        holding `path` decides: a virtualenv inside the repository is the interpreter's, a
+        repository under the interpreter's prefix (/usr/src/app with prefix /usr) a tree."""
         real = _real(path)
-        if any(_under(real, f) for f in self.exempt):
-            return ""
         best, side = "", ""
-        for name, roots in (("own", self.own), ("other", self.other)):
+        for name, roots in (("", self.exempt), ("own", self.own), ("other", self.other)):
             for root in roots:
                 if _under(real, root) and len(root) > len(best):
                     best, side = root, name

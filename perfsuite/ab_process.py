@@ -25,7 +25,7 @@ from perfsuite.ab_worker import BOOT, receive, send
 from perfsuite.artifacts import ArtifactCache
 from perfsuite.config import SuiteConfig
 from perfsuite.errors import CacheError, PerfsuiteError
-from perfsuite.progress import Progress
+from perfsuite.progress import HEARTBEAT_ENV, Progress, heartbeat_seconds
 
 STDERR_LINES = 12
 REAP_S = 30.0  # the longest the run waits for a killed worker to go
@@ -123,9 +123,14 @@ def _setarch_prefix() -> tuple[str, ...]:
     return prefix if works else ()
 
 
-def _worker_env() -> dict[str, str]:
-    """Both workers hash strings alike (dict and set layouts, and so their host-side costs)."""
-    return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+def _worker_env(timeout_s: float) -> dict[str, str]:
+    """Both workers hash strings alike (dict and set layouts, and so their host-side costs), and
+    a long build says it is alive at least three times per `timeout_s`, even where heartbeats
+    are off (PERFSUITE_PROGRESS_SECONDS=0): each line restarts the driver's time-out."""
+    heartbeat = heartbeat_seconds()
+    every = min(heartbeat, timeout_s / 3) if heartbeat > 0 else timeout_s / 3
+    return {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
+            HEARTBEAT_ENV: f"{max(every, 0.1):g}"}
 
 
 class WorkerSide:
@@ -145,7 +150,7 @@ class WorkerSide:
             self.process = subprocess.Popen(
                 fixed_layout([spec.python, "-c", BOOT, str(harness_path), str(to_worker),
                               str(from_worker), str(os.getpid())]),
-                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_worker_env(),
+                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=_worker_env(timeout_s),
                 stderr=subprocess.PIPE, pass_fds=(to_worker, from_worker))
         except OSError as exc:
             for fd in (self._requests, self._replies):
@@ -173,7 +178,11 @@ class WorkerSide:
         try:
             send(self._requests, (op, args))
         except OSError:
-            self._stop("stopped accepting requests", op)
+            try:
+                code = self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._stop("stopped accepting requests", op)
+            self._stop(f"stopped ({_exit_reason(code)})", op)
 
     def wait(self, what: str) -> Any:
         """The reply to the request sent last; progress lines are passed on meanwhile. Interrupted

@@ -78,7 +78,9 @@ def base_tree(rootdir: Path, ref: str, cache: ArtifactCache) -> BaseTree:
             extract_archive(repository, at, folder / prefix, ref)
 
     try:
-        entry = cache.get_or_build("tree", commit[:12], {"commit": commit}, extract)
+        # "format" 2: submodules included, links checked; trees extracted before are not reused
+        entry = cache.get_or_build("tree", commit[:12], {"commit": commit, "format": "2"},
+                                   extract)
     except OSError as exc:
         raise AbError(f"--perf-ab={ref} | REF's tree cannot be written into the artifact cache "
                       f"{cache.root}: {exc.strerror or exc}.\nRemedy: free space there, or "
@@ -122,10 +124,24 @@ def tree_parts(toplevel: Path, commit: str, ref: str,
 def extract_archive(repository: Path, commit: str, folder: Path, ref: str) -> None:
     """`git archive` of `commit` into `folder`: symbolic links inside the tree are kept, links to
     absolute paths or out of the tree are refused naming the file."""
-    archive = subprocess.run(["git", "-C", str(repository), "archive", "--format=tar", commit],
-                             capture_output=True, check=True).stdout
+    done = subprocess.run(["git", "-C", str(repository), "archive", "--format=tar", commit],
+                          capture_output=True)
+    if done.returncode != 0:
+        raise AbError(f"--perf-ab={ref} | git archive {commit[:12]} in {repository} failed: "
+                      f"{done.stderr.decode(errors='replace').strip() or done.returncode}.\n"
+                      "Remedy: check that the repository is readable and the commit complete "
+                      "(git fsck), then run again.")
     folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+    try:
+        _extract(io.BytesIO(done.stdout), folder, ref)
+    except tarfile.TarError as exc:
+        raise AbError(f"--perf-ab={ref} | REF's tree ({commit[:12]}) cannot be copied: "
+                      f"{exc}.\nRemedy: compare with another revision, or report this with "
+                      "the output of git archive.") from exc
+
+
+def _extract(archive: io.BytesIO, folder: Path, ref: str) -> None:
+    with tarfile.open(fileobj=archive) as tar:
         members = tar.getmembers()
         for member in members:
             if member.issym() or member.islnk():
@@ -152,7 +168,10 @@ def base_config(tree: BaseTree, known_backends: Sequence[str], cli: CliOverrides
     env = dict(environ)
     named = env.get(CONFIG_ENV)
     if named:
-        path = Path(named).resolve()
+        path = Path(named)
+        if not path.is_absolute():  # as the working tree's run reads it: from the rootdir
+            path = tree.toplevel / tree.root.relative_to(tree.top) / path
+        path = path.resolve()
         if tree.toplevel in path.parents:  # a file of the repository: REF's copy of it
             at_ref = tree.top / path.relative_to(tree.toplevel)
             if not at_ref.is_file():

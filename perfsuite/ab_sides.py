@@ -38,6 +38,10 @@ class IsolationError(PerfsuiteError):
     """A side loaded a module from the other side's tree."""
 
 
+class SideStartError(PerfsuiteError):
+    """A side's worker did not start: nothing could be compared."""
+
+
 @dataclass
 class PreparedPair:
     """Both sides' runners for one case, ready for ABBA trials."""
@@ -85,27 +89,34 @@ class AbSides:
         sides = (self.base, self.current)
         lengths = [max(len(os.path.realpath(p)) for p in pair)
                    for pair in zip(self.base.spec.own, self.current.spec.own)]
-        for side in sides:
-            side.send("start", {"own": [str(p) for p in side.spec.own],
-                                "other": [str(p) for p in side.spec.other],
-                                "first": [str(p) for p in import_folders(side.spec.own)],
-                                "lengths": lengths, "exempt": [], "config": side.spec.config,
-                                "timer": side.spec.timer, "core": timing_core()})
+        failed = []
         for side in sides:
             try:
-                found = side.wait("starting")
-            except SideError as exc:
-                side.stopped = f"{side.spec.label}'s worker failed to start: {exc}"
-                side.kill()
+                side.send("start", {"own": [str(p) for p in side.spec.own],
+                                    "other": [str(p) for p in side.spec.other],
+                                    "first": [str(p) for p in import_folders(side.spec.own)],
+                                    "lengths": lengths, "exempt": [],
+                                    "config": side.spec.config, "timer": side.spec.timer,
+                                    "core": timing_core()})
+            except SideStopped as exc:
+                failed.append(_start_failure(side, exc))
+        for side in sides:
+            if side.stopped:
                 continue
-            except SideStopped:
+            try:
+                found = side.wait("starting")
+            except (SideError, SideStopped) as exc:
+                failed.append(_start_failure(side, exc))
                 continue
             if found.get("protocol") != PROTOCOL:  # pragma: no cover - the harness is ours
-                side.stopped = (f"{side.spec.label}'s worker speaks protocol "
-                                f"{found.get('protocol')}, not {PROTOCOL}")
-                side.kill()
+                failed.append(f"{side.spec.label}'s worker speaks protocol "
+                              f"{found.get('protocol')}, not {PROTOCOL}")
                 continue
             side.versions = found
+        if failed:  # nothing could be compared: a green run with no checks would mislead
+            raise SideStartError("--perf-ab | " + "; ".join(failed) + ".\nRemedy: check that the "
+                                 "interpreter runs and has the model's packages, or pick "
+                                 "another with --perf-ab-python.")
         for side in self._running():
             try:
                 side.call("import_factories", what="importing the factories")
@@ -207,6 +218,12 @@ class AbSides:
     def close(self) -> None:
         for side in (self.base, self.current):
             side.close()
+
+
+def _start_failure(side: WorkerSide, error: Exception) -> str:
+    said, named = str(error).splitlines()[0], f"{side.spec.label}'s worker "
+    said = said[len(named):] if said.startswith(named) else said
+    return f"{named}({side.spec.python}) failed to start: {said}"
 
 
 def isolation_message(side: SideSpec, label: str, found: Sequence[Sequence[str]]) -> str:

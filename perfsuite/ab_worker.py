@@ -15,8 +15,11 @@ loaded so the driver can check that no module came from the other side's tree.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import importlib
+import io
 import os
+import pathlib
 import pickle
 import signal
 import struct
@@ -33,8 +36,34 @@ BOOT = ("import sys; sys.path[:1] = [sys.argv[1]]; "
 _HEADER = struct.Struct(">I")
 
 
+def _path(text: str) -> pathlib.Path:
+    return pathlib.Path(text)
+
+
+def _pure_path(text: str) -> pathlib.PurePath:
+    return pathlib.PurePath(text)
+
+
+def _reduce_path(path: pathlib.PurePath) -> tuple[Any, tuple[str]]:
+    """A path pickled by this module's name, not its class's: Python 3.13 names the class
+    pathlib._local.PosixPath, which a worker on 3.12 or older cannot load."""
+    return (_path if isinstance(path, pathlib.Path) else _pure_path), (str(path),)
+
+
+_PATHS = {kind: _reduce_path for kind in (pathlib.PosixPath, pathlib.WindowsPath,
+                                          pathlib.PurePosixPath, pathlib.PureWindowsPath)}
+
+
+def dumps(message: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=4)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **_PATHS}
+    pickler.dump(message)
+    return buffer.getvalue()
+
+
 def send(fd: int, message: Any) -> None:
-    data = pickle.dumps(message, protocol=4)
+    data = dumps(message)
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
         view = view[os.write(fd, view):]
@@ -212,6 +241,8 @@ def _pin_other_threads(cores: set[int]) -> None:
 
 def main(argv: list[str]) -> None:
     read_fd, write_fd = int(argv[0]), int(argv[1])
+    for fd in (read_fd, write_fd):  # a process the model starts must not hold the protocol
+        os.set_inheritable(fd, False)
     _die_with_parent(int(argv[2]))
     os.dup2(2, 1)  # the model's prints go to the log the driver keeps, never into the protocol
     harness = sys.path[0]
@@ -223,6 +254,10 @@ def main(argv: list[str]) -> None:
             op, args = receive(read_fd)
         except EOFError:
             return
+        except Exception as exc:  # noqa: BLE001 - a request this interpreter cannot load
+            send(write_fd, ("error", f"the request cannot be read on {sys.version.split()[0]}: "
+                                     f"{type(exc).__name__}: {exc}"))
+            continue
         if op == "close":
             worker.perf is not None and worker.perf.close()
             send(write_fd, ("ok", None))
@@ -250,11 +285,24 @@ def _die_with_parent(parent: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher below
             pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    first = os.getppid()  # the pytest process, or a wrapper script that did not exec
+
+    def driver_alive() -> bool:
+        if os.getppid() != first:
+            return False
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:  # alive, owned by someone else
+            pass
+        return True
+
+    if not driver_alive():  # the driver died before prctl took effect
         os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while driver_alive():
             time.sleep(0.5)
         os._exit(1)
 

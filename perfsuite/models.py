@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -166,7 +167,10 @@ def _importable_from(folders: tuple[Path, ...]) -> Iterator[None]:
     """Modules in `folders` import during the block, as from the rootdir under plain `pytest`
     (whose console script, unlike `python -m pytest`, puts no folder of the user's on sys.path).
     An A/B run's sides import in their own worker processes (perfsuite.ab_worker)."""
-    added = [str(f) for f in folders if str(f) not in sys.path]
+    present = {os.path.realpath(entry) for entry in sys.path if entry}
+    # a folder already on the path under another spelling (an A/B worker's equal-length one)
+    # keeps that spelling's place: putting it first again would change the files' names
+    added = [str(f) for f in folders if os.path.realpath(f) not in present]
     sys.path[:0] = added
     try:
         yield

@@ -31,12 +31,13 @@ def cli_overrides(config: pytest.Config) -> CliOverrides:
 def ab_requested(config: pytest.Config) -> bool:
     """Whether the run is an A/B; an empty --perf-ab= (an unset CI variable) is refused."""
     ref, python = config.getoption("perf_ab"), config.getoption("perf_ab_python")
-    for name, value in (("--perf-ab", ref), ("--perf-ab-python", python)):
+    for name, value, example in (("--perf-ab", ref, "a revision (--perf-ab=origin/main)"),
+                                 ("--perf-ab-python", python,
+                                  "an interpreter (--perf-ab-python=.venv-old/bin/python)")):
         if value is not None and not value.strip():
             raise pytest.UsageError(
                 f"{name}= was given an empty value (an unset CI variable?): the run would not "
-                f"be an A/B.\nRemedy: name a revision ({name}=origin/main) or a Python "
-                "(--perf-ab-python=.venv-old), or drop the option.")
+                f"be an A/B.\nRemedy: name {example}, or drop the option.")
     return bool(ref or python)
 
 

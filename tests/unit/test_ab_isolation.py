@@ -27,6 +27,7 @@ PYPROJECT = AB_PYPROJECT.replace('["fp32", "fp16"]', '["fp32"]').replace(
 # library under src/, a submodule's package, a package of the environment).
 MODELS = """
 import os
+import signal
 import time
 
 from torch import nn
@@ -310,13 +311,82 @@ def test_a_config_only_in_the_working_tree_is_missing_at_ref(pytester, tmp_path,
     result.stderr.fnmatch_lines(["*--perf-ab=HEAD | PERFSUITE_CONFIG=* is missing at REF (*)*"])
 
 
+def test_a_relative_config_is_read_from_the_rootdir_at_ref(pytester, tmp_path, monkeypatch):
+    """PERFSUITE_CONFIG=perf.toml, run from another folder: REF's side reads REF's copy of the
+    file the working tree's run reads (from the rootdir), not one beside the current folder."""
+    repo = make_repo(pytester, tmp_path, monkeypatch)
+    (repo / "perf.toml").write_text(PYPROJECT.format(ab=""))
+    git(repo, "add", "perf.toml")
+    git(repo, "commit", "-q", "-m", "a config file")
+    (repo / "elsewhere").mkdir()
+    monkeypatch.setenv("PERFSUITE_CONFIG", "perf.toml")
+    done = subprocess.run([sys.executable, "-m", "pytest", *ARGS, "--perf-ab=HEAD",
+                           "--perf-suite=only"],  # the rootdir: pyproject.toml above
+                          cwd=repo / "elsewhere", capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(repo)})  # the timer's module
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert "perfsuite A/B vs HEAD: 4 checks, 0 regressed" in done.stdout
+
+
+def test_a_failing_git_archive_is_a_usage_error_with_gits_words(pytester, tmp_path, monkeypatch):
+    make_repo(pytester, tmp_path, monkeypatch)
+    shim = tmp_path / "bin" / "git"
+    shim.parent.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    shim.write_text('#!/bin/sh\nif [ "$3" = archive ]; then echo "fatal: packfile is '
+                    f'corrupt" >&2; exit 128; fi\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    result = run_ab(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--perf-ab=HEAD | git archive * failed: fatal: packfile is "
+                                 "corrupt.*"])
+    assert_no_traceback(result)
+
+
+BROKEN_WORKER = """#!/bin/sh
+case "$2" in
+  *ab_worker*) echo "libcudart.so.12: cannot open shared object file" >&2; exit 3 ;;
+esac
+"{python}" "$@"
+exit $?
+"""
+
+
+def test_a_side_whose_worker_cannot_start_is_a_usage_error(pytester, tmp_path, monkeypatch):
+    """Nothing could be compared: a green run with no checks would mislead."""
+    make_repo(pytester, tmp_path, monkeypatch)
+    wrapper = tmp_path / "python-broken"
+    wrapper.write_text(BROKEN_WORKER.format(python=sys.executable))
+    wrapper.chmod(0o755)
+    result = run_ab(pytester, f"--perf-ab-python={wrapper}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--perf-ab | HEAD on *'s worker ({wrapper}) failed to start: *"
+                                 "exit status 3*libcudart.so.12*"])
+    assert_no_traceback(result)
+
+
+def test_a_long_silent_build_outlives_the_time_out_where_heartbeats_are_off(pytester, tmp_path,
+                                                                          monkeypatch):
+    repo = make_repo(pytester, tmp_path, monkeypatch, body="time.sleep(12)",
+                     ab="worker_timeout_s = 8")
+    (repo / "models.py").write_text(MODELS.format(spin_from="helpers", body="pass"))
+    monkeypatch.setenv("PERFSUITE_PROGRESS_SECONDS", "0")
+    result = run_ab(pytester)
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["perfsuite A/B vs HEAD: * 0 regressed*"])
+    assert "not compared" not in result.stdout.str()
+
+
 # -- workers that crash, hang, or outlive pytest -----------------------------------------------
 @pytest.mark.parametrize(("body", "reason"), [
     ("os._exit(3)", "HEAD's worker stopped (exit status 3) while measuring tiny's sizes"),
     ("os.kill(os.getpid(), 11)", "HEAD's worker stopped (killed by SIGSEGV) while measuring "
                                  "tiny's sizes"),
-    ("time.sleep(600)", "HEAD's worker did not answer within 8 s ([tool.perfsuite.ab] "
-                        "worker_timeout_s) while measuring tiny's sizes"),
+    # a stopped process says nothing (a sleeping one's heartbeat says it is alive)
+    ("os.kill(os.getpid(), signal.SIGSTOP)", "HEAD's worker did not answer within 8 s "
+     "([tool.perfsuite.ab] worker_timeout_s) while measuring tiny's sizes"),
 ])
 def test_a_worker_that_dies_or_hangs_stops_only_its_side(pytester, tmp_path, monkeypatch, body,
                                                          reason):

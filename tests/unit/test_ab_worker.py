@@ -107,3 +107,93 @@ def test_ctrl_c_given_to_another_thread_still_stops_a_wait_for_a_worker():
         os.close(never)
     assert time.monotonic() - started < 60  # the worker's time-out is 600 s
     assert side.process.returncode is not None and "interrupted while building" in side.stopped
+
+
+# -- the protocol ------------------------------------------------------------------------------
+def test_paths_travel_by_perfsuites_name_so_an_older_python_reads_them():
+    """Python 3.13 pickles a Path as pathlib._local.PosixPath, which a worker on 3.12 or older
+    cannot load: paths are sent by a function of perfsuite's instead, and come back as paths."""
+    import pathlib
+    import pickle
+
+    from perfsuite.ab_worker import dumps
+
+    message = ("start", {"own": [pathlib.Path("/a/b")], "pure": pathlib.PurePosixPath("/c")})
+    data = dumps(message)
+    assert b"pathlib" not in data
+    assert pickle.loads(data) == message
+    assert type(pickle.loads(data)[1]["own"][0]) is type(pathlib.Path("/a/b"))
+
+
+def _boot_worker(wrapped: bool):
+    """A worker started as A/B starts it, or from a shell that stays its parent (a wrapper script
+    given to --perf-ab-python that does not `exec`)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from perfsuite.ab_worker import BOOT
+
+    to_worker, requests = os.pipe()
+    replies, from_worker = os.pipe()
+    root = str(Path(__file__).resolve().parents[2])
+    argv = [sys.executable, "-c", BOOT, root, str(to_worker), str(from_worker), str(os.getpid())]
+    if wrapped:
+        argv = ["sh", "-c", '"$@"; exit $?', "wrapper", *argv]
+    process = subprocess.Popen(argv, pass_fds=(to_worker, from_worker), stdin=subprocess.DEVNULL)
+    os.close(to_worker)
+    os.close(from_worker)
+    return process, requests, replies
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_request_the_worker_cannot_read_is_answered_and_the_worker_goes_on(wrapped):
+    import struct
+
+    from perfsuite.ab_worker import receive, send
+
+    process, requests, replies = _boot_worker(wrapped)
+    try:
+        unreadable = b"cno_such_module_of_a_newer_python\nThing\n."
+        os.write(requests, struct.pack(">I", len(unreadable)) + unreadable)
+        kind, text = receive(replies)
+        assert kind == "error" and "the request cannot be read on" in text
+        assert "no_such_module_of_a_newer_python" in text
+        send(requests, ("leaks", ()))
+        assert receive(replies) == ("ok", [])
+        send(requests, ("close", ()))
+        assert receive(replies) == ("ok", None)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(requests)
+        os.close(replies)
+
+
+def test_a_worker_keeps_its_heartbeat_where_heartbeats_are_off(monkeypatch):
+    """A silent long build would be stopped at worker_timeout_s: the worker beats at least three
+    times per time-out, and at the user's pace where that is faster."""
+    from perfsuite.ab_process import _worker_env
+
+    monkeypatch.setenv("PERFSUITE_PROGRESS_SECONDS", "0")
+    assert float(_worker_env(900.0)["PERFSUITE_PROGRESS_SECONDS"]) == 300.0
+    monkeypatch.setenv("PERFSUITE_PROGRESS_SECONDS", "30")
+    assert float(_worker_env(900.0)["PERFSUITE_PROGRESS_SECONDS"]) == 30.0
+    assert float(_worker_env(9.0)["PERFSUITE_PROGRESS_SECONDS"]) == 3.0
+
+
+def test_a_tree_under_the_interpreters_prefix_is_still_a_tree(tmp_path):
+    """A container's /usr prefix holding the repository at /usr/src/app: the deepest folder
+    decides, so the isolation check still sees both trees (and a virtualenv inside the repository
+    stays the interpreter's)."""
+    prefix = tmp_path / "usr"
+    this, ref = prefix / "src" / "app", prefix / "cache" / "ref"
+    for folder in (this / "pkg", this / ".venv" / "lib", ref / "pkg"):
+        folder.mkdir(parents=True)
+    layout = SideLayout([str(ref)], [str(this)], [str(prefix), str(this / ".venv")])
+    assert layout.owner(str(this / "pkg" / "m.py")) == "other"
+    assert layout.owner(str(ref / "pkg" / "m.py")) == "own"
+    assert layout.owner(str(this / ".venv" / "lib" / "torch.py")) == ""
+    assert layout.owner(str(prefix / "lib" / "os.py")) == ""
