@@ -11,9 +11,12 @@ indented, so an update reads well in a pull request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,11 @@ from perfsuite.timing import LatencyStats, positive
 BASELINE_FILE = "baseline.json"
 SCHEMA = 2
 MAX_RECORDINGS = 10
+BASELINE_KEYS = {"schema", "machine_key", "machine", "software", "latency", "sizes", "drift",
+                 "identity"}
+RECORDING_KEYS = {"e2e", "gpu", "enqueue_ms", "samples_ms", "energy"}
+ANYWHERE_ENV = "PERFSUITE_BASELINES_ANYWHERE"
+LOCK_TIMEOUT_S = 600.0  # a recording waits this long for another run's recording to finish
 RECORD_HINT = "record one with `pytest --perf-save-baseline` (add runs with --perf-add-recording)"
 
 
@@ -43,12 +51,14 @@ class LatencyRecording:
     enqueue_ms: float | None = None
     samples_ms: tuple[float, ...] = ()
     energy: EnergyStats | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)  # unknown keys, kept
 
     def stats(self, statistic: str) -> LatencyStats | None:
         return self.gpu if statistic == "gpu" else self.e2e
 
     def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"e2e": self.e2e.as_dict(), "samples_ms": list(self.samples_ms)}
+        data: dict[str, Any] = {**self.extra, "e2e": self.e2e.as_dict(),
+                                "samples_ms": list(self.samples_ms)}
         if self.gpu is not None:
             data["gpu"] = self.gpu.as_dict()
         if self.enqueue_ms is not None:
@@ -63,8 +73,9 @@ class LatencyRecording:
         return cls(LatencyStats.from_dict(data["e2e"]),
                    LatencyStats.from_dict(gpu) if gpu is not None else None,
                    positive(enqueue, "enqueue_ms") if enqueue is not None else None,
-                   tuple(map(float, data.get("samples_ms", ()))),
-                   EnergyStats.from_dict(energy) if energy is not None else None)
+                   tuple(positive(v, "samples_ms") for v in data.get("samples_ms", ())),
+                   EnergyStats.from_dict(energy) if energy is not None else None,
+                   {k: v for k, v in data.items() if k not in RECORDING_KEYS})
 
 
 @dataclass(frozen=True)
@@ -76,9 +87,11 @@ class Baseline:
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     drift: dict[str, dict[str, float]] = field(default_factory=dict)
     identity: dict[str, dict[str, str]] = field(default_factory=dict)  # per benchmark name
+    extra: dict[str, Any] = field(default_factory=dict)  # keys perfsuite does not know: kept
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            **self.extra,
             "schema": SCHEMA,
             "machine_key": self.machine_key,
             "machine": self.machine,
@@ -132,7 +145,8 @@ def merge(old: Baseline | None, fresh: Baseline, add: bool) -> Merge:
     drift = {**old.drift, **fresh.drift}
     for name in (*map(size_name, fresh.sizes), *map(drift_name, fresh.drift)):
         identity[name] = fresh.identity.get(name, {})
-    merged = replace(fresh, latency=latency, sizes=sizes, drift=drift, identity=identity)
+    merged = replace(fresh, latency=latency, sizes=sizes, drift=drift, identity=identity,
+                     extra={**old.extra, **fresh.extra})
     measured = fresh.benchmark_names()
     return Merge(merged, tuple(sorted(measured - set(refused))),
                  tuple(sorted(old.benchmark_names() - measured)), tuple(sorted(refused)))
@@ -148,6 +162,8 @@ def load_baseline(path: Path, text: str | None = None) -> Baseline | None:
     if text is None and not path.exists():
         return None
     try:
+        if text is None and not (path.is_file() or path.is_dir()):  # a FIFO would block
+            raise ValueError("not a regular file (a FIFO, device or socket)")
         data = json.loads(path.read_text(encoding="utf-8") if text is None else text)
         if not isinstance(data, dict):
             raise TypeError(f"expected a JSON object, got {type(data).__name__}")
@@ -160,16 +176,17 @@ def load_baseline(path: Path, text: str | None = None) -> Baseline | None:
             software={str(k): str(v) for k, v in data["software"].items()},
             latency={str(name): _recordings(recordings)
                      for name, recordings in data["latency"].items()},
-            sizes={str(m): {str(k): int(positive(v, k)) for k, v in s.items()}
+            sizes={str(m): {str(k): _size(v, k) for k, v in s.items()}
                    for m, s in data["sizes"].items()},
             drift={str(c): {str(k): _finite(v, k) for k, v in d.items()}
                    for c, d in data["drift"].items()},
             identity={str(n): {str(k): str(v) for k, v in i.items()}
                       for n, i in data["identity"].items()},
+            extra={k: v for k, v in data.items() if k not in BASELINE_KEYS},
         )
     except BaselineError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise BaselineError(
             f"{path} | cannot be read as a perfsuite baseline ({type(exc).__name__}: {exc}).\n"
             f"Remedy: restore it from version control, or replace it: `pytest "
@@ -181,6 +198,13 @@ def _recordings(data: Any) -> tuple[LatencyRecording, ...]:
     if not isinstance(data, list) or not data:
         raise ValueError("a latency benchmark needs a non-empty list of recordings")
     return tuple(LatencyRecording.from_dict(r) for r in data)
+
+
+def _size(value: Any, name: str) -> int:
+    """A size in bytes: a whole number of at least 1 (0.5 would become 0, an 'x inf' ratio)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of bytes of at least 1, got {value!r}")
+    return value
 
 
 def _finite(value: Any, name: str) -> float:
@@ -200,3 +224,45 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
                             f"({exc}); see the run's failed tests.") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text + "\n")
+
+
+@contextlib.contextmanager
+def recording_lock(folder: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock on `folder` (baselines/<key>) for one read-merge-write: two runs recording
+    at once both land, the second merging into what the first wrote. Where flock is missing
+    (Windows), recording is not locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BaselineError(f"{folder} | another run has been recording here for "
+                                        f"{timeout_s:g} s.\nRemedy: wait for it, or stop it.")
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def outside_problem(path: Path, baselines_dir: Path) -> str:
+    """Why `path` (a baseline file) must not be written: its folder resolves outside the
+    repository (a link to elsewhere), unless PERFSUITE_BASELINES_ANYWHERE=1 allows it; or ''."""
+    root = os.path.realpath(baselines_dir.parent)
+    real = os.path.realpath(path.parent)
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        return ""
+    if os.environ.get(ANYWHERE_ENV) == "1":
+        return ""
+    return (f"{path.parent} resolves to {real}, outside the repository {root} (a symbolic "
+            f"link); perfsuite writes baselines only inside it.\nRemedy: replace the link with "
+            f"a folder, or set {ANYWHERE_ENV}=1 to write there")

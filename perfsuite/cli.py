@@ -240,16 +240,19 @@ def _machine(args: argparse.Namespace) -> int:
 
 
 def _report_out(path: Path, kinds: tuple[str, ...]) -> Path:
-    """--out: a report file in an existing folder; an existing file only if perfsuite wrote it."""
-    if path.suffix.lower() not in kinds or path.is_dir() or not path.resolve().parent.is_dir():
-        raise CliError(f"--out {str(path)!r} | expected a {' or '.join(kinds)} file in an "
-                       f"existing folder.\nRemedy: e.g. --out report{kinds[0]}.")
+    """--out: a report file in an existing folder; an existing file only if perfsuite wrote it
+    (the real path, symbolic links resolved)."""
+    from perfsuite.files import FileRefused, replaceable
     from perfsuite.report_files import is_perfsuite_report
 
-    if path.exists() and not is_perfsuite_report(path):
-        raise CliError(f"--out {str(path)!r} | exists and is not a perfsuite report; left as it "
-                       "is.\nRemedy: name a new file, or move that one away.")
-    return path
+    try:
+        real = replaceable(path, is_perfsuite_report, "--out ")
+    except FileRefused as exc:
+        raise CliError(str(exc)) from exc
+    if path.suffix.lower() not in kinds or not real.parent.is_dir():
+        raise CliError(f"--out {str(path)!r} | expected a {' or '.join(kinds)} file in an "
+                       f"existing folder.\nRemedy: e.g. --out report{kinds[0]}.")
+    return real
 
 
 def _write_out(path: Path, text: str) -> None:

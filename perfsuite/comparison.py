@@ -23,6 +23,8 @@ from perfsuite.baselines import (
     drift_name,
     load_baseline,
     merge,
+    outside_problem,
+    recording_lock,
     size_name,
     write_baseline,
 )
@@ -44,6 +46,8 @@ from perfsuite.report import ReportSummary, gate_cell, gate_summary
 from perfsuite.validate import check_machine_key
 
 GATED_DRIFT = ("rel_l2", "max_abs")
+# The stored fingerprint's fields that say which machine it is (what the default key is made of)
+MACHINE_IDENTITY = ("isa", "cpu_model", "cpu_count", "gpu_name", "jetson_model", "nvpmodel_mode")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,11 @@ class BaselineComparison:
         old, new = baseline.software, self.fingerprint.software
         changes = [f"{name}: {old.get(name, 'absent')} -> {new.get(name, 'absent')}"
                    for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        here = self.fingerprint.as_dict()
+        for name in MACHINE_IDENTITY:  # a baseline copied from another machine, key renamed
+            if name in baseline.machine and str(baseline.machine[name]) != str(here.get(name)):
+                changes.insert(0, f"machine {name}: {baseline.machine[name] or 'none'} -> "
+                                  f"{here.get(name) or 'none'}")
         if baseline.machine_key != self.key:
             changes.insert(0, f"machine_key: {baseline.machine_key} -> {self.key}")
         return changes
@@ -291,6 +300,16 @@ class BaselineComparison:
         if not fresh.benchmark_names():
             self.notes.append(f"baseline NOT written: nothing was measured; {path} is unchanged.")
             return
+        outside = outside_problem(path, self.options.baselines_dir)
+        if outside:
+            raise BaselineError(outside)
+        with recording_lock(path.parent):
+            self._record_locked(path, fresh)
+
+    def _record_locked(self, path: Path, fresh: Baseline) -> None:
+        """Read-merge-write under the folder's lock: the baseline as it is now (another run may
+        have recorded since this one started), with this run's numbers merged in."""
+        self._loaded = False
         old = self.baseline()
         changes = self.env_changes() if old is not None else []
         if changes and self.options.add_recording and not self.options.allow_env_change:

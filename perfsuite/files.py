@@ -3,16 +3,58 @@ had (mkstemp and mkdtemp make 0600 files and 0700 folders)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from perfsuite.errors import PerfsuiteError
 
 # Temporary files and folders older than this are leftovers of a killed run (a live write takes
 # milliseconds, an artifact build minutes), removed by the next writer.
 STALE_SECONDS = 3600
 TEMPORARY_MARK = "perfsuite-tmp-"  # in the names of atomic_write_text's temporary files
+
+
+class FileRefused(PerfsuiteError):
+    """A path perfsuite was asked to write names something it must not replace."""
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def replaceable(path: Path, ours: Callable[[Path], bool], what: str) -> Path:
+    """The real path (symbolic links resolved) that writing `path` would replace. Refused with
+    FileRefused: a link loop, anything but a regular file (a device, folder, FIFO), and a
+    non-empty file that `ours` does not recognise as one perfsuite wrote (the user's)."""
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None  # a new file (or a link to one): written where the link points
+    except OSError as exc:
+        problem = ("is a loop of symbolic links" if exc.errno == errno.ELOOP
+                   else f"cannot be read ({exc.strerror or exc})")
+        raise FileRefused(f"{what}{path} | {problem}.\nRemedy: name a file that does not "
+                          "exist yet, in a folder you can write.") from exc
+    real = Path(os.path.realpath(path))
+    if mode is None:
+        return real
+    named = f"{what}{path}" if real == path.absolute() else f"{what}{path} (really {real})"
+    for test, kind in _KINDS:
+        if test(mode):
+            raise FileRefused(f"{named} | is {kind}; perfsuite writes regular files "
+                              "only, and replaces none it did not write.\n"
+                              "Remedy: name a file that does not exist yet.")
+    if real.stat().st_size > 0 and not ours(real):
+        raise FileRefused(f"{named} | exists and was not written by perfsuite; left as "
+                          "it is.\nRemedy: name a new file, or move that one away.")
+    return real
 
 
 def default_mode(directory: bool = False) -> int:

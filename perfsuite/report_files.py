@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.errors import PerfsuiteError
-from perfsuite.files import atomic_write_text
+from perfsuite.files import atomic_write_text, replaceable
 from perfsuite.git import GitError, git
 from perfsuite.report import GENERATOR, ReportSummary, markdown_report
 
@@ -35,7 +35,8 @@ def write_reports(paths: Sequence[Path], summary: ReportSummary,
                 text = run_page(run(), summary)
             else:
                 text = markdown_report(summary)
-            atomic_write_text(path, text)
+            # checked again: the file may have appeared during the run
+            atomic_write_text(replaceable(path, is_perfsuite_report, "--perf-report="), text)
         except OSError as exc:
             errors.append(f"{path}: {exc.strerror or exc}")
         except PerfsuiteError as exc:

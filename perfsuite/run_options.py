@@ -71,13 +71,19 @@ def gate_options(config: pytest.Config, compare: CompareRequest) -> GateOptions:
 
 
 def report_path(path: Path) -> Path:
-    """A --perf-report path, refused before the run unless it names a file in an existing folder
-    (and matplotlib is installed for an HTML report)."""
+    """A --perf-report path, refused before the run unless it names a new file or a report
+    perfsuite wrote (perfsuite.files.replaceable) in an existing folder (and matplotlib is
+    installed for an HTML report)."""
+    from perfsuite.files import FileRefused, replaceable
+    from perfsuite.report_files import is_perfsuite_report
+
+    try:
+        real = replaceable(path, is_perfsuite_report, "--perf-report=")
+    except FileRefused as exc:
+        raise pytest.UsageError(f"perfsuite: {exc}") from exc
     remedy = ("name a file in an existing folder, e.g. --perf-report=perfsuite-report.md (or "
               ".html for a page with plots)")
-    if path.is_dir():
-        problem = "is a folder"
-    elif not path.resolve().parent.is_dir():
+    if not real.parent.is_dir():
         problem = "its folder does not exist"
     elif path.suffix.lower() in HTML_SUFFIXES and not is_installed("matplotlib"):
         problem = "an HTML report draws its plots with matplotlib, which is not installed"

@@ -228,7 +228,7 @@ HOSTILE = [
     Hostile("model-name-path", _named("../../outside/evil"), 0, ("*passed*",)),
     # baselines
     _baseline_case("baseline-nan-latency", _nan, "*median_ms must be a finite number*"),
-    _baseline_case("baseline-zero-size", _zero_size, "*must be a finite number above 0*"),
+    _baseline_case("baseline-zero-size", _zero_size, "*must be a whole number of bytes of at least 1*"),
     _baseline_case("baseline-negative-latency", _negative_latency, "*trial_medians_ms*"),
     _baseline_case("baseline-inf-drift", _inf_drift, "*max_abs_diff must be a finite number*"),
     _baseline_case("baseline-old-schema", _old_schema, "*schema 1, expected 2*"),

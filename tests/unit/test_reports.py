@@ -257,7 +257,7 @@ def test_out_never_replaces_a_file_perfsuite_did_not_write(tmp_path, capsys):
     notes.write_text("# my notes\n")
     assert main(["merge", str(CPU_RUN), "--out", str(notes)]) == 2
     assert notes.read_text() == "# my notes\n"
-    assert "exists and is not a perfsuite report; left as it is" in capsys.readouterr().err
+    assert "exists and was not written by perfsuite; left as it is" in capsys.readouterr().err
     for name in ("m.md", "m.html"):
         for _ in range(2):  # its own report is written again
             assert main(["merge", str(CPU_RUN), "--out", str(tmp_path / name)]) == 0
