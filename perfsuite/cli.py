@@ -174,7 +174,12 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def _has_perfsuite_table(text: str, path: Path) -> bool:
-    return bool(text) and "perfsuite" in _check_toml(text, path).get("tool", {})
+    tool = _check_toml(text, path).get("tool", {}) if text else {}
+    if not isinstance(tool, dict):
+        raise CliError(f"{path} | `tool` is {type(tool).__name__} {tool!r}, not a table.\n"
+                       "Remedy: write tables under [tool.NAME] first; init adds "
+                       "[tool.perfsuite].")
+    return "perfsuite" in tool
 
 
 def _check_toml(text: str, path: Path) -> dict:  # type: ignore[type-arg]

@@ -172,13 +172,27 @@ def _read_table(rootdir: Path, environ: Mapping[str, str]) -> tuple[dict[str, An
                 f"Remedy: point {CONFIG_ENV} at a TOML file or unset it to use pyproject.toml."
             )
         document = _parse_toml(path)
-        table = document.get("tool", {}).get("perfsuite", document)
+        table = _tool_table(document, path, default=document)
         return table, f"{path} ", path.parent
     path = rootdir / "pyproject.toml"
     if not path.is_file():
         return None, "defaults ", rootdir
-    table = _parse_toml(path).get("tool", {}).get("perfsuite")
+    table = _tool_table(_parse_toml(path), path, default=None)
     return table, f"{path.name} [tool.perfsuite] ", rootdir
+
+
+def _tool_table(document: dict[str, Any], path: Path, default: Any) -> Any:
+    """[tool.perfsuite] of `document` (`default` where absent); `tool` and `tool.perfsuite`
+    must be tables."""
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path} | `tool` is {type(tool).__name__} {tool!r}, not a table.\n"
+                          "Remedy: write tables under [tool.NAME], e.g. [tool.perfsuite].")
+    table = tool.get("perfsuite", default)
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{path} | `tool.perfsuite` is {type(table).__name__}, not a table."
+                          "\nRemedy: write it as a [tool.perfsuite] table.")
+    return table
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:

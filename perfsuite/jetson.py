@@ -79,7 +79,7 @@ def jetson_identity(files: SystemFiles) -> JetsonIdentity | None:
 
 def power_mode(files: SystemFiles) -> str:
     """nvpmodel's current mode id ('pmode:0002 fmode:quiet' -> '2')."""
-    match = re.search(r"pmode:\s*(\d+)", files.text("var/lib/nvpmodel/status") or "")
+    match = re.search(r"pmode:\s*(\d{1,9})\b", files.text("var/lib/nvpmodel/status") or "")
     return str(int(match.group(1))) if match else ""
 
 
@@ -219,11 +219,19 @@ def _skipped(name: str) -> bool:
 
 
 def rail_power_w(files: SystemFiles, rail: Rail) -> float | None:
+    """The rail's power in W; None when unreadable or negative (a sensor fault, never 0 W)."""
     if rail.power:
-        value = files.number(rail.power)
-        return value * rail.power_unit_w if value is not None else None
-    volts, amps = files.number(rail.voltage_mv), files.number(rail.current_ma)
-    return volts * amps / 1e6 if volts is not None and amps is not None else None
+        readings = [files.number(rail.power)]
+        scale = rail.power_unit_w
+    else:
+        readings = [files.number(rail.voltage_mv), files.number(rail.current_ma)]
+        scale = 1e-6
+    watts = scale
+    for value in readings:
+        if value is None or value < 0:
+            return None
+        watts *= value
+    return watts
 
 
 def raised_alarms(files: SystemFiles, rail: Rail) -> list[str]:

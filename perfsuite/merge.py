@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from perfsuite import plots
 from perfsuite.html_report import esc, image, page, session_label, table
 from perfsuite.perf_run import CaseResult
-from perfsuite.report import markdown_row, reference_ms
+from perfsuite.report import markdown_row, markdown_text, reference_ms
 from perfsuite.run_record import RunRecord
 
 
@@ -63,8 +63,8 @@ def models(runs: Sequence[RunRecord]) -> list[str]:
 def merged_markdown(runs: Sequence[RunRecord]) -> str:
     labels = machine_labels(runs)
     lines = ["## perfsuite: results across machines", ""]
-    lines += [f"- `{label}`: {run.when or 'time unknown'}, {run.source}"
-              for label, run in zip(labels, runs)]
+    lines += [f"- `{label.replace('`', chr(39))}`: {markdown_text(run.when or 'time unknown')}, "
+              f"{markdown_text(run.source)}" for label, run in zip(labels, runs)]
     for model in models(runs):
         lines += ["", f"### {model}", "", markdown_row(("session", *labels)),
                   "|---|" + "---|" * len(labels)]

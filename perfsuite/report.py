@@ -3,6 +3,8 @@ markdown report; html_report.py renders the same cells as a page with plots."""
 
 from __future__ import annotations
 
+import html
+
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -253,8 +255,14 @@ def gate_summary(key: str, baseline: Path, has_baseline: bool, verdicts: Sequenc
 
 
 def markdown_row(cells: Sequence[str]) -> str:
-    """A markdown table row; a | inside a cell (a model's name) is escaped."""
-    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    """A markdown table row; a | inside a cell (a model's name) is escaped, and so is HTML
+    (a result file's text never becomes markup on the page that shows the summary)."""
+    return "| " + " | ".join(markdown_text(cell).replace("|", "\\|") for cell in cells) + " |"
+
+
+def markdown_text(text: str) -> str:
+    """`text` with HTML's special characters escaped (GitHub renders raw HTML in markdown)."""
+    return html.escape(text, quote=False)
 
 
 def markdown_report(summary: ReportSummary) -> str:

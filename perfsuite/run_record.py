@@ -8,6 +8,7 @@ report merged from several machines' files go through the same code.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -119,6 +120,14 @@ def _list(info: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
+def _ranged(info: Mapping[str, Any], key: str, low: float, high: float) -> float:
+    """A drift metric: a finite number in [low, high] (cosine -5 or agreement 7 is corrupt)."""
+    value = float(info[key])
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{key} must be a finite number in [{low:g}, {high:g}], got {value!r}")
+    return value
+
+
 def positive_ms(seconds: Any) -> float:
     return positive(float(seconds) * 1e3, "a latency sample (ms)")
 
@@ -128,8 +137,9 @@ def _case_result(info: Mapping[str, Any]) -> CaseResult:
                     str(info["device"]))
     stats = {name: LatencyStats.from_dict(info[name]) if info.get(name) else None
              for name in ("latency", "gpu_latency", "enqueue_latency")}
-    drift = (Drift(float(info["rel_l2"]), float(info["max_abs"]), float(info["cosine"]),
-                   float(info["top1_agreement"])) if "rel_l2" in info else None)
+    drift = (Drift(_ranged(info, "rel_l2", 0.0, math.inf), _ranged(info, "max_abs", 0.0, math.inf),
+                   _ranged(info, "cosine", -1.000001, 1.000001), _ranged(info, "top1_agreement", 0.0, 1.0))
+             if "rel_l2" in info else None)
     paired = tuple(PairedTrials(str(p["statistic"]), tuple(map(float, p["base_trial_medians_ms"])),
                                 tuple(map(float, p["current_trial_medians_ms"])))
                    for p in _list(info, "paired"))

@@ -7,6 +7,7 @@ unreadable file reads as None, and `problem()` says which it was, for the verdic
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,11 +38,14 @@ class SystemFiles:
             return None
 
     def number(self, relative: str) -> float | None:
+        """The file's first word as a finite number; None when missing, unreadable, not a
+        number, NaN or infinite (a driver's garbage never reads as a value)."""
         text = self.text(relative)
         try:
-            return float(text.split()[0]) if text else None
-        except ValueError:
+            value = float(text.split()[0]) if text else None
+        except (ValueError, OverflowError):
             return None
+        return value if value is not None and math.isfinite(value) else None
 
     def problem(self, relative: str) -> str:
         """Why `relative` cannot be read: 'missing' or the operating system's reason."""

@@ -101,8 +101,15 @@ class JetsonTelemetry(Telemetry):
         reading = _idle_window(meter, seconds)
         zones = jetson.thermal_zones(self.files)
         state = self.gpu_state()
-        return {"seconds": seconds, "source": meter.source if meter else "none (no INA3221)",
-                "power_w": reading.mean_w if reading else None,
+        total = self.input_rail()
+        read = reading is not None and (total.name in reading.rails_w if total
+                                        else bool(reading.rails_w))
+        unusable = [r.name for r in self.rails if jetson.rail_power_w(self.files, r) is None]
+        note = {"power_note": "no usable reading (missing, not a number, NaN or negative) "
+                              f"from {', '.join(unusable)}: power unknown there"} if unusable else {}
+        return {**note, "seconds": seconds,
+                "source": meter.source if meter else "none (no INA3221)",
+                "power_w": reading.mean_w if reading and read else None,
                 "rails_w": dict(reading.rails_w) if reading else {},
                 "temperatures_c": {z.name: z.temp_c for z in zones
                                    if isinstance(z, jetson.ThermalZone)},
