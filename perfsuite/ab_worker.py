@@ -286,6 +286,7 @@ def _die_with_parent(parent: int) -> None:
         except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher below
             pass
     first = os.getppid()  # the pytest process, or a wrapper script that did not exec
+    exit_now = os._exit  # bound now: a factory's guard patches os._exit while it runs
 
     def driver_alive() -> bool:
         if os.getppid() != first:
@@ -299,11 +300,11 @@ def _die_with_parent(parent: int) -> None:
         return True
 
     if not driver_alive():  # the driver died before prctl took effect
-        os._exit(1)
+        exit_now(1)
 
     def watch() -> None:
         while driver_alive():
             time.sleep(0.5)
-        os._exit(1)
+        exit_now(1)
 
     threading.Thread(target=watch, daemon=True).start()

@@ -152,7 +152,9 @@ def load_config(
     config = _from_table(table, where, rootdir, known_backends, folder)
     cache = environ.get(CACHE_ENV)
     config = replace(
-        config, cache_dir=Path(cache) if cache else rootdir / ".perfsuite-cache",
+        # a relative PERFSUITE_CACHE_DIR starts at the rootdir, as PERFSUITE_CONFIG does
+        config, cache_dir=rootdir / Path(cache).expanduser() if cache else
+        rootdir / ".perfsuite-cache",
         configured=table is not None,
     )
     return _apply_cli(config, cli, known_backends)
@@ -216,6 +218,13 @@ _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
     "timing", "ab", "onnx", "agreement", "gate", "tensorrt", "preflight",
 }
+# Upper bounds (README, Configuration, limits): a typo of a few zeros is refused with the time it
+# would take (CALL_S: a 10 ms call), instead of running for days and filling memory.
+CALL_S = 0.01
+MAX_ROUNDS = 100_000
+MAX_TRIALS = 1000
+MAX_PAIRS = 100_000
+MAX_SECONDS = 3600.0
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
 _AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial", "worker_timeout_s"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
@@ -258,14 +267,15 @@ def _timing(table: Any, where: str) -> TimingConfig:
     base = TimingConfig()
     timing = TimingConfig(
         warmup_seconds=check_number(table.get("warmup_seconds", base.warmup_seconds),
-                              f"{where}warmup_seconds"),
+                                    f"{where}warmup_seconds", maximum=MAX_SECONDS),
         warmup_min_runs=check_int(table.get("warmup_min_runs", base.warmup_min_runs),
-                             f"{where}warmup_min_runs", 0),
-        rounds=check_int(table.get("rounds", base.rounds), f"{where}rounds", 1),
-        trials=check_int(table.get("trials", base.trials), f"{where}trials", 1),
+                                  f"{where}warmup_min_runs", 0, MAX_ROUNDS, CALL_S),
+        rounds=check_int(table.get("rounds", base.rounds), f"{where}rounds", 1, MAX_ROUNDS,
+                         CALL_S),
+        trials=check_int(table.get("trials", base.trials), f"{where}trials", 1, MAX_TRIALS),
         energy_trial_seconds=check_number(table.get("energy_trial_seconds",
                                                     base.energy_trial_seconds),
-                                          f"{where}energy_trial_seconds"),
+                                          f"{where}energy_trial_seconds", maximum=MAX_SECONDS),
     )
     if timing.trials > timing.rounds:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
@@ -277,14 +287,16 @@ def _ab(table: Any, where: str) -> AbConfig:
     check_keys(table, _AB_KEYS, where)
     base = AbConfig()
     return AbConfig(
-        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 20),
+        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 20, MAX_PAIRS,
+                        4 * CALL_S),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
-                                   f"{where}rounds_per_trial", 1),
+                                   f"{where}rounds_per_trial", 1, MAX_TRIALS),
         gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",
                                                  base.gpu_rounds_per_trial),
-                                       f"{where}gpu_rounds_per_trial", 1),
+                                       f"{where}gpu_rounds_per_trial", 1, MAX_TRIALS),
         worker_timeout_s=check_number(table.get("worker_timeout_s", base.worker_timeout_s),
-                                      f"{where}worker_timeout_s", above_zero=True),
+                                      f"{where}worker_timeout_s", above_zero=True,
+                                      maximum=86400.0),
     )
 
 
@@ -401,7 +413,7 @@ def _apply_cli(config: SuiteConfig, cli: CliOverrides, known_backends: Sequence[
     if cli.device is not None:
         changes["device"] = check_choice(cli.device, DEVICES, "--perf-device")
     if cli.rounds is not None:
-        rounds = check_int(cli.rounds, "--perf-rounds", 1)
+        rounds = check_int(cli.rounds, "--perf-rounds", 1, MAX_ROUNDS, CALL_S)
         changes["timing"] = replace(config.timing, rounds=rounds,
                                     trials=min(config.timing.trials, rounds))
     if cli.preflight is not None:

@@ -79,6 +79,11 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
             "expected a torch.nn.Module.\nRemedy: make the factory return the model instance."
         )
     model = model.float().eval()
+    if not any(True for _ in model.parameters()) and not any(True for _ in model.buffers()):
+        raise ModelError(f"model {spec.name!r} | {spec.source} returned a model with no "
+                         "parameters or buffers: it has no weights to export, size or check.\n"
+                         "Remedy: return the model with its layers (an nn.Module whose layers "
+                         "hold weights).")
     check_one_tensor_in_and_out(model, spec)
     if spec.weights is not None:
         load_weights(model, spec.weights, spec.name)
@@ -131,13 +136,67 @@ def _construct(spec: ModelSpec) -> Any:
             raise ModelError(
                 f"model {spec.name!r} | torchvision has no model {spec.torchvision!r} ({exc})."
             ) from exc
-    factory = resolve_factory(spec)
+    return call_factory(spec, resolve_factory(spec))
+
+
+class _ExitCalled(BaseException):
+    """os._exit called by a factory, turned into an exception while the factory runs."""
+
+
+def call_factory(spec: ModelSpec, factory: Callable[[], Any]) -> Any:
+    """The factory's model, under a guard: an error, sys.exit() or os._exit() in it becomes a
+    ModelError (a run must not end green and silent inside a factory), and so does a change to
+    torch's global state (default dtype, CPU threads, grad mode) that would skew every other
+    benchmark of the run; that state is put back first."""
+    torch = require("torch")
+    state = _torch_state(torch)
+    real_exit = os._exit
+
+    def refuse_exit(code: int) -> None:
+        raise _ExitCalled(code)
+
+    os._exit = refuse_exit  # type: ignore[assignment]
     try:
-        return factory()
+        model = factory()
+    except SystemExit as exc:
+        raise ModelError(f"model {spec.name!r} | factory {spec.factory!r} called sys.exit"
+                         f"({exc.code!r}): it would have ended the run.\nRemedy: return the "
+                         "model instead; raise an exception to report a problem.") from None
+    except _ExitCalled as exc:
+        raise ModelError(f"model {spec.name!r} | factory {spec.factory!r} called os._exit"
+                         f"({exc.args[0]!r}): it would have ended the run with no summary.\n"
+                         "Remedy: return the model instead; raise an exception to report a "
+                         "problem.") from None
     except Exception as exc:  # the user's code: any error, reported as theirs
         raise ModelError(
             f"model {spec.name!r} | factory {spec.factory!r} raised {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        os._exit = real_exit
+        changed = _restore_torch_state(torch, state)
+    if changed:
+        raise ModelError(f"model {spec.name!r} | factory {spec.factory!r} changed torch's global "
+                         f"state: {'; '.join(changed)} (put back). It would change every "
+                         "benchmark of the run, not just this model.\nRemedy: convert the model "
+                         "itself (model.double(), ...) instead of setting a global default.")
+    return model
+
+
+def _torch_state(torch: Any) -> dict[str, Any]:
+    return {"default dtype": torch.get_default_dtype(), "CPU threads": torch.get_num_threads(),
+            "grad mode": torch.is_grad_enabled()}
+
+
+def _restore_torch_state(torch: Any, before: dict[str, Any]) -> list[str]:
+    """Put torch's global state back; what the factory had changed, as 'name: old -> new'."""
+    after = _torch_state(torch)
+    changed = [f"{name}: {before[name]} -> {after[name]}" for name in before
+               if after[name] != before[name]]
+    torch.set_default_dtype(before["default dtype"])
+    if after["CPU threads"] != before["CPU threads"]:
+        torch.set_num_threads(before["CPU threads"])
+    torch.set_grad_enabled(before["grad mode"])
+    return changed
 
 
 def resolve_factory(spec: ModelSpec) -> Callable[[], Any]:

@@ -41,20 +41,40 @@ def is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def check_int(value: Any, where: str, minimum: int) -> int:
+def check_int(value: Any, where: str, minimum: int, maximum: int | None = None,
+              each_s: float = 0.0) -> int:
+    """An integer in [minimum, maximum]; above `maximum`, the refusal estimates the time the
+    value would take at `each_s` seconds per unit (a call, a pair)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{where} | expected an integer >= {minimum}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where} | {value} is above perfsuite's limit of {maximum}"
+                          f"{_estimate(value, each_s)}.\nRemedy: use at most {maximum} (README, "
+                          "Configuration, limits).")
     return value
 
 
-def check_number(value: Any, where: str, above_zero: bool = False) -> float:
+def check_number(value: Any, where: str, above_zero: bool = False,
+                 maximum: float | None = None) -> float:
     """A finite number >= 0, or > 0 (TOML accepts nan and inf; a limit of nan would pass
-    everything)."""
+    everything), and at most `maximum` where one is given."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
             or value < 0 or (above_zero and value == 0)):
         bound = "> 0" if above_zero else ">= 0"
         raise ConfigError(f"{where} | expected a finite number {bound}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{where} | {value:g} is above perfsuite's limit of {maximum:g}.\n"
+                          f"Remedy: use at most {maximum:g} (README, Configuration, limits).")
     return float(value)
+
+
+def _estimate(value: int, each_s: float) -> str:
+    if each_s <= 0:
+        return ""
+    seconds = value * each_s
+    shown = (f"{seconds / 86400:,.0f} days" if seconds >= 86400 else
+             f"{seconds / 3600:.1f} hours" if seconds >= 3600 else f"{seconds / 60:.0f} minutes")
+    return f": at {each_s * 1e3:g} ms each, about {shown} per benchmark"
 
 
 MACHINE_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
