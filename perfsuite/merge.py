@@ -66,7 +66,7 @@ def merged_markdown(runs: Sequence[RunRecord]) -> str:
     lines += [f"- `{label.replace('`', chr(39))}`: {markdown_text(run.when or 'time unknown')}, "
               f"{markdown_text(run.source)}" for label, run in zip(labels, runs)]
     for model in models(runs):
-        lines += ["", f"### {model}", "", markdown_row(("session", *labels)),
+        lines += ["", f"### {markdown_text(model)}", "", markdown_row(("session", *labels)),
                   "|---|" + "---|" * len(labels)]
         lines += [markdown_row(row) for row in merged_rows(runs, model)]
     return "\n".join(lines) + "\n"
