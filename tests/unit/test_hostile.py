@@ -11,6 +11,8 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -263,6 +265,105 @@ HOSTILE = [
 ]
 
 
+# -- round 3 ---------------------------------------------------------------------------------
+def _report_to(target: str, text: str | None = None) -> Callable[[pytest.Pytester, Path], tuple[str, ...]]:
+    def prepare(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
+        if text is not None:
+            (pytester.path / target).write_text(text)
+        return (*ARGS, f"--perf-report={target}")
+    return prepare
+
+
+def _device_kept(pytester: pytest.Pytester, cache: Path) -> None:
+    import stat
+
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode), "/dev/full is still a device"
+
+
+def _deep_baseline(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
+    (pytester.path / BASELINE).write_text("[" * 200_000 + "]" * 200_000)
+    return (*ARGS, "--benchmark-compare")
+
+
+def _tool_not_a_table(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
+    (pytester.path / "perfsuite.toml").write_text('tool = "x"\n')
+    return ARGS
+
+
+def _half_size(data: dict) -> None:
+    sizes = next(iter(data["sizes"].values()))
+    sizes[next(iter(sizes))] = 0.5
+
+
+def _nan_sample(data: dict) -> None:
+    _first_recording(data)["samples_ms"] = [math.nan, 1.0]
+
+
+def _orin_fingerprint(data: dict) -> None:
+    data["machine"]["jetson_model"] = "NVIDIA Jetson AGX Orin Developer Kit"
+
+
+def _unknown_fields(data: dict) -> None:
+    data["notes"] = "recorded after the driver update"
+    _first_recording(data)["comment"] = "the quiet night run"
+
+
+def _unknown_fields_kept(pytester: pytest.Pytester, cache: Path) -> None:
+    data = json.loads((pytester.path / BASELINE).read_text())
+    assert data["notes"] == "recorded after the driver update"
+    comments = [r.get("comment") for rs in data["latency"].values() for r in rs]
+    assert "the quiet night run" in comments and len(comments) > len(data["latency"])
+
+
+def _linked_baselines(pytester: pytest.Pytester, cache: Path) -> tuple[str, ...]:
+    outside = pytester.path.parent / "outside-baselines"
+    outside.mkdir()
+    (pytester.path / "baselines").symlink_to(outside)
+    return (*ARGS, "--perf-save-baseline")
+
+
+def _nothing_outside(pytester: pytest.Pytester, cache: Path) -> None:
+    assert not list((pytester.path.parent / "outside-baselines").iterdir())
+
+
+def _model(body: str) -> Callable[[pytest.Pytester, Path], tuple[str, ...]]:
+    return _factory("import os\nimport sys\n\nimport torch\nfrom torch import nn\n\n\n"
+                    f"def build():\n    {body}\n    return nn.Sequential(nn.Conv2d(3, 4, 3), "
+                    "nn.Flatten())\n")
+
+
+ROUND_3 = [
+    Hostile("report-device", _report_to("/dev/full"), 4, ("*/dev/full | is a character device*",),
+            check=_device_kept),
+    Hostile("report-users-file", _report_to("NOTES.md", "# my notes\n"), 4,
+            ("*NOTES.md | exists and was not written by perfsuite; left as it is.",)),
+    Hostile("baseline-deep-json", _deep_baseline, 4, ("*cannot be read as a perfsuite baseline "
+                                                      "(RecursionError*",), recorded_first=True),
+    Hostile("config-tool-not-a-table", _tool_not_a_table, 4, ("*`tool` is str 'x', not a table*",),
+            {"PERFSUITE_CONFIG": "perfsuite.toml"}),
+    _baseline_case("baseline-half-byte-size", _half_size, "*whole number of bytes of at least 1*"),
+    _baseline_case("baseline-nan-sample", _nan_sample, "*samples_ms must be a finite number*"),
+    _baseline_case("baseline-other-machines-fingerprint", _orin_fingerprint,
+                   "*machine jetson_model: NVIDIA Jetson AGX Orin Developer Kit -> none*", code=1),
+    Hostile("baseline-unknown-fields", lambda p, c: (_edit_baseline(p, _unknown_fields),
+                                                     (*ARGS, "--perf-add-recording"))[1], 0,
+            ("*baseline written*",), recorded_first=True, check=_unknown_fields_kept),
+    Hostile("baselines-linked-outside", _linked_baselines, 1,
+            ("*baseline NOT written: *outside the repository*",
+             "*PERFSUITE_BASELINES_ANYWHERE=1*"), check=_nothing_outside),
+    Hostile("model-factory-sys-exit", _model("sys.exit(0)"), 1, ("*called sys.exit(0)*",)),
+    Hostile("model-factory-os-exit", _model("os._exit(0)"), 1, ("*called os._exit(0)*",)),
+    Hostile("model-factory-default-dtype", _model("torch.set_default_dtype(torch.float64)"), 1,
+            ("*changed torch's global state: default dtype: torch.float32 -> torch.float64*",)),
+    Hostile("model-without-parameters", _factory("from torch import nn\n\n\ndef build():\n"
+                                                 "    return nn.Flatten()\n"), 1,
+            ("*returned a model with no parameters or buffers*",)),
+    _args_case("option-huge-rounds", (*ARGS, "--perf-rounds=99999999999999999999"), 4,
+               "*--perf-rounds | 99999999999999999999 is above perfsuite's limit of 100000: "
+               "at 10 ms each, about * days per benchmark*"),
+]
+
+
 def _snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` with a digest of its bytes; bytecode caches and what pytester
     itself writes (the run's output, its basetemp) aside."""
@@ -285,6 +386,9 @@ def project(pytester, tmp_path, monkeypatch):
     # ONNX Runtime keeps a device id under ~/.cache/Microsoft; pytester's HOME is the project
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return pytester
+
+
+HOSTILE += ROUND_3
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[case.id for case in HOSTILE])
@@ -339,3 +443,20 @@ def test_reliability_doc_lists_every_case():
     text = (REPO / "docs" / "reliability.md").read_text()
     documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, re.MULTILINE))
     assert documented == {case.id for case in HOSTILE}
+
+
+def test_two_concurrent_recordings_both_land(project, tmp_path):
+    """--perf-add-recording of torch and of ONNX Runtime at once: each run reads, merges and
+    writes the baseline under the folder's lock at its end, so neither recording is lost (before,
+    both printed "baseline written" and the later write dropped the earlier run's)."""
+    common = ("-p", "no:cacheprovider", "--perf-precisions=fp32", f"--perf-machine-key={KEY}",
+              "--perf-suite=only", "-k", "test_latency", "--perf-add-recording")
+    runs = [project.popen([sys.executable, "-m", "pytest", *common, f"--perf-backends={b}"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            for b in ("torch", "onnxruntime")]
+    outputs = [run.communicate(timeout=600)[0].decode() for run in runs]
+    for run, output in zip(runs, outputs):
+        assert run.returncode == 0, output
+        assert "baseline written" in output
+    latency = json.loads((project.path / BASELINE).read_text())["latency"]
+    assert {name.split("-")[1] for name in latency} == {"torch", "onnxruntime"}, sorted(latency)
