@@ -417,8 +417,11 @@ def test_no_worker_outlives_pytest(pytester, tmp_path, monkeypatch, how):
     repo = make_repo(pytester, tmp_path, monkeypatch,
                      body=f"open({str(marker)!r}, 'w').close(); time.sleep(600)")
     (repo / "models.py").write_text(MODELS.format(spin_from="helpers", body="pass"))
+    # SIGINT as a terminal gives it, even where this run started in the background (`cmd &` in a
+    # script ignores SIGINT, and Python then installs no handler for it)
     pytest_run = subprocess.Popen([sys.executable, "-m", "pytest", *ARGS, "--perf-ab=HEAD"],
-                                  cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not marker.exists():  # REF's worker hangs in its factory

@@ -95,12 +95,15 @@ def test_ctrl_c_given_to_another_thread_still_stops_a_wait_for_a_worker():
     helper = threading.Thread(target=lambda: (time.sleep(0.5), signal.pthread_kill(
         threading.get_ident(), signal.SIGINT)))
     started = time.monotonic()
+    # Python's own handler, even where this run started in the background with SIGINT ignored
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         helper.start()
         with pytest.raises(KeyboardInterrupt):
             side.wait("building")
     finally:
         helper.join()
+        signal.signal(signal.SIGINT, handler)
         side.kill()
         side.process.wait()
         os.close(side._replies)

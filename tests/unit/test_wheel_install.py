@@ -21,15 +21,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_ab import VCLOCK
+
 REPO = Path(__file__).resolve().parents[2]
 MODEL = """
 from torch import nn
 
+import vclock
+
 DEPTH = {depth}
 
 
+class Spin(nn.Module):
+    \"\"\"The benchmark's timer is vclock.clock: each forward costs DEPTH / 10 ms on it, exactly,
+    whatever the machine's load.\"\"\"
+
+    def forward(self, x):
+        vclock.advance(DEPTH * 1e-4)
+        return x
+
+
 def build():
-    layers = [nn.Conv2d(3, 32, 3, padding=1), nn.ReLU()]
+    layers = [Spin(), nn.Conv2d(3, 32, 3, padding=1), nn.ReLU()]
     for _ in range(DEPTH):
         layers += [nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()]
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
@@ -85,6 +98,7 @@ def test_the_readme_steps_in_a_fresh_repository_with_its_virtualenv_inside(wheel
     repo.mkdir()
     assert run(["git", "init", "-q", "-b", "master"], repo).returncode == 0
     (repo / "mynet.py").write_text(MODEL.format(depth=2))
+    (repo / "vclock.py").write_text(VCLOCK)
     made = run([sys.executable, "-m", "venv", ".venv"], repo)
     assert made.returncode == 0, made.stderr
     python = repo / ".venv" / "bin" / "python"
@@ -102,17 +116,19 @@ def test_the_readme_steps_in_a_fresh_repository_with_its_virtualenv_inside(wheel
     assert init.returncode == 0, init.stderr
     config = (repo / "pyproject.toml").read_text()
     assert 'name = "mynet"' in config
-    # a busy 2-core CI machine moves real timings 2x between runs: only the 4.8x slowdown below,
-    # not that noise, may fail latency here (the gate's own tests inject costs)
-    with (repo / "pyproject.toml").open("a") as handle:
-        handle.write("\n[tool.perfsuite.gate]\nmax_increase = 1.5\ntail_max_increase = 1.5\n")
     assert "branches: [master]" in (repo / ".github/workflows/perfsuite.yml").read_text()
     (repo / "test_mine.py").write_text("def test_mine():\n    assert True\n")
     cache = str(tmp_path / "cache")
 
     def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run([str(python), "-m", "pytest", "-p", "no:cacheprovider", *args], repo,
-                   PERFSUITE_CACHE_DIR=cache, COLUMNS="100")
+        # warn: a busy CI machine fails the CPU pre-flight, which is not what this test is about
+        return run([str(python), "-m", "pytest", "-p", "no:cacheprovider",
+                    "--perf-preflight=warn", *args], repo, PERFSUITE_CACHE_DIR=cache,
+                   COLUMNS="100")
+
+    def timed_run(*args: str) -> subprocess.CompletedProcess[str]:
+        """torch only, timed on the virtual clock: the verdicts cannot depend on load."""
+        return pytest_run("--benchmark-timer=vclock.clock", "--perf-backends=torch", *args)
 
     plain = pytest_run()
     out = plain.stdout
@@ -123,16 +139,16 @@ def test_the_readme_steps_in_a_fresh_repository_with_its_virtualenv_inside(wheel
     table = out[out.index("perfsuite results: mynet"):]
     assert all(len(line) <= 100 for line in table.splitlines()), "the table fits COLUMNS=100"
 
-    saved = pytest_run("--perf-save-baseline")
+    saved = timed_run("--perf-save-baseline")
     assert saved.returncode == 0, saved.stdout[-3000:]
     assert list((repo / "baselines").glob("*/baseline.json"))
 
-    same = pytest_run("--benchmark-compare")
+    same = timed_run("--benchmark-compare")
     assert same.returncode == 0, same.stdout[-4000:]
     assert " 0 regressed" in same.stdout
 
-    (repo / "mynet.py").write_text(MODEL.format(depth=10))  # about 4.8x the arithmetic
-    slower = pytest_run("--benchmark-compare")
+    (repo / "mynet.py").write_text(MODEL.format(depth=10))  # 5x the virtual cost
+    slower = timed_run("--benchmark-compare")
     assert slower.returncode == 1, slower.stdout[-4000:]
     rows = [line for line in slower.stdout.splitlines() if line.startswith("torch ")]
     ratio = re.search(r" x(\d+\.\d+) REGRESSED", rows[0] if rows else "")
