@@ -173,7 +173,8 @@ class AbSides:
         """`op` on both sides at once (their models build side by side, untimed): each side's
         reply by label, and the first failure. Every request sent is waited for, so no late
         reply can answer a later request."""
-        asked, failure = [], None
+        asked: list[WorkerSide] = []
+        failure: Exception | None = None
         for side in (self.base, self.current):
             try:
                 side.send(op, *args)

@@ -50,7 +50,7 @@ def _reduce_path(path: pathlib.PurePath) -> tuple[Any, tuple[str]]:
     return (_path if isinstance(path, pathlib.Path) else _pure_path), (str(path),)
 
 
-_PATHS = {kind: _reduce_path for kind in (pathlib.PosixPath, pathlib.WindowsPath,
+_PATHS: dict[type, Any] = {kind: _reduce_path for kind in (pathlib.PosixPath, pathlib.WindowsPath,
                                           pathlib.PurePosixPath, pathlib.PureWindowsPath)}
 
 
@@ -264,8 +264,7 @@ def main(argv: list[str]) -> None:
             return
         try:
             if op == "start":
-                value = worker.op_start(harness, *args)
-                value = {"protocol": PROTOCOL, **value}
+                value: Any = {"protocol": PROTOCOL, **worker.op_start(harness, *args)}
             else:
                 value = getattr(worker, f"op_{op}")(*args)
         except PerfsuiteError as exc:

@@ -247,7 +247,7 @@ def recording_lock(folder: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise BaselineError(f"{folder} | another run has been recording here for "
-                                        f"{timeout_s:g} s.\nRemedy: wait for it, or stop it.")
+                                        f"{timeout_s:g} s.\nRemedy: wait for it, or stop it.") from None
                 time.sleep(0.1)
         yield
     finally:

@@ -4,7 +4,6 @@ markdown report; html_report.py renders the same cells as a page with plots."""
 from __future__ import annotations
 
 import html
-
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
