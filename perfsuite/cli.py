@@ -281,9 +281,9 @@ def _check_toml(text: str, path: Path) -> dict:  # type: ignore[type-arg]
         import tomli as tomllib
     try:
         return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CliError(f"{path} | is not valid TOML ({exc}); left as it is.\n"
-                       "Remedy: fix the file first.") from exc
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise CliError(f"{path} | is not valid TOML ({exc or 'nested too deeply'}); left as it "
+                       "is.\nRemedy: fix the file first.") from exc
 
 
 def _cache(args: argparse.Namespace) -> int:

@@ -207,6 +207,9 @@ def _parse_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} | is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path} | nests arrays or tables too deeply to read.\n"
+                          "Remedy: flatten it (perfsuite's keys nest two levels).") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} | is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                           "TOML files are UTF-8.\nRemedy: save it as UTF-8.") from exc

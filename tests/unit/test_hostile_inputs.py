@@ -215,3 +215,11 @@ def test_a_tool_key_that_is_not_a_table_is_a_config_error_in_every_command(tmp_p
                           env={**os.environ, "PERFSUITE_CONFIG": "perf.toml"})
     assert done.returncode == 2, done.stderr
     assert "`tool` is str 'x', not a table" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_deeply_nested_toml_file_is_a_config_error(tmp_path):
+    from perfsuite.errors import ConfigError
+
+    (tmp_path / "perf.toml").write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nests arrays or tables too deeply"):
+        load_config(tmp_path, ["torch"], environ={"PERFSUITE_CONFIG": "perf.toml"})
