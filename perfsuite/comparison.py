@@ -140,7 +140,9 @@ class BaselineComparison:
             except BaselineError as exc:
                 if not self.options.save_baseline:
                     raise
-                self.notes.append(f"replacing an unreadable baseline: {str(exc).splitlines()[0]}")
+                note = f"replacing an unreadable baseline: {str(exc).splitlines()[0]}"
+                if note not in self.notes:  # read again under the recording lock
+                    self.notes.append(note)
             self._loaded = True
         return self._baseline
 
