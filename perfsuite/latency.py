@@ -100,10 +100,11 @@ def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: 
     trials = perf.config.timing.trials
     _hand_to_pytest_benchmark(benchmark, list(timed.e2e_s), mode="timed by the backend's tool")
     latency = summarize(timed.e2e_s, trials)
-    gpu_latency, enqueue = summarize(timed.gpu_s, trials), summarize(timed.enqueue_s, trials)
+    gpu_latency = summarize(timed.gpu_s, trials)
+    enqueue = summarize(timed.enqueue_s, trials) if timed.enqueue_s else None
     result = CaseResult(case, runner.artifact_bytes, latency, gpu_latency, enqueue,
                         perf.drift(case), runner.describe(),
-                        _warnings(perf, latency, gpu_latency, enqueue), {})
+                        (*_warnings(perf, latency, gpu_latency, enqueue), *timed.notes), {})
     benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
     perf.record(result, tuple(s * 1e3 for s in timed.e2e_s))
     return result

@@ -82,7 +82,8 @@ class ToolTimings:
 
     e2e_s: tuple[float, ...]  # host to device, compute, device to host
     gpu_s: tuple[float, ...]  # GPU compute
-    enqueue_s: tuple[float, ...]  # the host's launch
+    enqueue_s: tuple[float, ...] | None  # the host's launch; None where the tool's is unusable
+    notes: tuple[str, ...] = ()  # what the tool's numbers cannot say, shown with the result
 
 
 class Runner(ABC):

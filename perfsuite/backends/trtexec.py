@@ -12,8 +12,11 @@ through `--loadInputs` and reads `--exportOutput`, so agreement and drift use pe
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
@@ -36,6 +39,10 @@ NOT_FOUND = ("trtexec not found on PATH or at /usr/src/tensorrt/bin/trtexec (it 
              "JetPack and with every TensorRT install); or name it: [tool.perfsuite.tensorrt] "
              "trtexec = \"/path/to/trtexec\"")
 BUILD_TIMEOUT_S = 3 * 3600  # a large model on a Jetson Nano builds for many minutes
+TIMESTAMP_DIGITS = 6  # sampleReporting.cpp writes --exportTimes through a default std::ostream
+COARSE_SHARE = 0.1  # enqueue times are kept where the timestamps' step is at most 10% of them
+ENQUEUE_SUMMARY = re.compile(r"Enqueue Time: min = [^,]+, max = [^,]+, mean = [^,]+, "
+                             r"median = ([0-9.eE+-]+) ms")
 
 
 def find_trtexec(configured: str) -> Path | None:
@@ -70,6 +77,34 @@ def read_version(trtexec: Path) -> TrtexecVersion:
         raise BackendUnavailable(f"{trtexec} does not run as trtexec: {exc}") from exc
 
 
+def timestamp_resolution_ms(value: float) -> float:
+    """The step of a time trtexec wrote: std::ostream's default 6 significant digits, so 0.001 ms
+    below 100 ms into its run, 0.1 ms past 10 s, 1 ms past 100 s."""
+    if not math.isfinite(value) or value == 0:
+        return 0.0
+    return 10.0 ** (math.floor(math.log10(abs(value))) - (TIMESTAMP_DIGITS - 1))
+
+
+def enqueue_times(records: list[dict[str, float]], summary: str) -> tuple[tuple[float, ...] | None,
+                                                                          str]:
+    """Per-inference enqueue seconds from --exportTimes' start/end timestamps, or None and why:
+    the JSON has no enqueue duration, and a difference of two timestamps is only as fine as
+    their step (a true 0.03 ms read as 0.0 or 0.1 at 12 s into the run)."""
+    ends = [float(r["endEnqMs"]) for r in records]
+    durations = [end - float(r["startEnqMs"]) for end, r in zip(ends, records)]
+    step_ms = max(timestamp_resolution_ms(end) for end in ends)
+    median = statistics.median(durations)
+    if step_ms <= COARSE_SHARE * median:  # rounded to the step: no float noise
+        places = max(0, -math.floor(math.log10(step_ms))) if step_ms else 9
+        return tuple(round(d, places) / 1e3 for d in durations), ""
+    told = ENQUEUE_SUMMARY.search(summary)
+    return None, (f"enqueue coarse: not reported per inference; trtexec's --exportTimes "
+                  f"timestamps step by {step_ms:g} ms at {max(ends) / 1e3:.0f} s into its run "
+                  f"(6 significant digits), while their differences read {median:g} ms at the "
+                  f"median" + (f" (trtexec's own summary: enqueue median {told.group(1)} ms)"
+                               if told else ""))
+
+
 class TrtexecRunner(Runner):
     timed_by_tool: ClassVar[bool] = True
 
@@ -99,16 +134,17 @@ class TrtexecRunner(Runner):
         times = self._folder / "times.json"
         args = self._version.timing_flags(self._engine, INPUT_NAME, self._input_file(inputs),
                                           times, rounds, warmup_s, self._cuda_graph)
-        call(self._trtexec, args, f"{self.case.id} timing", timeout=max(600.0, 10 * warmup_s))
+        summary = call(self._trtexec, args, f"{self.case.id} timing",
+                       timeout=max(600.0, 10 * warmup_s))
         records = json.loads(times.read_text())[-rounds:]  # 8.2 also lists warm-up inferences
         if len(records) < rounds:
             raise EngineBuildError(f"{self.case.id} | trtexec timed {len(records)} inferences, "
                                    f"{rounds} were asked for.")
+        enqueue_s, note = enqueue_times(records, summary)
         return ToolTimings(
             e2e_s=tuple(float(r["latencyMs"]) / 1e3 for r in records),
             gpu_s=tuple(float(r["computeMs"]) / 1e3 for r in records),
-            enqueue_s=tuple((float(r["endEnqMs"]) - float(r["startEnqMs"])) / 1e3
-                            for r in records),
+            enqueue_s=enqueue_s, notes=(note,) if note else (),
         )
 
     def describe(self) -> dict[str, str]:

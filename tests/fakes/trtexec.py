@@ -131,10 +131,13 @@ def load_inputs(spec: str, onnx_bytes: bytes, version: tuple[int, int, int]) -> 
 
 
 def times(count: int, warmup: int, version: tuple[int, int, int]) -> list[dict[str, float]]:
+    """Records as trtexec times them: milliseconds since its run began (FAKE_TRTEXEC_START_MS
+    where the first record starts), enqueue FAKE_TRTEXEC_ENQUEUE_MS (default 0.1) each."""
     compute = float(os.environ.get("FAKE_TRTEXEC_COMPUTE_MS", "1.0"))
-    records, clock = [], 100.0
+    enqueue = float(os.environ.get("FAKE_TRTEXEC_ENQUEUE_MS", "0.1"))
+    records, clock = [], float(os.environ.get("FAKE_TRTEXEC_START_MS", "100.0"))
     for _ in range(count + (warmup if version < (8, 5, 0) else 0)):
-        enqueue_end, h2d_end = clock + 0.1, clock + 0.05
+        enqueue_end, h2d_end = clock + enqueue, clock + 0.05
         compute_end = h2d_end + compute
         record = {"startEnqMs": clock, "endEnqMs": enqueue_end, "startH2dMs": clock,
                   "endH2dMs": h2d_end, "startComputeMs": h2d_end, "endComputeMs": compute_end,
@@ -145,6 +148,12 @@ def times(count: int, warmup: int, version: tuple[int, int, int]) -> list[dict[s
         records.append(record)
         clock = compute_end + 0.02
     return records
+
+
+def ostream_record(record: dict[str, float]) -> str:
+    """One record as sampleReporting.cpp writes it: numbers through a default std::ostream, so
+    6 significant digits (12345.678 ms is written 12345.7)."""
+    return "{ " + ", ".join(f'"{key}" : {value:g}' for key, value in record.items()) + " }"
 
 
 def main(argv: list[str]) -> int:
@@ -190,9 +199,10 @@ def main(argv: list[str]) -> int:
     iterations = int(options.get("iterations", "10"))
     warmup = max(1, int(float(options.get("warmUp", "200"))) // 2)
     if "exportTimes" in options:
+        records = times(iterations, warmup, version_3)
         Path(options["exportTimes"]).write_text(
-            "[\n" + "\n, ".join(json.dumps(r) for r in times(iterations, warmup, version_3))
-            + "\n]\n")
+            "[\n" + "\n, ".join(ostream_record(r) for r in records) + "\n]\n")
+        enqueue_ms = sorted(r["endEnqMs"] - r["startEnqMs"] for r in records)
     if "exportOutput" in options:
         dims = "x".join(str(d) for d in output.shape)
         Path(options["exportOutput"]).write_text(json.dumps(
@@ -202,6 +212,10 @@ def main(argv: list[str]) -> int:
             [{"count": iterations}, {"name": "fake", "timeMs": iterations * 1.0,
                                      "averageMs": 1.0, "medianMs": 1.0, "percentage": 100.0}]))
     print("=== Performance summary ===")
+    if "exportTimes" in options:
+        say("I", f"Enqueue Time: min = {enqueue_ms[0]:g} ms, max = {enqueue_ms[-1]:g} ms, "
+                 f"mean = {sum(enqueue_ms) / len(enqueue_ms):g} ms, "
+                 f"median = {enqueue_ms[len(enqueue_ms) // 2]:g} ms")
     print(f"&&&& PASSED TensorRT.trtexec {banner(version_3)} # {command}")
     return 0
 

@@ -3,6 +3,7 @@ TensorRT version's trtexec and writes its JSON formats."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -153,3 +154,58 @@ def test_the_selftest_checks_the_trtexec_route(project, tmp_path):
     assert missing.ret == pytest.ExitCode.TESTS_FAILED
     missing.stdout.fnmatch_lines(["tiny-trtexec-fp32: TensorRT cannot run here: trtexec not found*",
                                   "Fix: install TensorRT (JetPack ships /usr/src/tensorrt/bin/trtexec)*"])
+
+
+def _export_times(start_ms: float, enqueue_ms: float, monkeypatch) -> list[dict[str, float]]:
+    """--exportTimes records as the fake writes them (trtexec's 6 significant digits), read back."""
+    sys.path.insert(0, str(FAKE.parent))
+    try:
+        import trtexec as fake
+    finally:
+        sys.path.remove(str(FAKE.parent))
+    monkeypatch.setenv("FAKE_TRTEXEC_START_MS", str(start_ms))
+    monkeypatch.setenv("FAKE_TRTEXEC_ENQUEUE_MS", str(enqueue_ms))
+    text = "[" + ", ".join(fake.ostream_record(r) for r in fake.times(50, 0, (10, 3, 0))) + "]"
+    return json.loads(text)
+
+
+@pytest.mark.parametrize(("start_ms", "true_ms", "read"), [
+    (100.0, 0.03, 0.03),  # 100.03 is written in full: the enqueue is read exactly
+    (12_000.0, 2.0, 2.0),  # a 0.1 ms step is fine for 2 ms
+    (12_000.0, 0.03, "step by 0.1 ms at 12 s"),  # 12000.03 is written 12000: 0.0 or 0.1
+    (120_000.0, 0.3, "step by 1 ms at 120 s"),  # 120000.3 is written 120000
+])
+def test_enqueue_times_are_true_or_coarse_never_zero(monkeypatch, start_ms, true_ms, read):
+    from perfsuite.backends.trtexec import enqueue_times
+
+    records = _export_times(start_ms, true_ms, monkeypatch)
+    enqueue_s, note = enqueue_times(records, f"[I] Enqueue Time: min = {true_ms} ms, max = "
+                                             f"{true_ms} ms, mean = {true_ms} ms, median = "
+                                             f"{true_ms} ms, percentile(90%) = {true_ms} ms")
+    if isinstance(read, float):
+        assert note == "" and enqueue_s is not None
+        assert {round(s * 1e3, 9) for s in enqueue_s} == {read}
+    else:
+        assert enqueue_s is None
+        assert note.startswith("enqueue coarse: not reported per inference") and read in note
+        assert f"trtexec's own summary: enqueue median {true_ms} ms" in note
+
+
+@pytest.mark.parametrize(("start_ms", "step"), [(12_000, "0.1 ms at 12 s"),
+                                                 (120_000, "1 ms at 120 s")])
+def test_a_run_late_in_trtexecs_clock_reports_enqueue_coarse(project, tmp_path, monkeypatch,
+                                                             start_ms, step):
+    program = fake_trtexec(tmp_path, "10.16.0")
+    project.makefile(".toml", pyproject=trtexec_config(program))
+    monkeypatch.setenv("FAKE_TRTEXEC_START_MS", str(start_ms))
+    monkeypatch.setenv("FAKE_TRTEXEC_ENQUEUE_MS", "0.03")
+    result = project.runpytest_subprocess("--perf-backends=trtexec", "--perf-precisions=fp32",
+                                          "--perf-suite=only", "-k", "test_latency",
+                                          "--benchmark-json=bench.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["trtexec*fp32*2.570*2.500*enqueue coarse*",
+                                 f"*tiny-trtexec-fp32: enqueue coarse: not reported per "
+                                 f"inference; trtexec's --exportTimes timestamps step by {step}*"])
+    (record,) = json.loads((project.path / "bench.json").read_text())["benchmarks"]
+    assert "enqueue_latency" not in record["extra_info"]  # not a number made of the step
+    assert record["extra_info"]["gpu_latency"]["median_ms"] == pytest.approx(2.5)
