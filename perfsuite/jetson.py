@@ -29,6 +29,8 @@ GPU_DEVFREQ_NAMES = ("gpu", "gv11b", "gp10b", "ga10b", "gb10b", "gm20b")
 # The board's input power where a rail carries it; AGX Orin has none (the sum of rails counts).
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN", "VIN")
 GPU_RAILS = ("VDD_GPU_SOC", "VDD_GPU", "POM_5V_GPU", "VDD_CPU_GPU_CV")
+NVPMODEL_STATUS = "var/lib/nvpmodel/status"
+NVPMODEL_CONF = "etc/nvpmodel.conf"
 TRIP_TYPES = ("passive", "hot", "critical")  # "active" trips only start fans
 NOT_REPORTING_MILLI_C = -40000  # a power-gated zone reads -256000 (Orin JetPack 6, Thor)
 # dpkg package name patterns of what a JetPack ships, e.g. libnvinfer8, libcudnn9-cuda-12
@@ -78,14 +80,33 @@ def jetson_identity(files: SystemFiles) -> JetsonIdentity | None:
 
 
 def power_mode(files: SystemFiles) -> str:
-    """nvpmodel's current mode id ('pmode:0002 fmode:quiet' -> '2')."""
-    match = re.search(r"pmode:\s*(\d{1,9})\b", files.text("var/lib/nvpmodel/status") or "")
+    """nvpmodel's current mode id ('pmode:0002 fmode:quiet' -> '2'); where its status file is
+    missing, the configuration's default mode (power_mode_note says so); '' when unknown."""
+    status = files.text(NVPMODEL_STATUS)
+    if status is None and files.missing(NVPMODEL_STATUS):
+        return default_power_mode(files)
+    match = re.search(r"pmode:\s*(\d{1,9})\b", status or "")
     return str(int(match.group(1))) if match else ""
+
+
+def default_power_mode(files: SystemFiles) -> str:
+    """The mode /etc/nvpmodel.conf names as its default ('< PM_CONFIG DEFAULT=2 >'), or ''."""
+    match = re.search(r"<\s*PM_CONFIG\s+DEFAULT=(\d{1,9})\s*>", files.text(NVPMODEL_CONF) or "")
+    return str(int(match.group(1))) if match else ""
+
+
+def power_mode_note(files: SystemFiles) -> str:
+    """Where power_mode's answer came from when it is not nvpmodel's status file ('' when it is,
+    or when there is no answer)."""
+    if not files.missing(NVPMODEL_STATUS) or not default_power_mode(files):
+        return ""
+    return (f"assumed: the default of {files.shown(NVPMODEL_CONF)} "
+            f"({files.shown(NVPMODEL_STATUS)} is missing)")
 
 
 def power_mode_names(files: SystemFiles) -> dict[str, str]:
     """Mode id -> name, from '< POWER_MODEL ID=0 NAME=MAXN >' lines of /etc/nvpmodel.conf."""
-    text = files.text("etc/nvpmodel.conf") or ""
+    text = files.text(NVPMODEL_CONF) or ""
     return dict(re.findall(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=(\S+?)\s*>", text))
 
 

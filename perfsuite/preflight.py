@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from perfsuite import jetson
-from perfsuite.nvml import THROTTLING, NvmlGpu, reason_names
+from perfsuite.nvml import THROTTLING, NvmlGpu, open_gpu, reason_names
 from perfsuite.sysroot import SystemFiles
 from perfsuite.validate import check_choice, check_int, check_keys, check_number
 
@@ -83,9 +83,10 @@ def jetson_checks(files: SystemFiles, config: PreflightConfig,
 def _power_mode(files: SystemFiles, config: PreflightConfig) -> PreflightCheck:
     mode = jetson.power_mode(files)
     if not mode:
-        return _unknown("power mode", files.problem("var/lib/nvpmodel/status"))
+        return _unknown("power mode", files.problem(jetson.NVPMODEL_STATUS))
     name = jetson.power_mode_names(files).get(mode, "")
-    shown = f"mode {mode}" + (f" ({name})" if name else "")
+    note = jetson.power_mode_note(files)
+    shown = f"mode {mode}" + (f" ({name})" if name else "") + (f", {note}" if note else "")
     if config.power_mode is None:
         return PreflightCheck("power mode", "ok", f"{shown}; not pinned (set [tool.perfsuite."
                               "preflight] power_mode to require one)")
@@ -109,16 +110,33 @@ def _gpu_checks(files: SystemFiles, config: PreflightConfig) -> list[PreflightCh
         locked = (PreflightCheck("GPU clock locked", "ok", numbers) if clock.locked else
                   PreflightCheck("GPU clock locked", "failed", f"not locked at its maximum: "
                                  f"{numbers}", CLOCKS_FIX))
-    load = jetson.gpu_load_percent(files, folder)
+    load, source = _jetson_gpu_load(files, folder)
     return [locked, _load_check(load, config.max_gpu_load, "stop other GPU work on this runner "
-                                "(one job at a time)")]
+                                "(one job at a time)", source)]
 
 
-def _load_check(load: float | str | None, limit: float, fix: str) -> PreflightCheck:
+def _jetson_gpu_load(files: SystemFiles, folder: str) -> tuple[float | str, str]:
+    """The GPU's load and where it was read: sysfs, else NVML (Thor has no sysfs load file;
+    its GPU is NVML's, as jtop reads it)."""
+    load = jetson.gpu_load_percent(files, folder)
+    if not isinstance(load, str):
+        return load, "sysfs"
+    gpu = open_gpu()
+    if isinstance(gpu, str):
+        return f"{load}; {gpu}", ""
+    nvml_load = gpu.load_percent()
+    if nvml_load is None:
+        return f"{load}; NVML does not report the GPU's utilization", ""
+    return nvml_load, "NVML"
+
+
+def _load_check(load: float | str | None, limit: float, fix: str,
+                source: str = "") -> PreflightCheck:
     if load is None or isinstance(load, str):
         return _unknown("GPU idle", load or "the GPU's load cannot be read")
     status = "ok" if load <= limit else "failed"
-    return PreflightCheck("GPU idle", status, f"load {load:g}% (limit {limit:g}%)", fix)
+    where = f", from {source}" if source else ""
+    return PreflightCheck("GPU idle", status, f"load {load:g}% (limit {limit:g}%{where})", fix)
 
 
 def _temperatures(files: SystemFiles) -> PreflightCheck:

@@ -30,6 +30,16 @@ class SystemFiles:
         """The path as a user would look for it (`/sys/...`, or under the fake root)."""
         return str(self.path(relative))
 
+    def missing(self, relative: str) -> bool:
+        """True when nothing is at `relative` (an unreadable file is not missing)."""
+        try:
+            self.path(relative).lstat()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
+
     def text(self, relative: str) -> str | None:
         try:
             return (self.path(relative).read_bytes().decode("utf-8", errors="replace")

@@ -18,12 +18,16 @@ from perfsuite.monitor import RunMonitor
 from perfsuite.preflight import PreflightConfig
 from perfsuite.sysroot import SystemFiles, system_files
 from perfsuite.telemetry import JetsonTelemetry, open_telemetry
+from tests.fakes import fake_pynvml
 from tests.fakes.sysfs import NANO, NANO_IIO, ORIN, ORIN_GPU, ORIN_HWMON_A, THOR, write_tree
 
 
 @pytest.fixture(params=["nano", "orin", "thor"])
-def board(request, tmp_path):
+def board(request, tmp_path, monkeypatch):
     tree = {"nano": NANO, "orin": ORIN, "thor": THOR}[request.param]
+    # Thor's GPU load comes from NVML; the other boards have no NVML (and must not need it)
+    fake_pynvml.install(monkeypatch, **({"load": 7} if request.param == "thor" else
+                                        {"init_error": "NVML Shared Library Not Found"}))
     return request.param, SystemFiles(write_tree(tree, tmp_path))
 
 
@@ -116,7 +120,7 @@ EXPECTED_VERDICTS = {
              "over-current alarms": "ok"},
     "orin": {"power mode": "ok", "GPU clock locked": "ok", "GPU idle": "ok", "temperatures": "ok",
              "over-current alarms": "ok"},
-    "thor": {"power mode": "ok", "GPU clock locked": "ok", "GPU idle": "unknown",
+    "thor": {"power mode": "ok", "GPU clock locked": "ok", "GPU idle": "ok",
              "temperatures": "ok", "over-current alarms": "ok"},
 }
 
@@ -127,10 +131,19 @@ def test_preflight_verdicts_of_a_healthy_board(board):
     assert {c.name: c.status for c in checks} == EXPECTED_VERDICTS[name]
     by_name = {c.name: c for c in checks}
     if name == "orin":
-        assert by_name["GPU idle"].detail == "load 1.2% (limit 10%)"
+        assert by_name["GPU idle"].detail == "load 1.2% (limit 10%, from sysfs)"
         assert "cv0-thermal" not in by_name["temperatures"].detail  # -256 °C: not reporting
-    if name == "thor":
-        assert by_name["GPU idle"].detail.endswith("gpu-gpc-0/device/load is missing")
+    if name == "thor":  # no device/load in Thor's sysfs
+        assert by_name["GPU idle"].detail == "load 7% (limit 10%, from NVML)"
+
+
+def test_thor_without_nvml_names_both_sources_of_gpu_load(tmp_path, monkeypatch):
+    fake_pynvml.install(monkeypatch, init_error="Driver Not Loaded")
+    files = SystemFiles(write_tree(THOR, tmp_path))
+    (check,) = [c for c in preflight.jetson_checks(files, PreflightConfig()) if c.name == "GPU idle"]
+    assert check.status == "unknown"
+    assert check.detail == (f"{tmp_path}/sys/class/devfreq/gpu-gpc-0/device/load is missing; "
+                            "NVML cannot be used here (Driver Not Loaded)")
 
 
 def orin(tmp_path, **changes):
@@ -178,17 +191,32 @@ def test_power_mode_other_than_configured_fails_with_the_nvpmodel_command(tmp_pa
     assert "power mode: FAILED: mode 2 (MODE_30W), configured 0. Fix: sudo nvpmodel -m 0" in message
 
 
+def test_a_missing_nvpmodel_status_falls_back_to_the_configurations_default_saying_so(tmp_path):
+    files = orin(tmp_path)  # /etc/nvpmodel.conf: < PM_CONFIG DEFAULT=2 >
+    (tmp_path / "var/lib/nvpmodel/status").unlink()
+    assert jetson_identity(files).power_mode == "2"
+    assert jetson_identity(files).power_mode_name == "MODE_30W"
+    (check,) = [c for c in preflight.jetson_checks(files, PreflightConfig(power_mode=2))
+                if c.name == "power mode"]
+    assert (check.status, check.detail) == (
+        "ok", f"mode 2 (MODE_30W), assumed: the default of {tmp_path}/etc/nvpmodel.conf "
+              f"({tmp_path}/var/lib/nvpmodel/status is missing), as configured")
+    message, statuses = failed_message(files, PreflightConfig(power_mode=0))
+    assert statuses["power mode"] == "failed" and "assumed: the default of" in message
+
+
 def test_hot_zone_and_busy_gpu_fail(tmp_path):
     files = orin(tmp_path, **{"sys/devices/virtual/thermal/thermal_zone1/temp": "99500",
                               f"{ORIN_GPU}/device/load": "455"})
     message, statuses = failed_message(files)
     assert statuses["temperatures"] == statuses["GPU idle"] == "failed"
-    assert "gpu-thermal 99.5 °C (trip 99)" in message and "load 45.5% (limit 10%)" in message
+    assert "gpu-thermal 99.5 °C (trip 99)" in message and "load 45.5% (limit 10%, from sysfs)" in message
 
 
 def test_missing_and_unreadable_files_give_unknown_not_failed(tmp_path):
     files = orin(tmp_path)
     (tmp_path / "var/lib/nvpmodel/status").unlink()
+    (tmp_path / "etc/nvpmodel.conf").unlink()  # no default to fall back to either
     for name in ("cur_freq",):  # a folder where a file should be: unreadable even for root
         (tmp_path / ORIN_GPU / name).unlink()
         (tmp_path / ORIN_GPU / name).mkdir()

@@ -56,7 +56,7 @@ def test_power_and_energy_per_inference_in_the_table_and_json(orin):
         "perfsuite pre-flight (before timing; on failure: warn):",
         "  power mode: ok: mode 0 (MAXN); not pinned*",
         "  GPU clock locked: ok: 1300.5 MHz (min 306, max 1300.5, *17000000.gpu).",
-        "  GPU idle: ok: load 1.2% (limit 10%).",
+        "  GPU idle: ok: load 1.2% (limit 10%, from sysfs).",
         "  temperatures: ok: below their trip points: cpu-thermal 45.5 °C (trip 99), gpu-thermal "
         "44 °C (trip 99), tj-thermal 46 °C (trip 99).",
         "  over-current alarms: ok: none raised on VDD_GPU_SOC, VDD_CPU_CV, VIN_SYS_5V0, "
