@@ -16,19 +16,21 @@ from dataclasses import asdict, dataclass
 
 from perfsuite.sysroot import SystemFiles
 
-# L4T release -> JetPack (NVIDIA's release notes; jtop's table).
+# L4T release -> JetPack, every public release from 32.4 (jetson_stats' NVIDIA_JETPACK table,
+# from NVIDIA's JetPack archive; 36.4.2 was a re-release of 6.1).
 JETPACK = {
-    "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3", "32.7.4": "4.6.4",
-    "32.7.5": "4.6.5", "32.7.6": "4.6.6", "35.1.0": "5.0.2", "35.2.1": "5.1", "35.3.1": "5.1.1",
-    "35.4.1": "5.1.2", "35.5.0": "5.1.3", "35.6.0": "5.1.4", "35.6.1": "5.1.5", "36.2.0": "6.0 DP",
-    "36.3.0": "6.0", "36.4.0": "6.1", "36.4.3": "6.2", "36.4.4": "6.2.1", "36.4.7": "6.2.1",
-    "36.5.0": "6.2.2", "38.2.0": "7.0", "38.2.1": "7.0", "38.2.2": "7.0", "38.4.0": "7.1",
+    "32.4.2": "4.4 DP", "32.4.3": "4.4", "32.4.4": "4.4.1", "32.5.0": "4.5", "32.5.1": "4.5.1",
+    "32.5.2": "4.5.1", "32.6.1": "4.6", "32.7.1": "4.6.1", "32.7.2": "4.6.2", "32.7.3": "4.6.3",
+    "32.7.4": "4.6.4", "32.7.5": "4.6.5", "32.7.6": "4.6.6", "34.0.1": "5.0 PRE-DP",
+    "34.1.0": "5.0 DP", "34.1.1": "5.0.1 DP", "35.1.0": "5.0.2", "35.2.1": "5.1",
+    "35.3.0": "5.1.1 PRE", "35.3.1": "5.1.1", "35.4.1": "5.1.2", "35.5.0": "5.1.3",
+    "35.6.0": "5.1.4", "35.6.1": "5.1.5", "35.6.2": "5.1.5", "35.6.3": "5.1.5", "35.6.4": "5.1.6",
+    "36.0.0": "6.0 EA", "36.2.0": "6.0 DP", "36.3.0": "6.0", "36.4.0": "6.1", "36.4.2": "6.1",
+    "36.4.3": "6.2", "36.4.4": "6.2.1", "36.4.7": "6.2.1", "36.5.0": "6.2.2", "38.2.0": "7.0",
+    "38.2.1": "7.0", "38.2.2": "7.0", "38.4.0": "7.1", "39.0.0": "7.2 EA", "39.2.0": "7.2",
 }
-JETPACK_MAJOR = {"32": "4", "35": "5", "36": "6", "38": "7"}
+JETPACK_MAJOR = {"32": "4", "34": "5", "35": "5", "36": "6", "38": "7", "39": "7"}
 GPU_DEVFREQ_NAMES = ("gpu", "gv11b", "gp10b", "ga10b", "gb10b", "gm20b")
-# The board's input power where a rail carries it; AGX Orin has none (the sum of rails counts).
-INPUT_RAILS = ("VDD_IN", "POM_5V_IN", "VIN")
-GPU_RAILS = ("VDD_GPU_SOC", "VDD_GPU", "POM_5V_GPU", "VDD_CPU_GPU_CV")
 NVPMODEL_STATUS = "var/lib/nvpmodel/status"
 NVPMODEL_CONF = "etc/nvpmodel.conf"
 TRIP_TYPES = ("passive", "hot", "critical")  # "active" trips only start fans
@@ -60,6 +62,7 @@ def l4t_release(text: str) -> str:
 
 
 def jetpack_for(l4t: str) -> str:
+    """The JetPack of an L4T release; a release newer than the table, 'N.x'; '' when unknown."""
     if l4t in JETPACK:
         return JETPACK[l4t]
     major = JETPACK_MAJOR.get(l4t.split(".")[0])
@@ -157,7 +160,8 @@ def gpu_clock(files: SystemFiles, folder: str) -> GpuClock | str:
 
 def gpu_load_percent(files: SystemFiles, folder: str) -> float | str:
     """The GPU's load (the driver reports per mille), or why it cannot be read."""
-    for path in (f"{folder}/device/load", "sys/devices/gpu.0/load"):
+    for path in (f"{folder}/device/load", "sys/devices/gpu.0/load",
+                 "sys/devices/platform/gpu.0/load"):
         value = files.number(path)
         if value is not None:
             return value / 10

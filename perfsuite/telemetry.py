@@ -14,6 +14,7 @@ from typing import Any
 
 from perfsuite import jetson, preflight
 from perfsuite.energy import Clock, CounterMeter, EnergyMeter, EnergyReading, SampledMeter
+from perfsuite.jetson_boards import board_for, gpu_rails, input_rails
 from perfsuite.nvml import NVML_CLOCK_MEM, NvmlGpu, open_gpu, torch_pci_bus_id
 from perfsuite.preflight import PreflightCheck, PreflightConfig
 from perfsuite.sysroot import SystemFiles
@@ -65,6 +66,7 @@ class JetsonTelemetry(Telemetry):
         self.files, self._identity = files, identity
         self.rails = jetson.ina3221_rails(files)
         self.devfreq = jetson.gpu_devfreq(files)
+        self.board = board_for(identity.model)
 
     def identity(self) -> dict[str, str]:
         return self._identity.as_dict()
@@ -80,14 +82,18 @@ class JetsonTelemetry(Telemetry):
         clock = jetson.gpu_clock(self.files, self.devfreq) if self.devfreq else None
         zones = [z for z in jetson.thermal_zones(self.files)
                  if isinstance(z, jetson.ThermalZone) and "gpu" in z.name.lower()]
-        gpu_rail = jetson.pick_rail(self.rails, jetson.GPU_RAILS)
+        gpu_rail = self.gpu_rail()
         power = jetson.rail_power_w(self.files, gpu_rail) if gpu_rail else None
         return GpuState(clock.cur_mhz if isinstance(clock, jetson.GpuClock) else None, None,
                         zones[0].temp_c if zones else None, power)
 
     def input_rail(self) -> jetson.Rail | None:
         """The rail carrying the board's input power (None: the rails are summed)."""
-        return jetson.pick_rail(self.rails, jetson.INPUT_RAILS)
+        return jetson.pick_rail(self.rails, input_rails(self.board))
+
+    def gpu_rail(self) -> jetson.Rail | None:
+        """The rail carrying the GPU (on some boards with other units: the board table says)."""
+        return jetson.pick_rail(self.rails, gpu_rails(self.board))
 
     def meter(self, clock: Clock = time.perf_counter) -> EnergyMeter | None:
         if not self.rails:
@@ -107,13 +113,19 @@ class JetsonTelemetry(Telemetry):
         unusable = [r.name for r in self.rails if jetson.rail_power_w(self.files, r) is None]
         note = {"power_note": "no usable reading (missing, not a number, NaN or negative) "
                               f"from {', '.join(unusable)}: power unknown there"} if unusable else {}
-        return {**note, "seconds": seconds,
+        gpu_rail = self.gpu_rail()
+        board = self.board.as_dict() if self.board else {
+            "board": f"not in perfsuite's board table ({self._identity.model}): every board's "
+                     "rail names are tried"}
+        return {**note, "seconds": seconds, "board": board,
                 "source": meter.source if meter else "none (no INA3221)",
                 "power_w": reading.mean_w if reading and read else None,
                 "rails_w": dict(reading.rails_w) if reading else {},
                 "temperatures_c": {z.name: z.temp_c for z in zones
                                    if isinstance(z, jetson.ThermalZone)},
-                "gpu_mhz": state.sm_clock_mhz if state else None}
+                "gpu_mhz": state.sm_clock_mhz if state else None,
+                "gpu_rail": gpu_rail.name if gpu_rail else None,
+                "gpu_power_w": state.power_w if state else None}
 
 
 class NvmlTelemetry(Telemetry):

@@ -85,13 +85,26 @@ def timestamp_resolution_ms(value: float) -> float:
     return 10.0 ** (math.floor(math.log10(abs(value))) - (TIMESTAMP_DIGITS - 1))
 
 
-def enqueue_times(records: list[dict[str, float]], summary: str) -> tuple[tuple[float, ...] | None,
-                                                                          str]:
+def enqueue_fields(version: TrtexecVersion) -> tuple[str, str] | None:
+    """The --exportTimes keys holding enqueue start and end: 7.0 writes none, and 7.1 and 7.2
+    write the enqueue times under startInMs/endInMs and the copy's under startEnqMs/endEnqMs
+    (sampleReporting.cpp on those branches swaps the labels)."""
+    if not version.at_least(7, 1):
+        return None
+    return ("startEnqMs", "endEnqMs") if version.at_least(8, 0) else ("startInMs", "endInMs")
+
+
+def enqueue_times(records: list[dict[str, float]], summary: str,
+                  fields: tuple[str, str] | None = ("startEnqMs", "endEnqMs"),
+                  ) -> tuple[tuple[float, ...] | None, str]:
     """Per-inference enqueue seconds from --exportTimes' start/end timestamps, or None and why:
     the JSON has no enqueue duration, and a difference of two timestamps is only as fine as
     their step (a true 0.03 ms read as 0.0 or 0.1 at 12 s into the run)."""
-    ends = [float(r["endEnqMs"]) for r in records]
-    durations = [end - float(r["startEnqMs"]) for end, r in zip(ends, records)]
+    if fields is None or any(f not in r for r in records for f in fields):
+        return None, "enqueue not reported: this trtexec's --exportTimes has no enqueue times"
+    start, end = fields
+    ends = [float(r[end]) for r in records]
+    durations = [stop - float(r[start]) for stop, r in zip(ends, records)]
     step_ms = max(timestamp_resolution_ms(end) for end in ends)
     median = statistics.median(durations)
     if step_ms <= COARSE_SHARE * median:  # rounded to the step: no float noise
@@ -140,7 +153,7 @@ class TrtexecRunner(Runner):
         if len(records) < rounds:
             raise EngineBuildError(f"{self.case.id} | trtexec timed {len(records)} inferences, "
                                    f"{rounds} were asked for.")
-        enqueue_s, note = enqueue_times(records, summary)
+        enqueue_s, note = enqueue_times(records, summary, enqueue_fields(self._version))
         return ToolTimings(
             e2e_s=tuple(float(r["latencyMs"]) / 1e3 for r in records),
             gpu_s=tuple(float(r["computeMs"]) / 1e3 for r in records),

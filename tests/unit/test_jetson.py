@@ -298,3 +298,15 @@ def test_failure_action_is_strict_in_ci():
     assert preflight.failure_action("auto", {"CI": "true"}) == "fail"
     assert preflight.failure_action("auto", {}) == "warn"
     assert preflight.failure_action("skip", {"CI": "true"}) == "skip"
+
+
+@pytest.mark.parametrize(("l4t", "jetpack"), [
+    ("32.4.3", "4.4"), ("32.5.2", "4.5.1"), ("34.1.1", "5.0.1 DP"), ("35.6.4", "5.1.6"),
+    ("36.4.2", "6.1"), ("38.4.0", "7.1"), ("39.2.0", "7.2"),
+    ("36.9.9", "6.x"),  # newer than the table: the major release only
+    ("31.1.0", ""),  # older than the table (JetPack 4.1): not guessed
+])
+def test_every_public_l4t_release_names_its_jetpack(l4t, jetpack):
+    from perfsuite.jetson import jetpack_for
+
+    assert jetpack_for(l4t) == jetpack

@@ -209,3 +209,22 @@ def test_a_run_late_in_trtexecs_clock_reports_enqueue_coarse(project, tmp_path, 
     (record,) = json.loads((project.path / "bench.json").read_text())["benchmarks"]
     assert "enqueue_latency" not in record["extra_info"]  # not a number made of the step
     assert record["extra_info"]["gpu_latency"]["median_ms"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(("version", "fields"), [
+    ((7, 0, 0), None), ((7, 1, 3), ("startInMs", "endInMs")), ((8, 0, 1), ("startEnqMs", "endEnqMs")),
+    ((10, 3, 0), ("startEnqMs", "endEnqMs")),
+])
+def test_enqueue_is_read_where_each_version_wrote_it(version, fields):
+    from perfsuite.backends.trtexec import enqueue_fields, enqueue_times
+
+    assert enqueue_fields(TrtexecVersion(*version)) == fields
+    # 7.1's record: its enqueue (0.02 ms) under startInMs/endInMs, the copy's (0.5 ms) under Enq
+    record = {"startEnqMs": 10.0, "endEnqMs": 10.5, "startInMs": 10.0, "endInMs": 10.02,
+              "computeMs": 1.0, "latencyMs": 1.5}
+    enqueue_s, note = enqueue_times([record] * 3, "", enqueue_fields(TrtexecVersion(*version)))
+    if fields is None:
+        assert enqueue_s is None and "has no enqueue times" in note
+    else:
+        expected = 0.02 if fields[0] == "startInMs" else 0.5
+        assert enqueue_s == pytest.approx((expected / 1e3,) * 3) and note == ""
