@@ -320,8 +320,10 @@ def test_a_relative_config_is_read_from_the_rootdir_at_ref(pytester, tmp_path, m
     git(repo, "commit", "-q", "-m", "a config file")
     (repo / "elsewhere").mkdir()
     monkeypatch.setenv("PERFSUITE_CONFIG", "perf.toml")
+    # the rootdir is the repository (named: pytest 8.0 does not take a pyproject.toml without
+    # [tool.pytest.ini_options] above the current folder for one; 8.1 and later do)
     done = subprocess.run([sys.executable, "-m", "pytest", *ARGS, "--perf-ab=HEAD",
-                           "--perf-suite=only"],  # the rootdir: pyproject.toml above
+                           "--perf-suite=only", f"--rootdir={repo}"],
                           cwd=repo / "elsewhere", capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(repo)})  # the timer's module
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr

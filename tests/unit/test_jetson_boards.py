@@ -6,6 +6,7 @@ line's milliwatts; hwmon boards read 5000 mV x the nearest whole mA."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_the_fakes_are_built_as_sysfs_is(tmp_path):
     for link in ("sys/bus/i2c/drivers/ina3221/1-0040", "sys/class/devfreq/17000000.ga10b",
                  "sys/devices/17000000.ga10b/devfreq/17000000.ga10b/device",
                  "sys/class/thermal/thermal_zone0"):
-        assert (root / link).is_symlink() and not Path((root / link).readlink()).is_absolute()
+        assert (root / link).is_symlink() and not os.path.isabs(os.readlink(root / link))
         assert (root / link).resolve().is_dir()
 
 
