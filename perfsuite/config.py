@@ -8,6 +8,7 @@ and the valid values.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -120,6 +121,7 @@ class SuiteConfig:
     agreement: AgreementConfig = AgreementConfig()
     gate: GateConfig = GateConfig()
     tensorrt: TensorRTConfig = TensorRTConfig()
+    torch_python: str = ""  # [tool.perfsuite.torch] python: the torch backend's worker interpreter
     preflight: PreflightConfig = PreflightConfig()
     source: str = "defaults"
     configured: bool = False  # a [tool.perfsuite] table or PERFSUITE_CONFIG file was found
@@ -219,7 +221,7 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
 _TOP_KEYS = {
     "models", "backends", "precisions", "device", "cpu_threads", "tf32", "channels_last",
-    "timing", "ab", "onnx", "agreement", "gate", "tensorrt", "preflight",
+    "timing", "ab", "onnx", "agreement", "gate", "tensorrt", "preflight", "torch",
 }
 # Upper bounds (README, Configuration, limits): a typo of a few zeros is refused with the time it
 # would take (CALL_S: a 10 ms call), instead of running for days and filling memory.
@@ -231,6 +233,7 @@ MAX_SECONDS = 3600.0
 _TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
 _AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial", "worker_timeout_s"}
 _TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
+_TORCH_KEYS = {"python"}
 _ONNX_KEYS = {"exporter", "opset"}
 _AGREEMENT_KEYS = {"num_inputs", "seed", "property_examples", *PRECISIONS}
 _PRECISION_KEYS = {"atol", "rtol", "max_rel_l2", "property_rel_l2"}
@@ -260,6 +263,7 @@ def _from_table(
         agreement=_agreement(table.get("agreement", {}), f"{where}agreement."),
         gate=_gate(table.get("gate", {}), f"{where}gate."),
         tensorrt=_tensorrt(table.get("tensorrt", {}), f"{where}tensorrt."),
+        torch_python=_torch_python(table.get("torch", {}), f"{where}torch."),
         preflight=parse_preflight(table.get("preflight", {}), f"{where}preflight."),
         source=where.strip(),
     )
@@ -311,6 +315,21 @@ def _tensorrt(table: Any, where: str) -> TensorRTConfig:
         host_buffers=check_bool(table.get("host_buffers", False), f"{where}host_buffers"),
         trtexec=_program(table.get("trtexec", ""), f"{where}trtexec"),
     )
+
+
+def _torch_python(table: Any, where: str) -> str:
+    """The interpreter the torch backend runs its sessions in ("": this one); a bare name is
+    looked up on PATH."""
+    check_keys(table, _TORCH_KEYS, where)
+    value = table.get("python", "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}python | expected a path string, got {value!r}.")
+    found = shutil.which(value) if value and os.sep not in value else value
+    if value and not (found and Path(found).is_file() and os.access(found, os.X_OK)):
+        raise ConfigError(f"{where}python | {value!r} is not an executable file.\nRemedy: give "
+                          "the interpreter that has the torch to measure (JetPack 4.6: "
+                          "/usr/bin/python3.6), or remove the key to run torch in this process.")
+    return found or ""
 
 
 def _program(value: Any, where: str) -> str:
@@ -377,6 +396,7 @@ def configuration_keys() -> dict[str, set[str]]:
         "tool.perfsuite.agreement": _AGREEMENT_KEYS,
         "tool.perfsuite.gate": _GATE_KEYS,
         "tool.perfsuite.tensorrt": _TENSORRT_KEYS,
+        "tool.perfsuite.torch": _TORCH_KEYS,
         "tool.perfsuite.preflight": PREFLIGHT_KEYS,
     }
     tables.update({f"tool.perfsuite.agreement.{p}": _PRECISION_KEYS for p in PRECISIONS})

@@ -100,7 +100,7 @@ def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: 
     trials = perf.config.timing.trials
     _hand_to_pytest_benchmark(benchmark, list(timed.e2e_s), mode="timed by the backend's tool")
     latency = summarize(timed.e2e_s, trials)
-    gpu_latency = summarize(timed.gpu_s, trials)
+    gpu_latency = summarize(timed.gpu_s, trials) if timed.gpu_s else None
     enqueue = summarize(timed.enqueue_s, trials) if timed.enqueue_s else None
     result = CaseResult(case, runner.artifact_bytes, latency, gpu_latency, enqueue,
                         perf.drift(case), runner.describe(),

@@ -153,6 +153,7 @@ class PerfRun:
         # --perf-ab: the two sides' workers (perfsuite.ab_sides.AbSides), set by the plugin; not
         # imported here, as the workers import this module
         self.ab: Any = None
+        self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
                                   lambda: self.device, threads=lambda: self.cpu_threads)
@@ -223,7 +224,9 @@ class PerfRun:
             cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
             tf32=self.config.tf32, trt_workspace_bytes=trt.workspace_mb << 20,
             trt_cuda_graph=trt.cuda_graph, trt_host_buffers=trt.host_buffers,
-            trtexec=trt.trtexec, cache=self.cache, progress=progress or self.progress,
+            trtexec=trt.trtexec, torch_python=self.config.torch_python,
+            device_setting=self.config.device, timer=self.timer,
+            cache=self.cache, progress=progress or self.progress,
             ort_spinning=not self.paired_mode,
         )
         backend = make_backend(case.backend, options)

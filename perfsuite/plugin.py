@@ -130,6 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
     system_files()  # PERFSUITE_SYSFS_ROOT, checked before anything runs
     config.stash[RUN_KEY] = PerfRun(suite, progress=terminal_progress(config))
+    config.stash[RUN_KEY].timer = _timer_name(config) or ""
     config.stash[COMPARE_KEY] = compare = take_compare(config)
     add_shipped_suite(config, suite.configured)
     config.addinivalue_line("markers", "perf_gate(**limits): per-test regression limits, e.g. "
@@ -257,7 +258,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 
 def _timer_name(config: pytest.Config) -> str | None:
-    """pytest-benchmark's --benchmark-timer as 'module.attr', for the A/B workers' trials."""
+    """pytest-benchmark's --benchmark-timer as 'module.attr', for workers that time trials in
+    their own process (A/B sides, the torch worker)."""
     timer = config.getoption("benchmark_timer", default=None)
     return str(timer) if timer else None
 

@@ -42,6 +42,9 @@ class BackendOptions:
     trt_cuda_graph: bool = False  # replay TensorRT execution as a CUDA graph
     trt_host_buffers: bool = False  # TensorRT I/O in host memory: for TensorRT emulators only
     trtexec: str = ""  # the trtexec program to use ("": PATH, then JetPack's)
+    torch_python: str = ""  # an interpreter to run torch sessions in ("": this process)
+    device_setting: str = "auto"  # the configured device, for a worker with its own torch
+    timer: str = ""  # pytest-benchmark's timer as 'module.attr', for workers ("": perf_counter)
     ort_spinning: bool = True  # ONNX Runtime's threads spin between runs (off under --perf-ab)
     cache: Any = None  # the ArtifactCache engines are stored in
     progress: Callable[[str], None] = field(default=lambda message: None)
@@ -81,7 +84,7 @@ class ToolTimings:
     """Per-inference seconds a backend's own tool measured (trtexec --exportTimes)."""
 
     e2e_s: tuple[float, ...]  # host to device, compute, device to host
-    gpu_s: tuple[float, ...]  # GPU compute
+    gpu_s: tuple[float, ...] | None  # GPU compute; None off a GPU
     enqueue_s: tuple[float, ...] | None  # the host's launch; None where the tool's is unusable
     notes: tuple[str, ...] = ()  # what the tool's numbers cannot say, shown with the result
 

@@ -9,7 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
+from perfsuite.backends.torch_worker import PRECISIONS as WORKER_PRECISIONS
+from perfsuite.backends.torch_worker import check_python, start_worker_runner
 from perfsuite.device import check_torch_device, torch_dtype
+from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
 from perfsuite.models import ModelSpec
 from perfsuite.sizes import state_dict_bytes
@@ -69,11 +72,23 @@ class TorchEagerBackend(Backend):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
 
     def available(self) -> tuple[bool, str]:
-        return torch_available()
+        ok, reason = torch_available()  # the weights are made here, for a worker too
+        if ok and self.options.torch_python:
+            return check_python(self.options.torch_python)
+        return ok, reason
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str
     ) -> Runner:
+        python = self.options.torch_python
+        if python:  # [tool.perfsuite.torch] python: the session lives in that interpreter
+            if precision not in WORKER_PRECISIONS:
+                raise BackendUnavailable(f"{precision} is not run by the torch worker ({python}); "
+                                         f"it runs {', '.join(WORKER_PRECISIONS)}")
+            sample = np.zeros(spec.input_shape, dtype=np.float32)
+            return start_worker_runner(python, spec, artifacts.torch_model(), precision, device,
+                                       self.options.device_setting, self.options.cpu_threads,
+                                       self.options.timer, sample)
         check_torch_device(device, precision)
         case = CaseSpec(spec.name, self.name, precision, device)
         return TorchEagerRunner(case, spec, artifacts.torch_model())

@@ -1,0 +1,169 @@
+"""The torch worker: run by another interpreter (JetPack 4.6's system Python 3.6 with NVIDIA's
+CUDA torch 1.10), it builds one model session and runs or times it on request.
+
+This file is run by path and imports nothing of perfsuite: it must stay valid Python 3.6 (no
+dataclasses, no `from __future__ import annotations`, no walrus, no positional-only
+parameters). tests/unit/test_torch_worker.py compiles it under 3.6 and runs it.
+
+Protocol (torch_worker.py is the other end): on stdin, requests; on stdout, replies; each a
+4-byte big-endian length and a pickle (protocol 4) of plain values. Arrays travel as
+("ndarray", dtype string, shape, bytes): numpy's own pickles differ between its versions.
+Replies are ("ok", value) or ("error", message). Anything the model prints goes to stderr.
+"""
+
+import importlib
+import os
+import pickle
+import struct
+import sys
+import time
+import traceback
+
+PROTOCOL = 4
+
+
+def read_message(stream):
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack(">I", header)
+    return pickle.loads(stream.read(size))
+
+
+def write_message(stream, value):
+    data = pickle.dumps(value, protocol=PROTOCOL)
+    stream.write(struct.pack(">I", len(data)) + data)
+    stream.flush()
+
+
+def to_wire(array):
+    return ("ndarray", array.dtype.str, tuple(array.shape), array.tobytes())
+
+
+def from_wire(value):
+    import numpy as np
+
+    _, dtype, shape, data = value
+    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(shape).copy()
+
+
+def import_attr(name, search_path):
+    """'module:attr' or 'module.attr', imported with `search_path` first on sys.path."""
+    module, sep, attr = name.partition(":")
+    if not sep:
+        module, _, attr = name.rpartition(".")
+    for folder in reversed(search_path):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    target = importlib.import_module(module)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+class Session(object):
+    """One model on one device at one precision."""
+
+    def __init__(self, request):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device("cuda" if request["device"] == "cuda" else "cpu")
+        self.dtype = {"fp32": torch.float32, "fp16": torch.float16}[request["precision"]]
+        torch.set_num_threads(request["threads"] or torch.get_num_threads())
+        model = self._architecture(request)
+        state = dict((key, torch.from_numpy(from_wire(value)))
+                     for key, value in request["state"].items())
+        model.load_state_dict(state, strict=True)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.clock = (import_attr(request["timer"], request["search_path"])
+                      if request.get("timer") else time.perf_counter)
+
+    def _architecture(self, request):
+        if request["torchvision"]:
+            import torchvision
+
+            return getattr(torchvision.models, request["torchvision"])()
+        return import_attr(request["factory"], request["search_path"])()
+
+    def _input(self, array):
+        return self.torch.from_numpy(from_wire(array)).to(device=self.device, dtype=self.dtype)
+
+    def run(self, array):
+        with self.torch.no_grad():
+            output = self.model(self._input(array))
+        return to_wire(output.float().cpu().numpy())
+
+    def time(self, array, rounds, warmup_s):
+        """`rounds` calls after `warmup_s` of warm-up: end to end by the clock (synchronised),
+        and on a GPU the enqueue (the call's return) and GPU compute (CUDA events)."""
+        torch, x, on_gpu = self.torch, self._input(array), self.device.type == "cuda"
+        with torch.no_grad():
+            started = time.perf_counter()
+            while True:
+                self.model(x)
+                if on_gpu:
+                    torch.cuda.synchronize()
+                if time.perf_counter() - started >= warmup_s:
+                    break
+            e2e, enqueue, gpu = [], [], []
+            for _ in range(rounds):
+                if on_gpu:
+                    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
+                        enable_timing=True)
+                    t0 = self.clock()
+                    begin.record()
+                    self.model(x)
+                    end.record()
+                    launched = self.clock()
+                    torch.cuda.synchronize()
+                    e2e.append(self.clock() - t0)
+                    enqueue.append(launched - t0)
+                    gpu.append(begin.elapsed_time(end) / 1e3)
+                else:
+                    t0 = self.clock()
+                    self.model(x)
+                    e2e.append(self.clock() - t0)
+        return {"e2e_s": e2e, "gpu_s": gpu or None, "enqueue_s": enqueue or None}
+
+
+def describe():
+    import torch
+
+    return {"python": sys.version.split()[0], "executable": sys.executable,
+            "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()),
+            "threads": torch.get_num_threads()}
+
+
+def main():
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # the model's prints must not reach the protocol stream
+    session = None
+    while True:
+        message = read_message(requests)
+        if message is None or message[0] == "close":
+            return 0
+        op, argument = message
+        try:
+            if op == "describe":
+                value = describe()
+            elif op == "build":
+                session = Session(argument)
+                value = None
+            elif op == "run":
+                value = session.run(argument)
+            elif op == "time":
+                value = session.time(*argument)
+            else:
+                raise ValueError("unknown request {!r}".format(op))
+        except Exception as exc:  # reported to perfsuite, which names the worker
+            detail = traceback.format_exc(limit=-2).strip().splitlines()
+            write_message(replies, ("error", "{}: {} ({})".format(
+                type(exc).__name__, exc, detail[-2].strip() if len(detail) > 1 else "")))
+        else:
+            write_message(replies, ("ok", value))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
