@@ -61,7 +61,7 @@ def import_attr(name, search_path):
     return target
 
 
-class Session(object):
+class Session:
     """One model on one device at one precision."""
 
     def __init__(self, request):
@@ -155,11 +155,11 @@ def main():
             elif op == "time":
                 value = session.time(*argument)
             else:
-                raise ValueError("unknown request {!r}".format(op))
+                raise ValueError(f"unknown request {op!r}")
         except Exception as exc:  # reported to perfsuite, which names the worker
             detail = traceback.format_exc(limit=-2).strip().splitlines()
-            write_message(replies, ("error", "{}: {} ({})".format(
-                type(exc).__name__, exc, detail[-2].strip() if len(detail) > 1 else "")))
+            where = detail[-2].strip() if len(detail) > 1 else ""
+            write_message(replies, ("error", f"{type(exc).__name__}: {exc} ({where})"))
         else:
             write_message(replies, ("ok", value))
 

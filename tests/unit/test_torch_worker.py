@@ -205,7 +205,7 @@ def test_a_cuda_run_with_a_worker_torch_without_cuda_is_unavailable():
     from perfsuite.backends.torch_worker import worker_device
     from perfsuite.errors import BackendUnavailable
 
-    with pytest.raises(BackendUnavailable, match="torch worker's torch .* has no CUDA"):
+    with pytest.raises(BackendUnavailable, match=r"torch worker's torch .* has no CUDA"):
         worker_device("cuda", False, "/usr/bin/python3.6")
 
 
