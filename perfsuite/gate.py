@@ -336,7 +336,7 @@ def judge_identity(name: str, stored: Mapping[str, str], current: Mapping[str, s
 
 def judge_size(subject: str, current: int, baseline: int, policy: GatePolicy) -> GateVerdict:
     threshold = 1.0 + policy.size_tolerance
-    regressed = not current <= baseline * threshold
+    regressed = not 0 <= current <= baseline * threshold  # a negative size is no pass either
     return GateVerdict(subject, "regression" if regressed else "pass", float(current),
                        float(baseline), threshold, "bytes", failed=regressed)
 
@@ -344,7 +344,8 @@ def judge_size(subject: str, current: int, baseline: int, policy: GatePolicy) ->
 def judge_drift(subject: str, current: float, baseline: float, policy: GatePolicy) -> GateVerdict:
     """Drift metrics where larger is worse (rel_l2, max_abs)."""
     limit = baseline * (1.0 + policy.drift_growth) + policy.drift_floor
-    regressed = not current <= limit  # NaN fails: outputs with NaN never pass
+    regressed = not 0 <= current <= limit  # NaN fails (outputs with NaN never pass), and a
+    # negative drift is no measurement
     threshold = limit / baseline if baseline else float("inf")
     return GateVerdict(subject, "regression" if regressed else "pass", current, baseline,
                        threshold, "", f"limit {limit:.3e}", failed=regressed)

@@ -120,7 +120,9 @@ def test_a_concurrent_runs_live_staging_folder_is_left_alone(tmp_path):
     first = threading.Thread(target=cache.get_or_build, args=("onnx", "m", {"k": "v"}, slow_build))
     first.start()
     assert started.wait(timeout=60)
-    second = threading.Thread(target=cache.get_or_build, args=("onnx", "m", {"k": "v"}, slow_build))
+    reused = []
+    second = threading.Thread(target=lambda: reused.append(
+        cache.get_or_build("onnx", "m", {"k": "v"}, slow_build)))
     second.start()
     second.join(timeout=0.5)
     assert second.is_alive(), "the second run waits for the first's lock"
@@ -128,6 +130,7 @@ def test_a_concurrent_runs_live_staging_folder_is_left_alone(tmp_path):
     first.join(timeout=60)
     second.join(timeout=60)
     assert len(calls) == 1 and seen == [True], "built once; the staging folder stayed while live"
+    assert [entry.hit for entry in reused] == [True], "the second run got the first's build"
 
 
 @pytest.mark.parametrize("name", ["m" * 250, "模型" * 45])

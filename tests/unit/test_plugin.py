@@ -74,7 +74,8 @@ def test_cuda_without_gpu_skips_with_reason(tiny_suite):
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU; the CUDA paths run in tests/perf instead")
+        pytest.skip("this machine has a GPU: the CUDA paths run in the suite itself "
+                    "(perfsuite/suite) instead")
     result = tiny_suite.runpytest_subprocess("--perf-device", "cuda", "-k", "latency")
     result.assert_outcomes(skipped=4)
     result.stdout.fnmatch_lines(["SKIPPED*tiny-torch-fp32 on cuda: CUDA is not available*",
