@@ -18,6 +18,26 @@ class NVMLError_NotSupported(NVMLError):
     pass
 
 
+class NVMLError_InvalidArgument(NVMLError):
+    pass
+
+
+# nvml.h's nvmlClockType_t and nvmlTemperatureSensors_t: an id outside them is refused, as
+# NVML_ERROR_INVALID_ARGUMENT; each clock type has its own reading.
+NVML_CLOCK_GRAPHICS, NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_CLOCK_VIDEO = 0, 1, 2, 3
+NVML_TEMPERATURE_GPU = 0
+CLOCKS = {NVML_CLOCK_GRAPHICS: "graphics_mhz", NVML_CLOCK_SM: "sm_mhz", NVML_CLOCK_MEM: "mem_mhz",
+          NVML_CLOCK_VIDEO: "video_mhz"}
+MAX_CLOCKS = {NVML_CLOCK_GRAPHICS: "max_graphics_mhz", NVML_CLOCK_SM: "max_sm_mhz",
+              NVML_CLOCK_MEM: "max_mem_mhz", NVML_CLOCK_VIDEO: "max_video_mhz"}
+
+
+def _clock(table: dict[int, str], which: int) -> Any:
+    if which not in table:
+        raise NVMLError_InvalidArgument(f"clock type {which}: Invalid Argument")
+    return _value(table[which])
+
+
 STATE: dict[str, Any] = {}
 
 
@@ -25,6 +45,8 @@ def reset(**state: Any) -> None:
     STATE.clear()
     STATE.update(name="NVIDIA H100 80GB HBM3", power_mw=120_000, energy_mj=1_000_000.0,
                  sm_mhz=1980, mem_mhz=2619, max_sm_mhz=1980, temp_c=31, reasons=0x1,
+                 graphics_mhz=1755, video_mhz=1635, max_graphics_mhz=1980, max_mem_mhz=2619,
+                 max_video_mhz=1710,
                  load=0, driver="580.65.06", pids=(), bus_ids=("00000000:1B:00.0",), init_error=None)
     STATE.update(state)
 
@@ -66,14 +88,16 @@ def nvmlDeviceGetTotalEnergyConsumption(handle: str) -> int:
 
 
 def nvmlDeviceGetClockInfo(handle: str, which: int) -> int:
-    return int(_value("sm_mhz" if which == 1 else "mem_mhz"))
+    return int(_clock(CLOCKS, which))
 
 
 def nvmlDeviceGetMaxClockInfo(handle: str, which: int) -> int:
-    return int(_value("max_sm_mhz"))
+    return int(_clock(MAX_CLOCKS, which))
 
 
 def nvmlDeviceGetTemperature(handle: str, sensor: int) -> int:
+    if sensor != NVML_TEMPERATURE_GPU:
+        raise NVMLError_InvalidArgument(f"temperature sensor {sensor}: Invalid Argument")
     return int(_value("temp_c"))
 
 
