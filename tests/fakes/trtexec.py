@@ -69,6 +69,10 @@ def parse(argv: list[str], version: tuple[int, int, int]) -> dict[str, str]:
             say("E", f"Invalid value for {name}")
             unknown.append((name, value))
             continue
+        problem = value_problem(flag, value, version)
+        if problem:
+            say("E", f"Invalid value for {name}: {problem}")
+            raise SystemExit(1)
         if flag in deprecated:
             say("W", f"--{flag} flag has been deprecated")
         options[flag] = value
@@ -77,6 +81,47 @@ def parse(argv: list[str], version: tuple[int, int, int]) -> dict[str, str]:
     if unknown:
         raise SystemExit(1)
     return options
+
+
+INTEGERS = {"iterations", "avgRuns", "streams", "infStreams", "workspace", "device",
+            "builderOptimizationLevel"}
+NUMBERS = {"warmUp", "duration"}  # milliseconds and seconds; trtexec reads them as numbers
+IO_TYPES = {"fp32", "fp16", "int32", "int8", "bool", "uint8"}
+IO_FORMATS = {"chw", "chw2", "chw4", "hwc8", "chw16", "chw32", "dhwc8", "cdhw32", "hwc",
+              "dla_linear", "dla_hwc4", "hwc16", "dhwc"}
+POOLS = {"workspace", "dlaSRAM", "dlaLocalDRAM", "dlaGlobalDRAM"}
+
+
+def value_problem(flag: str, value: str, version: tuple[int, int, int]) -> str:
+    """What is wrong with a flag's value as sampleOptions.cpp parses it ('' when fine)."""
+    if flag in INTEGERS and not value.isdigit():
+        return "expected a non-negative integer"
+    if flag in NUMBERS:
+        try:
+            if float(value) < 0:
+                return "expected a non-negative number"
+        except ValueError:
+            return "expected a number"
+    if flag in ("inputIOFormats", "outputIOFormats"):
+        for spec in value.split(","):
+            kind, _, formats = spec.partition(":")
+            extra = {"bf16"} if version >= (9, 0, 0) else set()
+            if kind not in IO_TYPES | extra or not formats or \
+                    not set(formats.split("+")) <= IO_FORMATS:
+                return f"'{spec}' is not type:format (types {sorted(IO_TYPES | extra)})"
+    if flag == "memPoolSize":
+        pools = POOLS | ({"tacticSharedMem"} if version >= (8, 6, 0) else set())
+        for spec in value.split(","):
+            pool, _, size = spec.partition(":")
+            number = size[:-1] if size[-1:] in ("K", "M", "G") else size
+            if pool not in pools or not number.replace(".", "", 1).isdigit():
+                return f"'{spec}' is not pool:size (pools {sorted(pools)})"
+    if flag == "loadInputs":
+        for spec in value.split(","):
+            name, _, path = spec.rpartition(":")
+            if not name or not os.path.isfile(path):
+                return f"'{spec}' is not name:file of an existing file"
+    return ""
 
 
 def parses(onnx_bytes: bytes, version: tuple[int, int, int]) -> bool:

@@ -89,10 +89,12 @@ def test_versions_are_read_from_the_banner(banner, version):
 def test_every_flag_perfsuite_passes_is_one_the_version_takes(tmp_path, version):
     program = fake_trtexec(tmp_path, version)
     parsed = TrtexecVersion(*map(int, version.split(".")))
+    inputs = tmp_path / "i.bin"  # the fake checks values too: --loadInputs names a file
+    inputs.write_bytes(b"\0" * 16)
     flags = [*parsed.build_flags(Path("m.onnx"), Path("e.plan"), "fp16", 64, Path("t.cache")),
-             *parsed.timing_flags(Path("e.plan"), "input", Path("i.bin"), Path("t.json"), 10,
+             *parsed.timing_flags(Path("e.plan"), "input", inputs, Path("t.json"), 10,
                                   0.5, cuda_graph=True),
-             *parsed.output_flags(Path("e.plan"), "input", Path("i.bin"), Path("o.json"))]
+             *parsed.output_flags(Path("e.plan"), "input", inputs, Path("o.json"))]
     names = sorted({flag.split("=")[0] for flag in flags})
     done = subprocess.run([str(program), *names_with_values(flags, names), "--help"],
                           capture_output=True, text=True, check=False)
@@ -209,6 +211,19 @@ def test_a_run_late_in_trtexecs_clock_reports_enqueue_coarse(project, tmp_path, 
     (record,) = json.loads((project.path / "bench.json").read_text())["benchmarks"]
     assert "enqueue_latency" not in record["extra_info"]  # not a number made of the step
     assert record["extra_info"]["gpu_latency"]["median_ms"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(("flag", "version"), [
+    ("--memPoolSize=workspace=1024", "10.16.0"),  # '=' where trtexec splits at ':'
+    ("--memPoolSize=tacticSharedMem:64", "8.5.3"),  # a pool 8.5 does not have
+    ("--inputIOFormats=fp32:nchw", "8.6.1"), ("--inputIOFormats=bf16:chw", "8.6.1"),
+    ("--iterations=ten", "8.2.3"), ("--warmUp=-5", "10.16.0"),
+    ("--loadInputs=input.bin", "8.6.1"),  # no tensor name
+])
+def test_the_fake_refuses_values_trtexec_refuses(tmp_path, flag, version):
+    done = subprocess.run([str(fake_trtexec(tmp_path, version)), flag, "--help"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 1 and f"Invalid value for {flag.split('=')[0]}" in done.stderr
 
 
 @pytest.mark.parametrize(("version", "fields"), [
