@@ -88,7 +88,7 @@ class TorchEagerBackend(Backend):
             sample = np.zeros(spec.input_shape, dtype=np.float32)
             return start_worker_runner(python, spec, artifacts.torch_model(), precision, device,
                                        self.options.device_setting, self.options.cpu_threads,
-                                       self.options.timer, sample)
+                                       self.options.timer, sample, self.options.tf32)
         check_torch_device(device, precision)
         case = CaseSpec(spec.name, self.name, precision, device)
         return TorchEagerRunner(case, spec, artifacts.torch_model())

@@ -95,12 +95,13 @@ def worker_device(setting: str, has_cuda: bool, python: str) -> str:
 
 
 def build_request(spec: ModelSpec, model: Any, precision: str, device: str, threads: int,
-                  timer: str) -> dict[str, Any]:
+                  timer: str, tf32: bool = False) -> dict[str, Any]:
     state = {key: wire.to_wire(value.detach().cpu().numpy())
              for key, value in model.state_dict().items()}
     return {"torchvision": spec.torchvision or "", "factory": spec.factory or "",
             "search_path": [str(p) for p in spec.search_path], "state": state,
-            "precision": precision, "device": device, "threads": threads, "timer": timer}
+            "precision": precision, "device": device, "threads": threads, "timer": timer,
+            "tf32": tf32}
 
 
 class TorchWorkerRunner(Runner):
@@ -110,12 +111,14 @@ class TorchWorkerRunner(Runner):
                  facts: dict[str, Any], artifact_bytes: int, device: str) -> None:
         super().__init__(case, spec.input_shape, artifact_bytes)
         self._worker, self._facts, self._device = worker, facts, device
+        self._warmup_min_runs = 10  # perfsuite's default warmup_min_runs
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
         return cast(np.ndarray, wire.from_wire(self._worker.call("run", wire.to_wire(inputs))))
 
     def tool_timings(self, inputs: np.ndarray, rounds: int, warmup_s: float) -> ToolTimings:
-        timed = self._worker.call("time", (wire.to_wire(inputs), rounds, warmup_s))
+        timed = self._worker.call("time", (wire.to_wire(inputs), rounds, warmup_s,
+                                           self._warmup_min_runs))
         return ToolTimings(e2e_s=tuple(timed["e2e_s"]),
                            gpu_s=tuple(timed["gpu_s"]) if timed["gpu_s"] else None,
                            enqueue_s=tuple(timed["enqueue_s"]) if timed["enqueue_s"] else None)
@@ -138,7 +141,7 @@ class TorchWorkerRunner(Runner):
 
 def start_worker_runner(python: str, spec: ModelSpec, model: Any, precision: str,
                         run_device: str, device_setting: str, threads: int, timer: str,
-                        sample: np.ndarray) -> TorchWorkerRunner:
+                        sample: np.ndarray, tf32: bool = False) -> TorchWorkerRunner:
     """A runner whose model lives in a worker under `python`, checked by one call on `sample`:
     what the worker's torch cannot run (fp16 convolutions on a CPU, in 1.10) is unavailable."""
     import copy
@@ -151,7 +154,7 @@ def start_worker_runner(python: str, spec: ModelSpec, model: Any, precision: str
     try:
         facts = worker.call("describe")
         device = worker_device(device_setting, bool(facts["cuda"]), python)
-        worker.call("build", build_request(spec, model, precision, device, threads, timer))
+        worker.call("build", build_request(spec, model, precision, device, threads, timer, tf32))
         worker.call("run", wire.to_wire(sample))
     except WorkerError as exc:
         worker.close()
