@@ -8,7 +8,6 @@ and the valid values.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from perfsuite.validate import (
     check_int,
     check_keys,
     check_number,
+    check_program,
 )
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -313,34 +313,18 @@ def _tensorrt(table: Any, where: str) -> TensorRTConfig:
         workspace_mb=check_int(table.get("workspace_mb", 1024), f"{where}workspace_mb", 1),
         cuda_graph=check_bool(table.get("cuda_graph", False), f"{where}cuda_graph"),
         host_buffers=check_bool(table.get("host_buffers", False), f"{where}host_buffers"),
-        trtexec=_program(table.get("trtexec", ""), f"{where}trtexec"),
+        trtexec=check_program(table.get("trtexec", ""), f"{where}trtexec", remedy=(
+            "give the full path of trtexec (JetPack: /usr/src/tensorrt/bin/trtexec) or remove "
+            "the key to search PATH.")),
     )
 
 
 def _torch_python(table: Any, where: str) -> str:
-    """The interpreter the torch backend runs its sessions in ("": this one); a bare name is
-    looked up on PATH."""
+    """The interpreter the torch backend runs its sessions in ("": this one)."""
     check_keys(table, _TORCH_KEYS, where)
-    value = table.get("python", "")
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}python | expected a path string, got {value!r}.")
-    found = shutil.which(value) if value and os.sep not in value else value
-    if value and not (found and Path(found).is_file() and os.access(found, os.X_OK)):
-        raise ConfigError(f"{where}python | {value!r} is not an executable file.\nRemedy: give "
-                          "the interpreter that has the torch to measure (JetPack 4.6: "
-                          "/usr/bin/python3.6), or remove the key to run torch in this process.")
-    return found or ""
-
-
-def _program(value: Any, where: str) -> str:
-    """A program's path ("" for none), checked to be an executable file when given."""
-    if not isinstance(value, str):
-        raise ConfigError(f"{where} | expected a path string, got {value!r}.")
-    if value and not (Path(value).is_file() and os.access(value, os.X_OK)):
-        raise ConfigError(f"{where} | {value!r} is not an executable file.\nRemedy: give the "
-                          "full path of trtexec (JetPack: /usr/src/tensorrt/bin/trtexec) or "
-                          "remove the key to search PATH.")
-    return value
+    return check_program(table.get("python", ""), f"{where}python", on_path=True, remedy=(
+        "give the interpreter that has the torch to measure (JetPack 4.6: /usr/bin/python3.6), "
+        "or remove the key to run torch in this process."))
 
 
 def _onnx(table: Any, where: str) -> OnnxConfig:

@@ -4,7 +4,10 @@ from, what was expected and, for choices, the valid values."""
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from perfsuite.errors import ConfigError
@@ -98,3 +101,14 @@ def check_bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where} | expected true or false, got {value!r}.")
     return value
+
+
+def check_program(value: Any, where: str, remedy: str, on_path: bool = False) -> str:
+    """A program's path ("" for none), checked to be an executable file when given; with
+    `on_path`, a bare name is looked up on PATH (the path found is returned)."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} | expected a path string, got {value!r}.")
+    found = shutil.which(value) if on_path and value and os.sep not in value else value
+    if value and not (found and Path(found).is_file() and os.access(found, os.X_OK)):
+        raise ConfigError(f"{where} | {value!r} is not an executable file.\nRemedy: {remedy}")
+    return found or ""

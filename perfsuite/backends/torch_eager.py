@@ -10,7 +10,7 @@ import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.torch_worker import PRECISIONS as WORKER_PRECISIONS
-from perfsuite.backends.torch_worker import check_python, start_worker_runner
+from perfsuite.backends.torch_worker import start_worker_runner
 from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
@@ -72,10 +72,7 @@ class TorchEagerBackend(Backend):
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
 
     def available(self) -> tuple[bool, str]:
-        ok, reason = torch_available()  # the weights are made here, for a worker too
-        if ok and self.options.torch_python:
-            return check_python(self.options.torch_python)
-        return ok, reason
+        return torch_available()  # the weights are made here, for a worker too
 
     def prepare(
         self, spec: ModelSpec, artifacts: ModelArtifacts, precision: str, device: str

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
@@ -165,10 +164,3 @@ def start_worker_runner(python: str, spec: ModelSpec, model: Any, precision: str
     case = CaseSpec(spec.name, "torch", precision, run_device)
     return TorchWorkerRunner(case, spec, worker, facts, weights_bytes, device)
 
-
-def check_python(python: str) -> tuple[bool, str]:
-    """Whether the configured worker interpreter is an executable file (never runs it)."""
-    if Path(python).is_file() and os.access(python, os.X_OK):
-        return True, ""
-    return False, (f"[tool.perfsuite.torch] python = {python!r} is not an executable file "
-                   f"(this interpreter: {sys.executable})")
