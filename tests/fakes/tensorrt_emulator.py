@@ -29,6 +29,8 @@ SNAPSHOTS = Path(__file__).resolve().parents[1] / "data" / "trt_api"
 MAGIC = b"PSEMUENG"
 _NUMPY = {"FLOAT": np.float32, "HALF": np.float16, "INT64": np.int64, "INT32": np.int32}
 _ONNX_TO_TRT = {1: "FLOAT", 10: "HALF", 7: "INT64", 6: "INT32"}
+DEVICE_MEMORY_BYTES = 80 << 30  # the emulated GPU's memory: WORKSPACE's default limit
+TACTIC_SCRATCH_BYTES = 4 << 20  # what the emulated tactics would like as scratch
 
 
 def versions() -> list[str]:
@@ -105,8 +107,12 @@ class Builder(Emulated):
         import onnx
 
         model = onnx.load(network._onnx_path)  # external data is read from beside the file
+        weak_fp16 = "FP16" in config._flags and not strongly_typed
+        if weak_fp16:
+            model = _fp16_weights(model)
         header = {"version": trt.__version__, "flags": sorted(config._flags),
-                  "network_flags": network._flags, "workspace": config._workspace,
+                  "network_flags": network._flags, "pools": dict(config._pools),
+                  "workspace": config._limit("WORKSPACE"), "weak_fp16": weak_fp16,
                   "device": trt._device}
         if config._timing_cache is not None:
             config._timing_cache._entries[network._onnx_path] = header
@@ -114,6 +120,29 @@ class Builder(Emulated):
         return self._trt.IHostMemory(MAGIC + struct.pack("<I", len(blob)) + blob
                                      + model.SerializeToString())
 
+
+def _fp16_weights(model: Any) -> Any:
+    """What `BuilderFlag.FP16` does to a weakly typed network, as far as its numbers show: the
+    weights are stored in fp16 (the plan shrinks) and the layers compute in fp16 (their outputs
+    drift), while the engine's I/O keeps the network's fp32. Each fp32 initializer becomes an
+    fp16 one read through a Cast; `IExecutionContext` rounds inputs and outputs to fp16."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    casts = []
+    for initializer in list(graph.initializer):
+        if initializer.data_type != TensorProto.FLOAT:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16),
+                                       initializer.name + "__fp16")
+        graph.initializer.remove(initializer)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [initializer.name],
+                                      to=TensorProto.FLOAT))
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
 
 class INetworkDefinition(Emulated):
     def __init__(self, flags: int) -> None:
@@ -196,23 +225,52 @@ class ITimingCache(Emulated):
 
 
 class IBuilderConfig(Emulated):
+    """Flags and memory pools checked as the bindings check them: a member of another enum (or
+    another TensorRT module's) is a pybind11 TypeError, a negative or non-integer pool size too.
+    Unset pools read their defaults (WORKSPACE: the device's memory, as TensorRT documents)."""
+
     def __init__(self) -> None:
         self._flags: set[str] = {"TF32"}  # TensorRT enables TF32 by default
-        self._workspace = 0
+        self._pools: dict[str, int] = {}
         self._timing_cache: Any = None
         self.builder_optimization_level = 3
 
+    def _flag(self, flag: Any, method: str) -> str:
+        if not isinstance(flag, self._trt.BuilderFlag):
+            raise TypeError(f"{method}(): incompatible function arguments: {flag!r} is not a "
+                            f"tensorrt.BuilderFlag of TensorRT {self._trt.__version__} (emulated)")
+        return str(flag.name)
+
     def set_flag(self, flag: enum.Enum) -> None:
-        self._flags.add(flag.name)
+        self._flags.add(self._flag(flag, "set_flag"))
 
     def clear_flag(self, flag: enum.Enum) -> None:
-        self._flags.discard(flag.name)
+        self._flags.discard(self._flag(flag, "clear_flag"))
 
     def get_flag(self, flag: enum.Enum) -> bool:
-        return flag.name in self._flags
+        return self._flag(flag, "get_flag") in self._flags
+
+    def _pool(self, pool: Any, method: str) -> str:
+        if not isinstance(pool, self._trt.MemoryPoolType):
+            raise TypeError(f"{method}(): incompatible function arguments: {pool!r} is not a "
+                            f"tensorrt.MemoryPoolType of TensorRT {self._trt.__version__} "
+                            "(emulated)")
+        return str(pool.name)
 
     def set_memory_pool_limit(self, pool: enum.Enum, pool_size: int) -> None:
-        self._workspace = pool_size
+        name = self._pool(pool, "set_memory_pool_limit")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
+            raise TypeError("set_memory_pool_limit(): incompatible function arguments: pool_size "
+                            f"must be a size_t, got {pool_size!r} (emulated)")
+        self._pools[name] = pool_size
+
+    def get_memory_pool_limit(self, pool: enum.Enum) -> int:
+        return self._limit(self._pool(pool, "get_memory_pool_limit"))
+
+    def _limit(self, name: str) -> int:
+        if name in self._pools:
+            return self._pools[name]
+        return DEVICE_MEMORY_BYTES if name in ("WORKSPACE", "TACTIC_DRAM") else 0
 
     def create_timing_cache(self, serialized_timing_cache: bytes) -> Any:
         return ITimingCache._read(self._trt, serialized_timing_cache)
@@ -304,13 +362,19 @@ class ICudaEngine(Emulated):
     def serialize(self) -> Any:
         return self._trt.IHostMemory(self._raw)
 
+    def _device_memory(self) -> int:
+        """Activations (the I/O tensors, twice over) plus the tactics' scratch, which the
+        WORKSPACE limit caps: the one way a workspace limit shows in an engine."""
+        sizes = [4 * int(np.prod(self.get_tensor_shape(name) or (1,))) for name, _, _ in self._io]
+        return 2 * sum(sizes) + min(TACTIC_SCRATCH_BYTES, int(self._header["workspace"]))
+
     @property
     def device_memory_size(self) -> int:
-        return 0
+        return self._device_memory()
 
     @property
     def device_memory_size_v2(self) -> int:
-        return 0
+        return self._device_memory()
 
 
 class IExecutionContext(Emulated):
@@ -337,10 +401,20 @@ class IExecutionContext(Emulated):
                 dtype = _NUMPY[engine.get_tensor_dtype(name).name]
                 shape = self._shapes.get(name, engine.get_tensor_shape(name))
                 feeds[name] = self._memory.read(self._addresses[name], dtype, shape)
+        if engine._header.get("weak_fp16"):  # fp16 layers behind fp32 I/O
+            feeds = {name: _fp16_rounded(value) for name, value in feeds.items()}
         outputs = engine._session.run(None, feeds)
+        if engine._header.get("weak_fp16"):
+            outputs = [_fp16_rounded(value) for value in outputs]
         for (name, _mode, _), value in zip([e for e in engine._io if e[1] == "OUTPUT"], outputs):
             self._memory.write(self._addresses[name], value, stream_handle)
         return True
+
+
+def _fp16_rounded(value: np.ndarray) -> np.ndarray:
+    if value.dtype != np.float32:
+        return value
+    return value.astype(np.float16).astype(np.float32)
 
 
 BEHAVIOUR: dict[str, type] = {cls.__name__: cls for cls in (

@@ -87,6 +87,60 @@ def test_engines_build_run_and_agree(trt, tmp_path):
     perf.close()
 
 
+def engine_header(trt, cache: Path, precision: str) -> dict:
+    (engine,) = (cache / "tensorrt").glob(f"tiny-{precision}-*/model.engine")
+    return trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine.read_bytes())._header
+
+
+def test_fp16_engines_hold_and_compute_fp16(trt, tmp_path):
+    """An "fp16" engine built without FP16 (or from the fp32 ONNX where TensorRT 11 needs the
+    fp16 one) is the fp32 engine again: the same size and outputs that match torch fp32."""
+    perf = make_perf(tmp_path, tmp_path / "cache")
+    reference = perf.outputs(perf.case("tiny", "torch", "fp32"))
+    sizes, drift = {}, {}
+    for precision in ("fp32", "fp16"):
+        case = perf.case("tiny", "tensorrt", precision)
+        sizes[precision] = perf.runner(case).artifact_bytes
+        drift[precision] = float(np.abs(perf.outputs(case) - reference).max())
+    assert sizes["fp16"] < 0.8 * sizes["fp32"], sizes
+    assert drift["fp32"] < 1e-5 < 1e-4 < drift["fp16"], drift
+    perf.close()
+
+
+def test_the_workspace_limit_reaches_the_workspace_pool(trt, tmp_path):
+    activation = {}
+    for workspace_mb in (1, 64):
+        root = tmp_path / str(workspace_mb)
+        root.mkdir()
+        (root / "pyproject.toml").write_text(TRT_CONFIG + f"workspace_mb = {workspace_mb}\n")
+        env = {"PERFSUITE_CACHE_DIR": str(root / "cache")}
+        perf = PerfRun(load_config(root, list(BACKEND_TYPES), environ=env))
+        runner = perf.runner(perf.case("tiny", "tensorrt", "fp32"))
+        activation[workspace_mb] = int(runner.describe()["activation_bytes"])
+        header = engine_header(trt, root / "cache", "fp32")
+        assert header["pools"] == {"WORKSPACE": workspace_mb << 20}, header["pools"]
+        perf.close()
+    assert activation[1] < activation[64], "the scratch an engine takes follows its workspace"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_emulated_builder_config_checks_its_arguments(version):
+    trt = emulated_tensorrt(version)
+    config = trt.Builder(trt.Logger()).create_builder_config()
+    other = emulated_tensorrt(version)
+    for wrong in (trt.MemoryPoolType.WORKSPACE, other.BuilderFlag.TF32, "TF32", 0):
+        with pytest.raises(TypeError, match="set_flag.*incompatible"):
+            config.set_flag(wrong)
+    for pool, size in ((trt.BuilderFlag.TF32, 1), (other.MemoryPoolType.WORKSPACE, 1),
+                       (trt.MemoryPoolType.WORKSPACE, -1), (trt.MemoryPoolType.WORKSPACE, 1.5)):
+        with pytest.raises(TypeError, match="set_memory_pool_limit.*incompatible"):
+            config.set_memory_pool_limit(pool, size)
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) > 1 << 30
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 20)
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 1 << 20
+    assert config.get_flag(trt.BuilderFlag.TF32), "TensorRT enables TF32 by default"
+
+
 def test_engine_cache_hit_and_corrupt_engine_rebuild(trt, tmp_path):
     cache = tmp_path / "cache"
     first = make_perf(tmp_path, cache)
