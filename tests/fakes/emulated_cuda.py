@@ -13,6 +13,23 @@ from typing import Any
 import numpy as np
 
 
+# The CPU stand-in for torch.cuda (fakes/cpu_cuda.py) registers itself here while installed, so
+# the TensorRT emulator records executions on a capturing stream and logs its launches.
+CAPTURING: dict[str, Any] = {}
+
+
+def capturing(stream: int) -> Any:
+    """The graph capturing on `stream` under the CPU stand-in, else None."""
+    cuda = CAPTURING.get("cuda")
+    return cuda.launched_on(int(stream)) if cuda is not None else None
+
+
+def note(event: str, stream: int) -> None:
+    cuda = CAPTURING.get("cuda")
+    if cuda is not None:
+        cuda.log.append((event, int(stream)))
+
+
 class Memory:
     """Copies between numpy arrays and raw addresses: host memory through ctypes; CUDA memory
     in stream order, as TensorRT works: `execute_async_v3` waits for what was enqueued on its
@@ -76,7 +93,7 @@ def _DELAY(_: Any) -> None:
 
 def _load_cudart() -> Any:
     torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
+    if torch is None or "cuda" in CAPTURING or not torch.cuda.is_available():
         return None
     roots = [os.path.dirname(torch.__file__), *sys.path]
     for root in roots:

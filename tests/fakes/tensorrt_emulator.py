@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fakes.emulated_api import bind_module_names, make_enums, restricted
-from fakes.emulated_cuda import Memory
+from fakes.emulated_cuda import Memory, capturing, note
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "data" / "trt_api"
 MAGIC = b"PSEMUENG"
@@ -383,9 +383,11 @@ class IExecutionContext(Emulated):
         self._addresses: dict[str, int] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._memory = Memory()
+        self._ran = False  # TensorRT asks for one enqueue before a CUDA graph capture
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
         self._shapes[name] = tuple(shape)
+        self._ran = False  # the first execution after a shape change may allocate
         return True
 
     def set_tensor_address(self, name: str, memory: int) -> bool:
@@ -393,6 +395,18 @@ class IExecutionContext(Emulated):
         return True
 
     def execute_async_v3(self, stream_handle: int) -> bool:
+        graph = capturing(stream_handle)
+        if graph is not None:  # under CUDA graph capture: recorded, run by each replay
+            if not self._ran:
+                raise RuntimeError("CUDA error: operation not permitted when stream is capturing "
+                                   "(emulated: TensorRT asks for one enqueue before capture)")
+            graph.record(lambda: self._execute(stream_handle))
+            return True
+        self._ran = True
+        return self._execute(stream_handle)
+
+    def _execute(self, stream_handle: int) -> bool:
+        note("execute", stream_handle)
         engine = self._engine
         self._memory.wait_for(stream_handle)  # stream order: what was enqueued before us ran
         feeds = {}
