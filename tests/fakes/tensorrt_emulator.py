@@ -227,7 +227,8 @@ class ITimingCache(Emulated):
 class IBuilderConfig(Emulated):
     """Flags and memory pools checked as the bindings check them: a member of another enum (or
     another TensorRT module's) is a pybind11 TypeError, a negative or non-integer pool size too.
-    Unset pools read their defaults (WORKSPACE: the device's memory, as TensorRT documents)."""
+    Unset pools read their defaults (WORKSPACE: the device's memory, as TensorRT documents).
+    The real TensorRT-RTX 1.7 bindings behave so (test_tensorrt_rtx.py checks both alike)."""
 
     def __init__(self) -> None:
         self._flags: set[str] = {"TF32"}  # TensorRT enables TF32 by default

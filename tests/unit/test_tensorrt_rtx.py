@@ -104,3 +104,29 @@ def test_without_tensorrt_rtx_the_backend_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(rtx, "is_installed", lambda module: False)
     ok, reason = BACKEND_TYPES["tensorrt-rtx"]().available()
     assert not ok and "pip install 'perfsuite[rtx]'" in reason
+
+
+@needs_rtx
+def test_the_emulators_builder_config_checks_are_the_real_bindings(tmp_path):
+    """The checks fakes/tensorrt_emulator.py makes of BuilderFlag and MemoryPoolType arguments
+    are the real bindings' own (TensorRT-RTX shares TensorRT's builder API)."""
+    import importlib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakes.tensorrt_emulator import emulated_tensorrt
+
+    real = importlib.import_module(rtx.rtx_module_name())
+    for trt in (real, emulated_tensorrt("10.16.1.11")):
+        config = trt.Builder(trt.Logger(trt.Logger.WARNING)).create_builder_config()
+        for pool, size in ((trt.BuilderFlag.TF32, 1), (trt.MemoryPoolType.WORKSPACE, -1),
+                           (trt.MemoryPoolType.WORKSPACE, 1.5)):
+            with pytest.raises(TypeError, match="set_memory_pool_limit.*incompatible"):
+                config.set_memory_pool_limit(pool, size)
+        for flag in (trt.MemoryPoolType.WORKSPACE, "TF32", 0):
+            with pytest.raises(TypeError, match="set_flag.*incompatible"):
+                config.set_flag(flag)
+        assert config.get_flag(trt.BuilderFlag.TF32), f"{trt.__name__}: TF32 on by default"
+        assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) > 1 << 30, \
+            "WORKSPACE defaults to the device's memory"
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 20)
+        assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 1 << 20
