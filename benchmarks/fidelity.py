@@ -9,7 +9,10 @@ timing code:
   out; CUDA graph: its own capture and replay), against the suite's end-to-end median;
 - harness overhead: `Runner.run` and the bare call alternated N times, difference of medians.
 
-    python benchmarks/fidelity.py [--rounds 300] [--out fidelity.json]
+On a CPU (`--device cpu`, the CI smoke run) only eager torch fp32 is measured, with no GPU
+columns.
+
+    python benchmarks/fidelity.py [--rounds 300] [--device cuda|cpu] [--out fidelity.json]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -35,12 +39,12 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 def bare_call(perf, case):
     """A synchronised end-to-end call that uses no perfsuite code: host array in, host array out."""
     model = copy.deepcopy(perf.artifacts(case.model).torch_model())
-    model = model.to(device="cuda", dtype=DTYPES[case.precision]).eval()
+    model = model.to(device=case.device, dtype=DTYPES[case.precision]).eval()
     dtype = DTYPES[case.precision]
     if case.backend == "torch":
         def call(x):
             with torch.inference_mode():
-                return model(torch.from_numpy(x).to("cuda", dtype)).float().cpu().numpy()
+                return model(torch.from_numpy(x).to(case.device, dtype)).float().cpu().numpy()
         return call
     static_in = torch.zeros(perf.config.model(case.model).input_shape, dtype=dtype, device="cuda")
     side = torch.cuda.Stream()
@@ -113,13 +117,15 @@ class Fidelity:
             bare = bare_call(perf, case)
             median_ms(bare, x, 50)  # warm the bare path
             raw_e2e = median_ms(bare, x, self.rounds)
-            raw_gpu = raw_gpu_ms(live.device_enqueue(x), self.rounds)
+            on_gpu = case.device == "cuda"
+            raw_gpu = raw_gpu_ms(live.device_enqueue(x), self.rounds) if on_gpu else math.nan
+            suite_gpu = result.gpu_latency.median_ms if on_gpu else math.nan
             overhead = interleaved_overhead_us(live, bare, x, self.rounds)
             self.rows.append({
                 "case": case.id,
-                "suite_gpu_ms": result.gpu_latency.median_ms,
+                "suite_gpu_ms": suite_gpu,
                 "raw_gpu_ms": raw_gpu,
-                "gpu_ratio": result.gpu_latency.median_ms / raw_gpu,
+                "gpu_ratio": suite_gpu / raw_gpu,
                 "suite_e2e_ms": result.latency.median_ms,
                 "raw_e2e_ms": raw_e2e,
                 "e2e_ratio": result.latency.median_ms / raw_e2e,
@@ -132,16 +138,20 @@ class Fidelity:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("fidelity: needs a CUDA GPU; none is visible to torch", file=sys.stderr)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("fidelity: needs a CUDA GPU; none is visible to torch (--device cpu measures the "
+              "CPU)", file=sys.stderr)
         return 2
     fidelity = Fidelity(args.rounds)
+    backends = "torch,torch-cudagraph" if args.device == "cuda" else "torch"
+    precisions = [] if args.device == "cuda" else ["--perf-precisions", "fp32"]
     with tempfile.TemporaryDirectory() as scratch:
         code = pytest.main([
-            str(REPO / "tests" / "perf" / "test_latency.py"), "-q", "-p", "no:cacheprovider",
-            "--perf-device", "cuda", "--perf-backends", "torch,torch-cudagraph",
+            str(REPO / "perfsuite" / "suite" / "test_latency.py"), "-q", "-p", "no:cacheprovider",
+            "--perf-device", args.device, "--perf-backends", backends, *precisions,
             "--perf-rounds", str(args.rounds), f"--benchmark-json={scratch}/suite.json",
         ], plugins=[fidelity])
     if code != 0:

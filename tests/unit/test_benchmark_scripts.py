@@ -1,8 +1,10 @@
-"""Smoke runs of the gate-quality benchmark scripts (benchmarks/), so they cannot rot: a tiny
-recording of real runs, and both evaluations over the runs committed in docs/data."""
+"""Smoke runs of the benchmark scripts (benchmarks/), so they cannot rot: a tiny recording of real
+runs, both gate-quality evaluations over the runs committed in docs/data, and fidelity on a CPU.
+slowdown_plugin.py runs inside the fresh-run tests of gate_quality and ab_quality."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -78,3 +80,27 @@ def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "| onnxruntime fp32 | 2 | " in done.stdout and " of 1 (" in done.stdout, done.stdout
     assert "A/A processes' overall ratios (e2e): x" in done.stdout
+
+
+def test_fidelity_measures_the_suite_against_a_bare_loop_on_a_cpu(tmp_path):
+    out = tmp_path / "fidelity.json"
+    done = script(str(REPO / "benchmarks" / "fidelity.py"), "--device", "cpu", "--rounds", "5",
+                  "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.search(r"^mobilenet_v3_small-torch-fp32 \| nan \| nan \| nan \| [0-9.]+ \| [0-9.]+ "
+                     r"\| [0-9.]+ \| -?[0-9.]+$", done.stdout, re.MULTILINE), done.stdout[-2000:]
+    (row,) = json.loads(out.read_text())
+    assert row["suite_e2e_ms"] > 0 and row["raw_e2e_ms"] > 0
+
+
+def test_every_benchmark_script_has_a_smoke_run_here():
+    """A new script in benchmarks/ gets its smoke run in this file; shell scripts (GPU machine
+    drivers) at least parse."""
+    source = Path(__file__).read_text()
+    for path in sorted((REPO / "benchmarks").iterdir()):
+        if path.suffix == ".py":
+            assert f"{path.stem}" in source, f"benchmarks/{path.name} has no smoke run here"
+        elif path.suffix == ".sh":
+            parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True,
+                                    check=False)
+            assert parsed.returncode == 0, f"benchmarks/{path.name}: {parsed.stderr}"
