@@ -310,7 +310,7 @@ def _cache(args: argparse.Namespace) -> int:
 def _machine(args: argparse.Namespace) -> int:
     import json
 
-    from perfsuite.backends import BACKEND_TYPES
+    from perfsuite.backends import BACKEND_TYPES, software_packages
     from perfsuite.config import load_config
     from perfsuite.device import resolve_device
     from perfsuite.machine import fingerprint, machine_key
@@ -322,7 +322,7 @@ def _machine(args: argparse.Namespace) -> int:
                        "to 60.")
     config = load_config(_root(args), list(BACKEND_TYPES))
     files = system_files()
-    machine = fingerprint(files)
+    machine = fingerprint(files, software_packages())
     telemetry = open_telemetry(files, resolve_device(config.device))
     report = {
         "fingerprint": machine.as_dict(), "machine_key": machine_key(machine),

@@ -41,6 +41,7 @@ from perfsuite.gate import (
     judge_size,
 )
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
+from perfsuite.backends import software_packages
 from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
 from perfsuite.report import ReportSummary, gate_cell, gate_summary
 from perfsuite.validate import check_machine_key
@@ -113,7 +114,7 @@ class BaselineComparison:
     @property
     def fingerprint(self) -> MachineFingerprint:
         if self._fingerprint is None:
-            self._fingerprint = fingerprint()
+            self._fingerprint = fingerprint(packages=software_packages())
         return self._fingerprint
 
     @property

@@ -12,19 +12,21 @@ from types import ModuleType
 
 from perfsuite.errors import BackendUnavailable
 
-# Which `pip install perfsuite[extra]` brings each optional package the backends do not name
-# (each backend names its own: Backend.extras).
-EXTRAS = {
+# Which `pip install perfsuite[extra]` brings each optional package: the backends add their own
+# (Backend.extras, registered as each backend class is defined), the others are here.
+_EXTRAS = {
     "hypothesis": "test",
     "matplotlib": "plots",
 }
 
 
-def extras() -> dict[str, str]:
-    from perfsuite.backends import BACKEND_TYPES  # here: the backends import this module
+def register_extras(extras: dict[str, str]) -> None:
+    """Module -> extra entries of a backend (Backend.__init_subclass__ calls this)."""
+    _EXTRAS.update(extras)
 
-    return {**EXTRAS, **{module: extra for backend in BACKEND_TYPES.values()
-                         for module, extra in backend.extras.items()}}
+
+def extras() -> dict[str, str]:
+    return dict(_EXTRAS)
 
 
 def is_installed(module: str) -> bool:

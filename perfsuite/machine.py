@@ -21,15 +21,9 @@ from perfsuite.nvml import NvmlGpu, open_gpu, torch_pci_bus_id
 from perfsuite.sysroot import SystemFiles, system_files
 
 MACHINE_KEY_ENV = "PERFSUITE_MACHINE_KEY"
-# What shapes every number, whatever the backends; each backend adds its own (Backend.packages).
+# What shapes every number, whatever the backends; the backend registry adds each backend's own
+# (perfsuite.backends.software_packages).
 SOFTWARE_PACKAGES = ("torch", "torchvision", "onnx", "numpy")
-
-
-def software_packages() -> tuple[str, ...]:
-    from perfsuite.backends import BACKEND_TYPES  # here: the backends import this module
-
-    return tuple(dict.fromkeys((*SOFTWARE_PACKAGES, *(p for backend in BACKEND_TYPES.values()
-                                                     for p in backend.packages))))
 
 
 @dataclass(frozen=True)
@@ -66,10 +60,10 @@ def machine_key(fp: MachineFingerprint) -> str:
     return "-".join(slug(p) for p in parts if p and slug(p))
 
 
-def software_versions() -> dict[str, str]:
+def software_versions(packages: tuple[str, ...] = SOFTWARE_PACKAGES) -> dict[str, str]:
     """Installed versions of what shapes the numbers; read from package metadata, no imports."""
     versions = {"python": platform.python_version(), "perfsuite": __version__}
-    for name in software_packages():
+    for name in packages:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -116,12 +110,14 @@ def _driver_version() -> str:
     return gpu.driver() if isinstance(gpu, NvmlGpu) else ""
 
 
-def fingerprint(files: SystemFiles | None = None) -> MachineFingerprint:
-    """This machine's fingerprint, read through `files` (default: PERFSUITE_SYSFS_ROOT)."""
+def fingerprint(files: SystemFiles | None = None,
+                packages: tuple[str, ...] = SOFTWARE_PACKAGES) -> MachineFingerprint:
+    """This machine's fingerprint, read through `files` (default: PERFSUITE_SYSFS_ROOT), with the
+    versions of `packages` (perfsuite.backends.software_packages: every backend's too)."""
     files = files or system_files()
     board = jetson_identity(files)
     facts = gpu_facts()
-    software = software_versions()
+    software = software_versions(packages)
     if board is not None:  # what JetPack installed: an upgrade changes the numbers
         software.update({f"jetpack_{name}": version for name, version in (
             ("l4t", board.l4t), ("cuda", board.cuda), ("cudnn", board.cudnn),

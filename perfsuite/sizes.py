@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from perfsuite.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     import torch
 
-    from perfsuite.backends import ModelArtifacts
+
+class ModelFiles(Protocol):
+    """What sizes are read from (perfsuite.backends.ModelArtifacts is one)."""
+
+    def torch_model(self) -> Any: ...
+
+    def onnx(self, precision: str) -> Any: ...
 
 
 def parameter_bytes(model: torch.nn.Module) -> int:
@@ -26,7 +32,7 @@ def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def model_sizes(artifacts: ModelArtifacts, fp16_onnx: bool) -> dict[str, int]:
+def model_sizes(artifacts: ModelFiles, fp16_onnx: bool) -> dict[str, int]:
     """What the size test records and gates: parameter and state_dict bytes, the fp32 ONNX file
     (external data included) and, when asked, the fp16 one."""
     model = artifacts.torch_model()

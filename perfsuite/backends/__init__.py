@@ -18,6 +18,7 @@ from perfsuite.backends.tensorrt_rtx import TensorRTRtxBackend
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend
 from perfsuite.backends.trtexec import TrtexecBackend
+from perfsuite.machine import SOFTWARE_PACKAGES
 
 BACKEND_TYPES: dict[str, type[Backend]] = {
     backend.name: backend
@@ -28,11 +29,18 @@ REFERENCE_BACKEND = TorchEagerBackend.name
 REFERENCE_PRECISION = "fp32"
 
 
+def software_packages() -> tuple[str, ...]:
+    """What a machine fingerprint records the versions of: the common packages, then each
+    backend's own (Backend.packages)."""
+    return tuple(dict.fromkeys((*SOFTWARE_PACKAGES, *(p for backend in BACKEND_TYPES.values()
+                                                     for p in backend.packages))))
+
+
 def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backend:
     return BACKEND_TYPES[name](options)
 
 
 __all__ = [
     "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
-    "CaseSpec", "ModelArtifacts", "Runner", "ToolTimings", "make_backend",
+    "CaseSpec", "ModelArtifacts", "Runner", "ToolTimings", "make_backend", "software_packages",
 ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from perfsuite.errors import InternalError, PerfsuiteError
+from perfsuite.lazy import register_extras
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -147,6 +148,10 @@ class Backend(ABC):
     # distributions whose versions shape its numbers (recorded with every baseline)
     packages: ClassVar[tuple[str, ...]] = ()
     extras: ClassVar[dict[str, str]] = {}  # module -> the `perfsuite[extra]` that installs it
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        register_extras(cls.extras)  # install hints name this backend's extra
 
     def __init__(self, options: BackendOptions = BackendOptions()) -> None:
         self.options = options

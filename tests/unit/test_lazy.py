@@ -48,7 +48,7 @@ def test_a_backend_is_one_module_and_one_registry_entry(tmp_path, monkeypatch):
     from perfsuite.backends.base import Backend
     from perfsuite.config import load_config
     from perfsuite.lazy import install_hint
-    from perfsuite.machine import software_packages
+    from perfsuite.backends import software_packages
 
     class NewBackend(Backend):
         name = "new-backend"
