@@ -115,7 +115,7 @@ def torch_pci_bus_id() -> str:
     return ""
 
 
-def own_processes() -> set[int]:
+def own_processes(proc: str = "/proc") -> set[int]:
     """This process and its descendants (Linux /proc; elsewhere this process alone)."""
     found, queue = set(), [os.getpid()]
     while queue:
@@ -124,12 +124,12 @@ def own_processes() -> set[int]:
             continue
         found.add(pid)
         try:
-            tasks = os.listdir(f"/proc/{pid}/task")
+            tasks = os.listdir(f"{proc}/{pid}/task")
         except OSError:
             continue
         for task in tasks:
             try:
-                with open(f"/proc/{pid}/task/{task}/children") as children:
+                with open(f"{proc}/{pid}/task/{task}/children") as children:
                     queue.extend(int(child) for child in children.read().split())
             except (OSError, ValueError):
                 continue

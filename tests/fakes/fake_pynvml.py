@@ -75,8 +75,8 @@ def nvmlDeviceGetHandleByIndex(index: int) -> str:
     return str(STATE["bus_ids"][index])
 
 
-def nvmlDeviceGetName(handle: str) -> str:
-    return str(_value("name"))
+def nvmlDeviceGetName(handle: str) -> Any:
+    return _value("name")  # str; bytes from older nvidia-ml-py releases
 
 
 def nvmlDeviceGetPowerUsage(handle: str) -> int:
@@ -113,8 +113,8 @@ def nvmlDeviceGetComputeRunningProcesses(handle: str) -> list[Any]:
     return [types.SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in _value("pids")]
 
 
-def nvmlSystemGetDriverVersion() -> str:
-    return str(_value("driver"))
+def nvmlSystemGetDriverVersion() -> Any:
+    return _value("driver")  # str; bytes from older nvidia-ml-py releases
 
 
 def install(monkeypatch: Any, **state: Any) -> types.ModuleType:
