@@ -160,6 +160,10 @@ def test_gpu_devfreq_by_device_tree_node_or_folder_name(tmp_path):
         "sys/class/devfreq/17000000.gpu/device/of_node/name": "gpu",
     })
     assert jetson.gpu_devfreq(files) == "sys/class/devfreq/17000000.gpu"
+    by_node = tree(tmp_path / "node", {  # the folder's name says nothing; its node does
+        "sys/class/devfreq/13e10000.host1x/device/of_node/name": "host1x",
+        "sys/class/devfreq/57000000.dev/device/of_node/name": "gpu"})
+    assert jetson.gpu_devfreq(by_node) == "sys/class/devfreq/57000000.dev"
     named = tree(tmp_path / "thor", {"sys/class/devfreq/a-host1x/cur_freq": "1",
                                      "sys/class/devfreq/b.ga10b/cur_freq": "1"})
     assert jetson.gpu_devfreq(named) == "sys/class/devfreq/b.ga10b"
@@ -208,6 +212,14 @@ def test_board_rows_as_printed():
 
 # -- sysroot -----------------------------------------------------------------------------------
 def test_system_files_root_and_text(tmp_path):
+    from perfsuite.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        system_files({SYSFS_ROOT_ENV: str(tmp_path / "nowhere")})
+    assert str(refused.value) == (
+        f"{SYSFS_ROOT_ENV}={str(tmp_path / 'nowhere')!r} | no such folder.\nRemedy: point it at "
+        "a tree holding sys/, proc/ and etc/ (a container's mount of the host's), or unset it to "
+        "read this machine's.")
     assert system_files({}).root == Path("/")
     assert system_files({SYSFS_ROOT_ENV: ""}).root == Path("/")
     assert system_files({SYSFS_ROOT_ENV: str(tmp_path)}).root == tmp_path
@@ -215,6 +227,8 @@ def test_system_files_root_and_text(tmp_path):
     (tmp_path / "bad").write_bytes(b"caf\xe9 \xc3\xa9")
     assert files.text("/bad") == "caf\ufffd é"
     assert files.path("//sys/x") == tmp_path / "sys/x"
+    assert files.glob("/ba*") == ["bad"] and files.exists("/bad") and not files.exists("nope")
+    assert not files.missing("bad") and files.missing("nope")
 
 
 # -- NVML --------------------------------------------------------------------------------------
@@ -236,6 +250,9 @@ def test_nvml_reads_each_value_from_its_handle_and_none_where_refused(monkeypatc
                       driver=None)
     assert (gpu.power_w(), gpu.temperature_c(), gpu.max_clock_mhz(), gpu.load_percent()) == \
         (None, None, None, None)
+    fake_pynvml.reset(driver="580.95.05")
+    assert gpu.driver() == "580.95.05"
+    fake_pynvml.reset(name=None, driver=None)
     silent = nvml.open_gpu()
     assert isinstance(silent, nvml.NvmlGpu) and silent.name == "" and silent.driver() == ""
 
