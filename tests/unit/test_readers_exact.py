@@ -61,6 +61,7 @@ def test_rails_in_every_layout_skip_unnamed_nc_and_sum_channels(tmp_path):
         f"{HWMON}/in5_label": "VDD_CPU_CV",
         f"{IIO}/rail_name_0": "NC", f"{IIO}/rail_name_1": "POM_5V_GPU",
         f"{IIO}/rail_name_2": "sum of SHUNT", f"{IIO}/rail_name_3": "POM_5V_IN",
+        f"{IIO}/rail_name_4": "",
         f"{INA238}/power1_input": "12000000",
     })
     assert jetson.ina3221_rails(files) == [
@@ -94,7 +95,10 @@ def test_a_current_at_its_critical_limit_raises_the_alarm_and_a_zero_limit_none(
     assert jetson.raised_alarms(files, Rail("X", current_ma="i", crit_ma="zero")) == []
 
 
-DPKG = """Package: libnvinfer8
+DPKG = """Status: install ok installed
+Version: 1.0
+
+Package: libnvinfer8
 Status: deinstall ok config-files
 Version: 7.1.3-1+cuda10.2
 
