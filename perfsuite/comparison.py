@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from perfsuite.backends import software_packages
 from perfsuite.baselines import (
     RECORD_HINT,
     Baseline,
@@ -41,7 +42,6 @@ from perfsuite.gate import (
     judge_size,
 )
 from perfsuite.machine import MachineFingerprint, fingerprint, machine_key
-from perfsuite.backends import software_packages
 from perfsuite.perf_run import CaseResult, ItemRecord, PerfRun
 from perfsuite.report import ReportSummary, gate_cell, gate_summary
 from perfsuite.validate import check_machine_key

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-
 # The CPU stand-in for torch.cuda (fakes/cpu_cuda.py) registers itself here while installed, so
 # the TensorRT emulator records executions on a capturing stream and logs its launches.
 CAPTURING: dict[str, Any] = {}

@@ -7,8 +7,15 @@ import math
 
 import pytest
 
-from perfsuite.gate import GatePolicy, GateVerdict, judge_drift, judge_energy, judge_identity, \
-    judge_latency, judge_size
+from perfsuite.gate import (
+    GatePolicy,
+    GateVerdict,
+    judge_drift,
+    judge_energy,
+    judge_identity,
+    judge_latency,
+    judge_size,
+)
 from tests.unit.test_gate import energy_recording, recording
 
 POLICY = GatePolicy()
