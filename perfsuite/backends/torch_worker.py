@@ -11,7 +11,9 @@ torch version.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import subprocess
 import tempfile
 from pathlib import Path
@@ -52,6 +54,10 @@ class TorchWorker:
         try:
             wire.write_message(cast(IO[bytes], process.stdin), (op, argument))
             reply = wire.read_message(cast(IO[bytes], process.stdout))
+        except pickle.UnpicklingError as exc:  # something else wrote to its stdout first
+            raise WorkerError(f"torch worker {self.python} | {op}: its reply is not perfsuite's "
+                              f"worker protocol ({exc}); does the interpreter print to stdout "
+                              "when it starts (a sitecustomize, a wrapper script)?") from exc
         except (OSError, EOFError, ValueError) as exc:
             reply = None
             if not isinstance(exc, (BrokenPipeError, EOFError)):
@@ -80,7 +86,8 @@ class TorchWorker:
                 process.wait()
         for stream in (process.stdin, process.stdout, self._stderr):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):  # a request left unsent to a dead worker
+                    stream.close()
 
 
 def worker_device(setting: str, has_cuda: bool, python: str) -> str:
@@ -155,6 +162,8 @@ def start_worker_runner(python: str, spec: ModelSpec, model: Any, precision: str
         device = worker_device(device_setting, bool(facts["cuda"]), python)
         worker.call("build", build_request(spec, model, precision, device, threads, timer, tf32))
         worker.call("run", wire.to_wire(sample))
+        # asked again after the build: the threads column is what the model runs with
+        facts = worker.call("describe")
     except WorkerError as exc:
         worker.close()
         raise BackendUnavailable(f"{exc}") from None

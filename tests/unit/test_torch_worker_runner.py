@@ -1,0 +1,200 @@
+"""The torch worker's parent side in this process: a real worker under this interpreter, its
+requests, replies, timings (on the tests' virtual clock), descriptions and failures compared
+whole (test_torch_worker.py runs whole suites through it, under Python 3.6 too)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
+
+from perfsuite.backends import torch_worker_main as wire
+from perfsuite.backends.base import CaseSpec, ToolTimings
+from perfsuite.backends.torch_worker import (
+    TorchWorker,
+    WorkerError,
+    build_request,
+    start_worker_runner,
+)
+from perfsuite.config import load_config
+from perfsuite.errors import BackendUnavailable
+from perfsuite.perf_run import PerfRun
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def perf(tmp_path, monkeypatch):
+    monkeypatch.setenv(SPIN_MS_ENV, "2")  # 2 ms per call on the virtual clock, in both processes
+    monkeypatch.setenv(VIRTUAL_CLOCK_ENV, "1")
+    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
+    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
+                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
+    yield run
+    run.close()
+
+
+def start(perf: PerfRun, python: str = sys.executable, precision: str = "fp32",
+          run_device: str = "cpu", timer: str = "tiny_models:virtual_clock"):
+    artifacts = perf.artifacts("tiny")
+    return start_worker_runner(python, worker_spec(artifacts.spec), artifacts.torch_model(),
+                               precision, run_device, "auto", 1, timer, perf.inputs("tiny")[0])
+
+
+def started(perf: PerfRun, **kwargs):
+    """A runner that must start (perfsuite's plugin would turn BackendUnavailable into a skip)."""
+    try:
+        return start(perf, **kwargs)
+    except BackendUnavailable as exc:
+        pytest.fail(f"the worker did not start: {exc}")
+
+
+def worker_spec(spec):
+    """The tiny model's spec with this folder on the worker's search path (tiny_models.py)."""
+    return replace(spec, search_path=(HERE, *spec.search_path))
+
+
+def test_a_worker_runs_the_same_model_and_times_it_on_its_clock(perf):
+    model = perf.artifacts("tiny").torch_model()
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    inputs = perf.inputs("tiny")[0]
+    with started(perf) as runner:
+        assert runner.case == CaseSpec("tiny", "torch", "fp32", "cpu")
+        assert runner.artifact_bytes == weights and runner.timed_by_tool
+        with torch.no_grad():
+            expected = model(torch.from_numpy(inputs)).numpy()
+        outputs = runner.run(inputs)
+        assert outputs.dtype == np.float32 and outputs.shape == (1, 10)
+        np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-5)
+        timings = runner.tool_timings(inputs, 4, 0.0)
+        assert timings == ToolTimings(e2e_s=pytest.approx((0.002,) * 4, rel=1e-6), gpu_s=None,
+                                      enqueue_s=None)
+        assert type(timings.e2e_s) is tuple
+        version = sys.version.split()[0]
+        assert runner.describe() == {
+            "runtime": f"torch {torch.__version__} eager (Python {version} worker)",
+            "recipe": f"Python {version} worker, torch {torch.__version__}",
+            "interpreter": sys.executable, "dtype": "fp32", "device": "cpu", "threads": "1",
+            "cuda_graph": "off"}
+        worker = runner._worker._process
+    assert runner.closed and worker.returncode == 0
+    assert worker.stdin.closed and worker.stdout.closed
+
+
+def test_an_fp16_worker_counts_half_the_bytes_and_says_where_it_runs(perf):
+    model = perf.artifacts("tiny").torch_model()
+    half = sum(t.numel() * t.element_size() for t in model.half().state_dict().values())
+    model.float()
+    with started(perf, precision="fp16", run_device="cuda") as runner:
+        assert runner.artifact_bytes == half
+        assert runner.case == CaseSpec("tiny", "torch", "fp16", "cuda")
+        described = runner.describe()
+        assert described["recipe"].endswith(" worker on cpu, torch " + torch.__version__)
+        assert (described["dtype"], described["device"]) == ("fp16", "cpu")
+
+
+def test_the_build_request_carries_the_weights_and_the_recipe(perf):
+    spec = worker_spec(perf.artifacts("tiny").spec)
+    model = perf.artifacts("tiny").torch_model()
+    request = build_request(spec, model, "fp16", "cuda", 3, "m:clock", tf32=True)
+    state = request.pop("state")
+    assert request == {"torchvision": "", "factory": "tiny_models:tiny_cnn",
+                       "search_path": [str(HERE), *(str(p) for p in spec.search_path[1:])],
+                       "precision": "fp16", "device": "cuda", "threads": 3, "timer": "m:clock",
+                       "tf32": True}
+    assert list(state) == list(model.state_dict())
+    for key, value in model.state_dict().items():
+        assert np.array_equal(wire.from_wire(state[key]), value.numpy())
+    assert build_request(spec, model, "fp32", "cpu", 0, "")["tf32"] is False
+
+
+def test_a_worker_that_cannot_build_the_model_is_unavailable_saying_why(perf, monkeypatch):
+    artifacts = perf.artifacts("tiny")
+    spec = replace(artifacts.spec, factory="no_such_module:f")
+    with pytest.raises(BackendUnavailable) as caught:
+        start_worker_runner(sys.executable, spec, artifacts.torch_model(), "fp32", "cpu", "auto",
+                            1, "", perf.inputs("tiny")[0])
+    message = str(caught.value)
+    assert message.startswith(f"torch worker {sys.executable} | build: ModuleNotFoundError: "
+                              "No module named 'no_such_module' (")
+    assert caught.value.__cause__ is None
+
+
+def test_a_cuda_run_with_a_cpu_only_worker_is_unavailable(perf):
+    artifacts = perf.artifacts("tiny")
+    with pytest.raises(BackendUnavailable, match=r"^device = \"cuda\" but the torch worker's "
+                                                 r"torch \(.*\) has no CUDA$"):
+        start_worker_runner(sys.executable, worker_spec(artifacts.spec), artifacts.torch_model(),
+                            "fp32", "cuda", "cuda", 1, "", perf.inputs("tiny")[0])
+
+
+def test_an_interpreter_that_cannot_start_is_unavailable(perf, tmp_path):
+    missing = str(tmp_path / "no-python")
+    with pytest.raises(BackendUnavailable) as caught:
+        start(perf, python=missing)
+    assert str(caught.value) == (f"the torch worker's interpreter {missing} cannot be started: "
+                                 "No such file or directory")
+
+
+def dying(folder: Path, lines: int, code: int) -> str:
+    """An 'interpreter' that writes `lines` lines to stderr and exits `code`."""
+    path = folder / "dies"
+    path.write_text("#!/bin/sh\n" + "".join(f"echo line {i} >&2\n" for i in range(lines))
+                    + f"exit {code}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize(("lines", "tail"), [
+    (0, "nothing on stderr"),
+    (8, "line 2 | line 3 | line 4 | line 5 | line 6 | line 7"),
+])
+def test_a_worker_that_dies_is_named_with_its_exit_and_stderr(perf, tmp_path, lines, tail):
+    python = dying(tmp_path, lines, 3)
+    with pytest.raises(BackendUnavailable) as caught:
+        start(perf, python=python)
+    assert str(caught.value) == (f"torch worker {python} stopped during 'describe' "
+                                 f"(exit status 3): {tail}")
+
+
+def test_requests_and_replies_and_an_unknown_request(tmp_path):
+    worker = TorchWorker(sys.executable, tmp_path)
+    try:
+        facts = worker.call("describe")
+        assert facts["python"] == sys.version.split()[0] and facts["cuda"] is False
+        with pytest.raises(WorkerError) as caught:
+            worker.call("bogus", 1)
+        assert str(caught.value).startswith(f"torch worker {sys.executable} | bogus: "
+                                            "ValueError: unknown request 'bogus' (")
+        assert worker.call("describe") == facts  # it goes on after an error
+    finally:
+        worker.close()
+    assert worker._process.returncode == 0
+    worker.close()  # twice is harmless
+
+
+def test_an_interpreter_that_prints_to_stdout_is_named_not_a_traceback(perf, tmp_path):
+    talker = tmp_path / "talks"
+    talker.write_text("#!/bin/sh\nprintf 'Welcome to this Python!'\n")
+    talker.chmod(0o755)
+    with pytest.raises(BackendUnavailable) as caught:
+        start(perf, python=str(talker))
+    assert str(caught.value).startswith(f"torch worker {talker} | describe: its reply is not "
+                                        "perfsuite's worker protocol (")
+    assert str(caught.value).endswith("); does the interpreter print to stdout when it starts "
+                                      "(a sitecustomize, a wrapper script)?")
+
+
+def test_the_worker_starts_in_the_folder_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(HERE)
+    worker = TorchWorker(sys.executable, tmp_path)
+    try:
+        assert Path(os.readlink(f"/proc/{worker._process.pid}/cwd")) == tmp_path
+    finally:
+        worker.close()
