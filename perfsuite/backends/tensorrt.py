@@ -73,6 +73,18 @@ class LoadedEngine:
     size_bytes: int
 
 
+def bind_io(context: Any, case_id: str, name: str, address: int,
+            input_shape: tuple[int, ...] | None = None) -> None:
+    """Set `name`'s shape (inputs) and address on `context`; TensorRT answers False (and logs
+    why) instead of raising, so a refusal is raised here with the tensor's name."""
+    if input_shape is not None and not context.set_input_shape(name, input_shape):
+        raise EngineBuildError(f"{case_id} | TensorRT refused the shape {input_shape} for input "
+                               f"'{name}' (see TensorRT's log above).")
+    if not context.set_tensor_address(name, address):
+        raise EngineBuildError(f"{case_id} | TensorRT refused the address of tensor '{name}' "
+                               "(see TensorRT's log above).")
+
+
 def capture_graph(torch: Any, stream: Any, launch: Callable[[], None]) -> tuple[Any, str]:
     """A CUDA graph of `launch` captured on `stream`, or (None, why) when the capture fails:
     an engine may hold operations CUDA does not permit under capture, and then runs with plain
@@ -101,9 +113,9 @@ class TensorRTRunner(Runner):
         self._context = self._engine.create_execution_context()
         self._buffers: Any = Buffers(trt, self._engine, device)
         for name, tensor in self._buffers.inputs.items():
-            self._context.set_input_shape(name, tuple(tensor.shape))
-        for name, tensor in {**self._buffers.inputs, **self._buffers.outputs}.items():
-            self._context.set_tensor_address(name, tensor.data_ptr())
+            bind_io(self._context, case.id, name, tensor.data_ptr(), tuple(tensor.shape))
+        for name, tensor in self._buffers.outputs.items():
+            bind_io(self._context, case.id, name, tensor.data_ptr())
         self._on_gpu = device == "cuda"
         self._stream: Any = torch.cuda.Stream() if self._on_gpu else None
         (self._input,) = self._buffers.inputs.values()

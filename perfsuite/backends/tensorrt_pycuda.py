@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
-from perfsuite.backends.tensorrt import EngineFromOnnx, LoadedEngine, TensorRTRunner
+from perfsuite.backends.tensorrt import EngineFromOnnx, LoadedEngine, TensorRTRunner, bind_io
 from perfsuite.backends.tensorrt_engine import (
     EngineBuildError,
     EngineRecipe,
@@ -71,10 +71,11 @@ class PycudaRunner(Runner):
             dtype = numpy_dtype_of(self._engine.get_tensor_dtype(name))
             self._host[name] = cuda.pagelocked_empty(shape, dtype)  # held: freed by _release
             self._device[name] = cuda.mem_alloc(self._host[name].nbytes)
-            self._context.set_tensor_address(name, int(self._device[name]))
-            if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+            is_input = self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+            if is_input:
                 self._inputs.append(name)
-                self._context.set_input_shape(name, shape)
+            bind_io(self._context, self.case.id, name, int(self._device[name]),
+                    shape if is_input else None)
         self._outputs = [n for n in self._host if n not in self._inputs]
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ class FakePycudaDriver(ModuleType):
         self.events: list[tuple[str, bool]] = []
         self.stack: list[Any] = []
         self.devices: list[int] = []
+        self.copies: list[tuple[str, Any]] = []  # (direction, stream or None)
         self._allocations = 0
         self._fail_alloc_after = fail_alloc_after
         driver = self
@@ -75,11 +76,23 @@ class FakePycudaDriver(ModuleType):
             raise MemoryError("fake pycuda: out of device memory")
         return DeviceAllocation(self, nbytes)
 
-    def memcpy_htod_async(self, dst: DeviceAllocation, src: np.ndarray, stream: Any) -> None:
+    # pycuda's signatures: memcpy_htod_async(dest, src, stream=None) copies src.nbytes,
+    # memcpy_dtoh_async(dest, src, stream=None) dest.nbytes; no stream means the default stream.
+    # Each copy is logged with its stream; a size that overruns the allocation (silent memory
+    # corruption on a GPU) raises here.
+    def memcpy_htod_async(self, dst: DeviceAllocation, src: np.ndarray, stream: Any = None) -> None:
+        self._copy("htod", dst, src.nbytes, stream)
         ctypes.memmove(int(dst), src.ctypes.data, src.nbytes)
 
-    def memcpy_dtoh_async(self, dst: np.ndarray, src: DeviceAllocation, stream: Any) -> None:
+    def memcpy_dtoh_async(self, dst: np.ndarray, src: DeviceAllocation, stream: Any = None) -> None:
+        self._copy("dtoh", src, dst.nbytes, stream)
         ctypes.memmove(dst.ctypes.data, int(src), dst.nbytes)
+
+    def _copy(self, direction: str, allocation: DeviceAllocation, nbytes: int, stream: Any) -> None:
+        if nbytes > allocation.nbytes:
+            raise RuntimeError(f"fake pycuda: {direction} copy of {nbytes} bytes overruns a "
+                               f"{allocation.nbytes}-byte allocation")
+        self.copies.append((direction, stream))
 
 
 class HostAllocation(bytearray):
@@ -103,7 +116,7 @@ class DeviceAllocation:
     """Device memory (host bytes here): `int()` is its address, `free()` gives it back."""
 
     def __init__(self, driver: FakePycudaDriver, nbytes: int) -> None:
-        self._driver, self._freed = driver, False
+        self._driver, self._freed, self.nbytes = driver, False, nbytes
         self._buffer = (ctypes.c_char * max(nbytes, 1))()
         driver.record("device allocated")
 

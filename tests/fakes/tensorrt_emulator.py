@@ -386,16 +386,39 @@ class IExecutionContext(Emulated):
         self._memory = Memory()
         self._ran = False  # TensorRT asks for one enqueue before a CUDA graph capture
 
+    # TensorRT's context answers a bad name, shape or missing address with False and an error in
+    # its log (IExecutionContext::setInputShape, setTensorAddress, enqueueV3 in NvInferRuntime.h);
+    # a stream handle that is not an int is a pybind11 TypeError.
+    def _refuse(self, message: str) -> bool:
+        if self._trt._logger is not None:
+            self._trt._logger.log(Logger.ERROR, f"{message} (emulated)")
+        return False
+
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
+        inputs = [n for n, mode, _ in self._engine._io if mode == "INPUT"]
+        if name not in inputs:
+            return self._refuse(f"setInputShape: {name!r} is not an input tensor of the engine")
+        built = tuple(self._engine.get_tensor_shape(name))
+        if len(shape) != len(built) or any(b not in (-1, d) for b, d in zip(built, shape)):
+            return self._refuse(f"setInputShape: {tuple(shape)} is outside the engine's "
+                                f"optimization profile for {name!r}")
         self._shapes[name] = tuple(shape)
         self._ran = False  # the first execution after a shape change may allocate
         return True
 
     def set_tensor_address(self, name: str, memory: int) -> bool:
+        if name not in [n for n, _, _ in self._engine._io]:
+            return self._refuse(f"setTensorAddress: {name!r} is not an I/O tensor of the engine")
         self._addresses[name] = int(memory)
         return True
 
     def execute_async_v3(self, stream_handle: int) -> bool:
+        if not isinstance(stream_handle, int) or isinstance(stream_handle, bool):
+            raise TypeError("execute_async_v3(): incompatible function arguments: stream_handle "
+                            f"must be an int, not {stream_handle!r} (emulated pybind11)")
+        unbound = [n for n, _, _ in self._engine._io if n not in self._addresses]
+        if unbound:
+            return self._refuse(f"enqueueV3: no address set for tensor {unbound[0]!r}")
         graph = capturing(stream_handle)
         if graph is not None:  # under CUDA graph capture: recorded, run by each replay
             if not self._ran:
