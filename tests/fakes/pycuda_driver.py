@@ -22,7 +22,7 @@ class FakePycudaDriver(ModuleType):
         self.events: list[tuple[str, bool]] = []
         self.stack: list[Any] = []
         self.devices: list[int] = []
-        self.copies: list[tuple[str, Any]] = []  # (direction, stream or None)
+        self.copies: list[tuple[str, int | None]] = []  # (direction, id of its stream or None)
         self._allocations = 0
         self._fail_alloc_after = fail_alloc_after
         driver = self
@@ -92,7 +92,8 @@ class FakePycudaDriver(ModuleType):
         if nbytes > allocation.nbytes:
             raise RuntimeError(f"fake pycuda: {direction} copy of {nbytes} bytes overruns a "
                                f"{allocation.nbytes}-byte allocation")
-        self.copies.append((direction, stream))
+        self.copies.append((direction, None if stream is None else id(stream)))  # no reference:
+        # a stream must still be destroyed when its runner lets go of it
 
 
 class HostAllocation(bytearray):

@@ -113,6 +113,7 @@ class Builder(Emulated):
         header = {"version": trt.__version__, "flags": sorted(config._flags),
                   "network_flags": network._flags, "pools": dict(config._pools),
                   "workspace": config._limit("WORKSPACE"), "weak_fp16": weak_fp16,
+                  "optimization_level": config._optimization_level,
                   "device": trt._device}
         if config._timing_cache is not None:
             config._timing_cache._entries[network._onnx_path] = header
@@ -234,7 +235,19 @@ class IBuilderConfig(Emulated):
         self._flags: set[str] = {"TF32"}  # TensorRT enables TF32 by default
         self._pools: dict[str, int] = {}
         self._timing_cache: Any = None
-        self.builder_optimization_level = 3
+        self._optimization_level = 3
+
+    @property
+    def builder_optimization_level(self) -> int:
+        return self._optimization_level
+
+    @builder_optimization_level.setter
+    def builder_optimization_level(self, level: int) -> None:
+        # a pybind11 int property: None or a float is a TypeError; TensorRT accepts 0 to 5
+        if not isinstance(level, int) or isinstance(level, bool):
+            raise TypeError("builder_optimization_level: incompatible type "
+                            f"{type(level).__name__} (emulated pybind11)")
+        self._optimization_level = level
 
     def _flag(self, flag: Any, method: str) -> str:
         if not isinstance(flag, self._trt.BuilderFlag):
@@ -274,6 +287,9 @@ class IBuilderConfig(Emulated):
         return DEVICE_MEMORY_BYTES if name in ("WORKSPACE", "TACTIC_DRAM") else 0
 
     def create_timing_cache(self, serialized_timing_cache: bytes) -> Any:
+        if not isinstance(serialized_timing_cache, (bytes, bytearray, memoryview)):
+            raise TypeError("create_timing_cache(): incompatible function arguments: a buffer, "
+                            f"not {type(serialized_timing_cache).__name__} (emulated pybind11)")
         return ITimingCache._read(self._trt, serialized_timing_cache)
 
     def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
