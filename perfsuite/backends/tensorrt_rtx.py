@@ -42,7 +42,7 @@ def runtime_target(trt: Any, device: str) -> tuple[str, str]:
         return AHEAD_OF_TIME_TARGET, (f"this run's device is {device}; TensorRT-RTX runs on "
                                       f"CUDA GPUs of compute capability {names}")
     facts = gpu_facts()
-    capability = str(facts.get("compute_capability", ""))
+    capability = str(facts.get("compute_capability") or "unknown")
     wanted = "SM" + capability.replace(".", "")
     if wanted in targets(trt):
         return wanted, ""

@@ -5,8 +5,10 @@ backend reports their size and skips saying why."""
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +17,7 @@ from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.backends import tensorrt_rtx as rtx
+from perfsuite.backends.base import BackendOptions
 from perfsuite.backends.tensorrt_engine import EngineBuildError, build_engine, plan_recipe
 from perfsuite.config import load_config
 from perfsuite.errors import BuiltNotRunnable
@@ -102,8 +105,66 @@ def test_engine_rows_appear_in_the_results_table(pytester, tmp_path, monkeypatch
 
 def test_without_tensorrt_rtx_the_backend_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(rtx, "is_installed", lambda module: False)
-    ok, reason = BACKEND_TYPES["tensorrt-rtx"]().available()
-    assert not ok and "pip install 'perfsuite[rtx]'" in reason
+    assert BACKEND_TYPES["tensorrt-rtx"]().available() == (
+        False, "TensorRT-RTX is not installed (for RTX and A100-class GPUs: "
+               "pip install 'perfsuite[rtx]')")
+    monkeypatch.setattr(rtx, "is_installed", lambda module: module == "tensorrt_rtx_bindings")
+    assert BACKEND_TYPES["tensorrt-rtx"]().available() == (True, "")
+
+
+@pytest.mark.parametrize(("installed", "module"), [
+    ((), "tensorrt_rtx"), (("tensorrt_rtx_bindings",), "tensorrt_rtx_bindings"),
+    (("tensorrt_rtx", "tensorrt_rtx_bindings"), "tensorrt_rtx")])
+def test_the_module_is_the_metapackages_then_the_wheels(monkeypatch, installed, module):
+    monkeypatch.setattr(rtx, "is_installed", lambda name: name in installed)
+    assert rtx.rtx_module_name() == module
+
+
+def fake_rtx(*members: str) -> SimpleNamespace:
+    capability = enum.Enum("ComputeCapability", {name: i for i, name in enumerate(members)})
+    return SimpleNamespace(__version__="1.2.3", ComputeCapability=capability)
+
+
+def test_targets_are_the_enums_sm_members_in_numeric_order():
+    assert rtx.targets(fake_rtx("CURRENT", "SM120", "SM86", "SM75", "SM89")) == [
+        "SM75", "SM86", "SM89", "SM120"]
+    assert rtx.targets(SimpleNamespace(ComputeCapability=object())) == []
+
+
+def test_the_refusals_name_the_device_and_the_generations_it_runs_on(monkeypatch):
+    trt = fake_rtx("SM120", "SM75", "SM86")
+    assert rtx.runtime_target(trt, "cpu") == (
+        "SM86", "this run's device is cpu; TensorRT-RTX runs on CUDA GPUs of compute "
+                "capability 7.5, 8.6, 12.0")
+    monkeypatch.setattr(rtx, "gpu_facts", lambda: {})
+    assert rtx.runtime_target(trt, "cuda") == (
+        "SM86", "compute capability unknown (this GPU) is not supported by TensorRT-RTX 1.2.3, "
+                "which runs on compute capability 7.5, 8.6, 12.0")
+    monkeypatch.setattr(rtx, "gpu_facts", lambda: {"compute_capability": "12.0"})
+    assert rtx.runtime_target(trt, "cuda") == ("SM120", "")
+
+
+@needs_rtx
+@pytest.mark.parametrize("tf32", [True, False])
+def test_an_engine_built_for_another_gpu_is_reported_exactly(tmp_path, tf32):
+    trt = __import__(rtx.rtx_module_name())
+    perf = make_perf(tmp_path)
+    artifacts = perf.artifacts("tiny")
+    backend = rtx.TensorRTRtxBackend(BackendOptions(cache=perf.cache, tf32=tf32,
+                                                    trt_workspace_bytes=1 << 24))
+    with pytest.raises(BuiltNotRunnable) as raised:
+        backend.prepare(artifacts.spec, artifacts, "fp32", "cpu")
+    (engine,) = (tmp_path / "cache" / "tensorrt-rtx").glob("tiny-*/model.engine")
+    size = engine.stat().st_size
+    recipe = plan_recipe(trt, "fp32", tf32, 1 << 24, compute_capability="SM86")
+    _, why = rtx.runtime_target(trt, "cpu")
+    assert str(raised.value) == (f"TensorRT-RTX {trt.__version__} built the fp32 engine "
+                                 f"({size / 1e6:.1f} MB, for SM86) but cannot run it here: {why}")
+    assert raised.value.artifact_bytes == size
+    assert raised.value.details == {"runtime": f"TensorRT-RTX {trt.__version__}",
+                                    "recipe": recipe.describe()}
+    assert recipe.describe().endswith(f"TF32 {'on' if tf32 else 'off'}; built for SM86")
+    perf.close()
 
 
 @needs_rtx
