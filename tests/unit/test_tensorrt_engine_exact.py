@@ -10,13 +10,17 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.tensorrt_emulator import MAGIC, emulated_tensorrt
 from tiny_models import TINY_CONFIG
 
+from perfsuite.backends import tensorrt as tensorrt_backend
 from perfsuite.backends import tensorrt_engine
+from perfsuite.backends.base import BackendOptions, CaseSpec
+from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTBackend, capture_graph, device_slug
 from perfsuite.backends.tensorrt_engine import (
     TENSORRT,
     TENSORRT_RTX,
@@ -238,3 +242,145 @@ def test_learned_timings_are_merged_into_the_cache_on_disk(perf, tmp_path):
     assert [entry["flags"] for entry in entries.values()] == [["FP16"]], \
         "one network: the second build's timings replace the first's under its key"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".timing.cache.")]
+
+
+# -- the TensorRT backend, its engine cache key and its runner ---------------------------------
+def test_tensorrt_availability_says_where_it_comes_from(monkeypatch):
+    monkeypatch.setattr(tensorrt_backend, "is_installed", lambda name: name != "tensorrt")
+    assert TensorRTBackend().available() == (
+        False, "TensorRT is not installed (on a Jetson it comes with JetPack; elsewhere pip "
+               "install tensorrt)")
+    monkeypatch.setattr(tensorrt_backend, "is_installed", lambda name: name == "tensorrt")
+    assert TensorRTBackend().available() == (True, "")
+
+
+def test_host_buffers_are_refused_for_a_real_tensorrt(perf, monkeypatch):
+    trt = emulated_tensorrt("10.3.0")
+    monkeypatch.setattr(trt, "__perfsuite_host_memory__", False, raising=False)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    artifacts = perf.artifacts("tiny")
+    with pytest.raises(BackendUnavailable) as raised:
+        TensorRTBackend(BackendOptions(trt_host_buffers=True)).prepare(
+            artifacts.spec, artifacts, "fp32", "cpu")
+    assert str(raised.value) == (
+        "TensorRT 10.3.0 needs CUDA buffers; [tool.perfsuite.tensorrt] host_buffers = true is "
+        "for TensorRT emulators only: remove it, or run with --perf-device cuda")
+
+
+@pytest.mark.parametrize(("version", "memory"), [("10.3.0", "device_memory_size_v2"),
+                                                 ("8.6.1", "device_memory_size")])
+def test_a_tensorrt_runner_on_host_buffers_describes_itself(perf, monkeypatch, version, memory):
+    trt = emulated_tensorrt(version)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    artifacts = perf.artifacts("tiny")
+    backend = TensorRTBackend(BackendOptions(trt_host_buffers=True, tf32=True, cache=perf.cache,
+                                             trt_workspace_bytes=1 << 22))
+    try:
+        runner = backend.prepare(artifacts.spec, artifacts, "fp16", "cpu")
+    except BackendUnavailable as exc:
+        pytest.fail(f"unexpectedly unavailable: {exc}")
+    assert runner.case == CaseSpec("tiny", "tensorrt", "fp16", "cpu")
+    recipe = plan_recipe(trt, "fp16", True, 1 << 22)
+    assert runner.describe() == {
+        "runtime": f"TensorRT {version}", "recipe": recipe.describe(), "cuda_graph": "off",
+        "buffers": "torch host", "activation_bytes": str(getattr(runner._engine, memory))}
+    assert runner._host_in.dtype == runner._input.dtype
+    assert runner._host_out.dtype == runner._output.dtype
+    outputs = runner.run(perf.inputs("tiny")[0])
+    assert outputs.dtype == np.float32 and outputs.shape == (1, 10)
+    runner.close()
+
+
+def test_the_engine_key_holds_the_gpu_the_distributions_and_the_board(perf, monkeypatch):
+    trt = emulated_tensorrt("10.3.0")
+    monkeypatch.setattr(tensorrt_backend, "gpu_facts", lambda: {
+        "gpu_name": "NVIDIA H200", "compute_capability": "9.0", "driver": "570.1", "cuda": "12.8"})
+    monkeypatch.setattr(tensorrt_backend, "board_release", lambda: {"l4t": "36.4.0"})
+    monkeypatch.setattr(tensorrt_backend, "tensorrt_distributions", lambda: "tensorrt-cu12 10.3.0")
+    recipe = plan_recipe(trt, "fp32", False, 1 << 20)
+    engines = EngineFromOnnx(trt, perf.artifacts("tiny"), recipe, perf.cache, lambda m: None)
+    assert engines.key() == {
+        "onnx_sha256": onnx_digest(perf.artifacts("tiny").onnx("fp32")), "tensorrt": "10.3.0",
+        "tensorrt_distributions": "tensorrt-cu12 10.3.0", "l4t": "36.4.0",
+        "gpu_name": "NVIDIA H200", "compute_capability": "9.0", **recipe.key()}
+
+
+def test_distributions_are_named_normalised_and_sorted(monkeypatch):
+    def dist(name, version):
+        return SimpleNamespace(metadata={"Name": name}, version=version)
+
+    monkeypatch.setattr(tensorrt_backend.metadata, "distributions", lambda: [
+        dist("TensorRT_cu12.libs", "10.3.0"), dist("numpy", "2.0"), dist(None, "1"),
+        dist("tensorrt-cu12", "10.3.0")])
+    assert tensorrt_backend.tensorrt_distributions() == \
+        "tensorrt-cu12 10.3.0, tensorrt-cu12-libs 10.3.0"
+
+
+def test_the_device_slug_names_the_target_or_the_gpu(monkeypatch):
+    trt = emulated_tensorrt("10.3.0")
+    assert device_slug(plan_recipe(trt, "fp32", False, 1, compute_capability="SM89")) == "SM89"
+    recipe = plan_recipe(trt, "fp32", False, 1)
+    monkeypatch.setattr(tensorrt_backend, "gpu_facts", lambda: {})
+    assert device_slug(recipe) == "no-gpu"
+    monkeypatch.setattr(tensorrt_backend, "gpu_facts", lambda: {
+        "gpu_name": "-NVIDIA H200 (141GB)-", "compute_capability": "9.0"})
+    assert device_slug(recipe) == "NVIDIA-H200-141GB-cc9.0"
+
+
+@pytest.mark.parametrize(("version", "family", "opset"), [
+    ("8.5.2.2", TENSORRT, 16), ("8.6.1", TENSORRT, None), ("10.3.0", TENSORRT_RTX, None)])
+def test_older_parsers_get_an_older_opset(version, family, opset):
+    asked = []
+    artifacts = SimpleNamespace(onnx=lambda precision, max_opset=None: asked.append(
+        (precision, max_opset)) or "exported")
+    trt = emulated_tensorrt(version)
+    engines = EngineFromOnnx(trt, artifacts, plan_recipe(trt, "fp32", False, 1), None,
+                             lambda m: None, family)
+    assert engines.onnx() == "exported" and asked == [("fp32", opset)]
+
+
+def test_an_engine_path_loads_the_engine_unless_told_not_to(perf):
+    trt = emulated_tensorrt("10.3.0")
+    recipe = plan_recipe(trt, "fp32", False, 1 << 20)
+    engines = EngineFromOnnx(trt, perf.artifacts("tiny"), recipe, perf.cache, lambda m: None)
+    engines.engine_path(load=False)
+    assert engines.loaded is None
+    path = engines.engine_path()
+    assert engines.loaded is not None and engines.loaded.size_bytes == path.stat().st_size
+    assert isinstance(engines.loaded.runtime, trt.Runtime), "the runtime must outlive the engine"
+
+
+def test_a_capture_on_an_older_torch_passes_no_error_mode():
+    captured = []
+
+    class Capture:  # torch.cuda.graph before capture_error_mode existed
+        def __init__(self, graph, stream=None):
+            captured.append(graph)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    old = SimpleNamespace(cuda=SimpleNamespace(CUDAGraph=object, graph=Capture))
+    graph, why = capture_graph(old, SimpleNamespace(synchronize=lambda: None), lambda: None)
+    assert (why, graph) == ("", captured[0])
+
+
+@pytest.mark.parametrize(("error", "why"), [(RuntimeError(""), "RuntimeError"),
+                                            (RuntimeError("  first\nsecond"), "first")])
+def test_a_refused_capture_is_named_by_its_first_line(error, why):
+    class Capture:
+        def __init__(self, graph, stream=None, capture_error_mode="global"):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            raise error
+
+    torch_like = SimpleNamespace(cuda=SimpleNamespace(CUDAGraph=object, graph=Capture))
+    assert capture_graph(torch_like, SimpleNamespace(synchronize=lambda: None),
+                         lambda: None) == (None, why)
