@@ -80,9 +80,17 @@ def test_the_fake_accepts_exactly_each_versions_flags(tmp_path, version, flag, a
     ("&&&& RUNNING TensorRT.trtexec [TensorRT v8601] # trtexec", (8, 6, 1)),
     ("&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec", (10, 3, 0)),
     ("&&&& RUNNING TensorRT.trtexec [TensorRT v101600] [b72] # trtexec", (10, 16, 0)),
+    ("[TensorRT v9001]", (9, 0, 1)), ("[TensorRT v100000]", (10, 0, 0)),
+    ("[TensorRT v110400]", (11, 4, 0)),
 ])
 def test_versions_are_read_from_the_banner(banner, version):
     assert TrtexecVersion.from_banner(banner) == TrtexecVersion(*version)
+
+
+def test_output_without_a_banner_is_named():
+    with pytest.raises(ValueError) as raised:
+        TrtexecVersion.from_banner("trtexec: command not found")
+    assert str(raised.value) == "no '[TensorRT vNNNN]' banner in its output"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
