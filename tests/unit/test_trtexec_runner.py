@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -51,6 +52,7 @@ class InProcessTrtexec:
         self.program, self.version = program, version
         self.calls: list[tuple[list[str], float]] = []
         self.after = lambda options: None  # changes what a call left behind, by its options
+        self.fails = lambda options: False  # a call that exits 1, by its options
 
     def __call__(self, argv, *, capture_output, text, timeout, check):
         assert (capture_output, text, check) == (True, True, False)
@@ -62,7 +64,11 @@ class InProcessTrtexec:
                 code = fake.main([f"--fake-version={self.version}", *argv[1:]])
             except SystemExit as exc:
                 code = int(exc.code or 0)
-        self.after(dict(a[2:].partition("=")[::2] for a in argv[1:]))
+        options = dict(a[2:].partition("=")[::2] for a in argv[1:])
+        self.after(options)
+        if self.fails(options):
+            code = 1
+            err.write("[E] failing as the test asked\n")
         return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
@@ -382,3 +388,55 @@ def test_the_versions_flags_in_full():
         old.output_flags(Path("/e"), "x", Path("/a:b/i.bin"), Path("/o.json"))
     with pytest.raises(ValueError, match="',' or ':' in the path"):
         old.output_flags(Path("/e"), "x", Path("/a,b/i.bin"), Path("/o.json"))
+
+
+@pytest.mark.parametrize(("when", "what"), [("saveEngine", "engine build"),
+                                            ("exportOutput", "tiny-trtexec-fp32 inference"),
+                                            ("exportTimes", "tiny-trtexec-fp32 timing")])
+def test_each_failing_call_says_what_it_was(perf, tmp_path, monkeypatch, when, what):
+    shim = install(monkeypatch, tmp_path, "10.16.0")
+    shim.fails = lambda options: when in options
+    inputs = perf.inputs("tiny")[0]
+    with pytest.raises(EngineBuildError) as raised:
+        runner = backend(perf, shim, []).prepare(perf.config.model("tiny"),
+                                                 perf.artifacts("tiny"), "fp32", "cpu")
+        runner.run(inputs)
+        runner.tool_timings(inputs, 2, 0.0)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"trtexec {shim.program} | {what} failed (exit 1):"
+    assert "[E] failing as the test asked" in lines[1:-1]
+
+
+def test_the_engine_key_holds_the_gpu_but_not_its_driver(perf, tmp_path, monkeypatch):
+    shim = install(monkeypatch, tmp_path, "10.16.0")
+    monkeypatch.setattr(backend_module, "gpu_facts", lambda: {
+        "gpu_name": "Orin (nvgpu)", "compute_capability": "8.7", "driver": "540.4"})
+    runner = backend(perf, shim, []).prepare(perf.config.model("tiny"), perf.artifacts("tiny"),
+                                             "fp32", "cpu")
+    key = json.loads((runner._engine.parent / "perfsuite-entry.json").read_text())
+    assert (key["gpu_name"], key["compute_capability"]) == ("Orin (nvgpu)", "8.7")
+    assert "driver" not in key
+    runner.close()
+
+
+def test_a_runner_works_in_its_own_folder_and_closes_when_it_is_gone(perf, tmp_path, monkeypatch):
+    shim = install(monkeypatch, tmp_path, "10.16.0")
+    runner = backend(perf, shim, []).prepare(perf.config.model("tiny"), perf.artifacts("tiny"),
+                                             "fp32", "cpu")
+    folder = runner._folder
+    assert folder.name.startswith("perfsuite-trtexec-") and folder.is_dir()
+    runner.run(perf.inputs("tiny")[0].astype(np.float64))
+    assert (folder / "input.bin").stat().st_size == perf.inputs("tiny")[0].size * 4
+    shutil.rmtree(folder)
+    runner.close()  # a folder someone removed is not an error
+    assert runner.closed
+
+
+def test_enqueue_times_of_a_run_that_starts_at_zero():
+    assert enqueue_times([{"startEnqMs": 0.0, "endEnqMs": 0.0}], "") == ((0.0,), "")
+
+
+def test_a_coarse_note_says_how_far_into_the_run_in_seconds():
+    records = [{"startEnqMs": 1000000.0, "endEnqMs": 1000000.0}] * 3
+    _, note = enqueue_times(records, "")
+    assert " timestamps step by 10 ms at 1000 s into its run " in note
