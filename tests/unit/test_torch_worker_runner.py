@@ -14,6 +14,7 @@ import pytest
 import torch
 from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
+from perfsuite.backends import torch_worker
 from perfsuite.backends import torch_worker_main as wire
 from perfsuite.backends.base import CaseSpec, ToolTimings
 from perfsuite.backends.torch_worker import (
@@ -152,7 +153,7 @@ def dying(folder: Path, lines: int, code: int) -> str:
 
 
 @pytest.mark.parametrize(("lines", "tail"), [
-    (0, "nothing on stderr"),
+    (0, "nothing on stderr"), (1, "line 0"),
     (8, "line 2 | line 3 | line 4 | line 5 | line 6 | line 7"),
 ])
 def test_a_worker_that_dies_is_named_with_its_exit_and_stderr(perf, tmp_path, lines, tail):
@@ -198,3 +199,88 @@ def test_the_worker_starts_in_the_folder_it_is_given(tmp_path, monkeypatch):
         assert Path(os.readlink(f"/proc/{worker._process.pid}/cwd")) == tmp_path
     finally:
         worker.close()
+
+
+def test_a_worker_whose_stderr_is_not_utf8_is_still_quoted(perf, tmp_path):
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\nprintf 'bad \\377 byte\\n' >&2\nexit 4\n")
+    broken.chmod(0o755)
+    with pytest.raises(BackendUnavailable) as caught:
+        start(perf, python=str(broken))
+    assert str(caught.value) == (f"torch worker {broken} stopped during 'describe' "
+                                 "(exit status 4): bad \ufffd byte")
+
+
+class RecordingWorker:
+    """TorchWorker's interface, answering from a script and keeping each request."""
+
+    def __init__(self, python, folder, cuda=False, timed=None):
+        self.python, self.requests, self.closed = python, [], False
+        self._cuda, self._timed = cuda, timed
+
+    def call(self, op, argument=None):
+        self.requests.append((op, argument))
+        if op == "describe":
+            return {"python": "3.6.9", "executable": self.python, "torch": "1.10.2",
+                    "cuda": self._cuda, "threads": 4}
+        if op == "time":
+            return self._timed
+        return wire.to_wire(np.zeros((1, 10), np.float32)) if op == "run" else None
+
+    def close(self):
+        self.closed = True
+
+
+def recording(monkeypatch, **answers):
+    made = []
+
+    def factory(python, folder):
+        made.append(RecordingWorker(python, folder, **answers))
+        return made[-1]
+
+    monkeypatch.setattr(torch_worker, "TorchWorker", factory)
+    return made
+
+
+def test_the_build_request_carries_every_choice(perf, monkeypatch):
+    made = recording(monkeypatch, cuda=True,
+                     timed={"e2e_s": [0.001] * 5, "gpu_s": None, "enqueue_s": None})
+    artifacts = perf.artifacts("tiny")
+    shared = artifacts.torch_model()
+    runner = start_worker_runner("/jetpack/python3", worker_spec(artifacts.spec), shared, "fp16",
+                                 "cuda", "auto", 3, "m:clock", perf.inputs("tiny")[0])
+    assert all(p.dtype == torch.float32 for p in shared.parameters()), "the shared model changed"
+    (worker,) = made
+    (build,) = [argument for op, argument in worker.requests if op == "build"]
+    assert (build["precision"], build["device"], build["threads"], build["timer"],
+            build["tf32"]) == ("fp16", "cuda", 3, "m:clock", False)
+    assert runner.describe()["device"] == "cuda"
+    runner.tool_timings(perf.inputs("tiny")[0], 5, 0.5)
+    (_, (_, rounds, warmup_s, min_runs)), = [r for r in worker.requests if r[0] == "time"]
+    assert (rounds, warmup_s, min_runs) == (5, 0.5, 10)
+
+
+def test_a_cuda_setting_for_a_worker_without_cuda_names_the_interpreter(perf, monkeypatch):
+    made = recording(monkeypatch, cuda=False)
+    artifacts = perf.artifacts("tiny")
+    with pytest.raises(BackendUnavailable) as caught:
+        start_worker_runner("/jetpack/python3", worker_spec(artifacts.spec),
+                            artifacts.torch_model(), "fp32", "cuda", "cuda", 1, "",
+                            perf.inputs("tiny")[0])
+    assert str(caught.value) == ('device = "cuda" but the torch worker\'s torch '
+                                 "(/jetpack/python3) has no CUDA")
+    assert made[0].closed
+
+
+def test_gpu_and_enqueue_times_from_a_cuda_worker_are_kept(perf, monkeypatch):
+    timed = {"e2e_s": [0.003, 0.004], "gpu_s": [0.001, 0.002], "enqueue_s": [0.0005, 0.0006]}
+    recording(monkeypatch, cuda=True, timed=timed)
+    artifacts = perf.artifacts("tiny")
+    runner = start_worker_runner("/jetpack/python3", worker_spec(artifacts.spec),
+                                 artifacts.torch_model(), "fp32", "cuda", "auto", 1, "",
+                                 perf.inputs("tiny")[0])
+    assert runner.tool_timings(perf.inputs("tiny")[0], 2, 0.0) == ToolTimings(
+        e2e_s=(0.003, 0.004), gpu_s=(0.001, 0.002), enqueue_s=(0.0005, 0.0006))
+    timed.update(gpu_s=[], enqueue_s=None)
+    assert runner.tool_timings(perf.inputs("tiny")[0], 2, 0.0) == ToolTimings(
+        e2e_s=(0.003, 0.004), gpu_s=None, enqueue_s=None)
