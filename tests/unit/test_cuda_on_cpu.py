@@ -199,8 +199,12 @@ def test_tensorrt_capture_without_a_first_run_falls_back(cuda, tmp_path, monkeyp
     messages: list[str] = []
     perf.progress = messages.append
     runner = perf.runner(perf.case("tiny", "tensorrt", "fp32"))
-    assert runner.describe()["cuda_graph"] == "off (capture failed)"
-    assert any("CUDA graph capture failed" in m for m in messages)
+    described = runner.describe()
+    assert described["cuda_graph"] == "off (capture failed)"
+    why = described["cuda_graph_refused"]
+    assert why.startswith("CUDA error: operation not permitted when stream is capturing")
+    assert f"tiny-tensorrt-fp32: CUDA graph capture failed ({why}); running with plain " \
+           "launches" in messages
     inputs = perf.inputs("tiny")[0]
     assert np.allclose(runner.run(inputs), eager(perf, inputs), rtol=1e-4, atol=1e-5)
     perf.close()

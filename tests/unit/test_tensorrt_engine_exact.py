@@ -268,6 +268,7 @@ def test_host_buffers_are_refused_for_a_real_tensorrt(perf, monkeypatch):
 
 
 @pytest.mark.parametrize(("version", "memory"), [("10.3.0", "device_memory_size_v2"),
+                                                 ("11.4.0.106", "device_memory_size_v2"),
                                                  ("8.6.1", "device_memory_size")])
 def test_a_tensorrt_runner_on_host_buffers_describes_itself(perf, monkeypatch, version, memory):
     trt = emulated_tensorrt(version)
