@@ -42,7 +42,7 @@ class TorchEagerRunner(Runner):
             return self._model(x).float().cpu().numpy()  # type: ignore[no-any-return]
 
     def device_enqueue(self, inputs: np.ndarray) -> Callable[[], object] | None:
-        if self._device.type != "cuda":
+        if self.case.device != "cuda":
             return None
         torch = self._torch
         x = torch.from_numpy(inputs).to(device=self._device, dtype=self._dtype)
@@ -57,7 +57,7 @@ class TorchEagerRunner(Runner):
         torch = self._torch
         details = {"runtime": f"torch {torch.__version__} eager", "dtype": str(self._dtype),
                    "device": str(self._device), "threads": str(torch.get_num_threads())}
-        if self._device.type == "cuda":
+        if self.case.device == "cuda":
             details["tf32"] = str(torch.backends.cudnn.allow_tf32)
             details["cuda_graph"] = "off"
         return details

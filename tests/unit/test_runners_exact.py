@@ -188,6 +188,21 @@ def test_a_cuda_torch_runner_says_tf32_and_no_graph(perf, monkeypatch):
                                  "cuda_graph": "off"}
 
 
+def test_a_cuda_torch_runner_enqueues_the_model_on_its_inputs(perf, monkeypatch):
+    cuda = CpuCuda(torch).install(monkeypatch)
+    try:
+        case = CaseSpec("tiny", "torch", "fp16", "cuda")
+        runner = made(TorchEagerRunner, case, perf.artifacts("tiny").spec,
+                      perf.artifacts("tiny").torch_model())
+        inputs = perf.inputs("tiny")[0]
+        enqueue = runner.device_enqueue(inputs)
+        output = enqueue()
+        assert output.dtype == torch.float16
+        np.testing.assert_array_equal(output.float().numpy(), runner.run(inputs))
+    finally:
+        cuda.remove_hooks()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: nothing to refuse")
 def test_torch_on_a_machine_without_cuda_is_refused_with_the_reason(perf):
     device_checks._torch_device_problem.cache_clear()
