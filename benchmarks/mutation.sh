@@ -75,7 +75,7 @@ TESTS[readers]="test_nvml.py test_machine.py test_jetson.py test_jetson_boards.p
   test_hostile_inputs.py test_cpu_load.py test_readers_exact.py"
 MUTATE[gate]="perfsuite/gate.py perfsuite/paired.py"
 TESTS[gate]="test_gate.py test_ab.py test_properties.py test_reference.py test_config.py
-  test_paired_exact.py"
+  test_paired_exact.py test_gate_exact.py"
 
 # --- 1. the tool ----------------------------------------------------------------------------
 VENV=$WORK/venv
