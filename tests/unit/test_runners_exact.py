@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.cpu_cuda import CpuCuda
-from tiny_models import TINY_CONFIG
+from tiny_run import tiny_perf_run
 
 from perfsuite import device as device_checks
 from perfsuite.backends import onnxruntime as ort_backend
@@ -22,7 +22,6 @@ from perfsuite.backends.base import BackendOptions, CaseSpec
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend, OrtRunner
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend, TorchEagerRunner
-from perfsuite.config import load_config
 from perfsuite.device import available_cpu_threads
 from perfsuite.errors import BackendUnavailable
 from perfsuite.perf_run import PerfRun
@@ -31,11 +30,7 @@ from perfsuite.sizes import state_dict_bytes
 
 @pytest.fixture
 def perf(tmp_path):
-    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
-    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
-                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
-    yield run
-    run.close()
+    yield from tiny_perf_run(tmp_path)
 
 
 def made(factory, *args, **kwargs):

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.tensorrt_emulator import MAGIC, emulated_tensorrt
-from tiny_models import TINY_CONFIG
+from tiny_run import tiny_perf_run
 
 from perfsuite.backends import tensorrt as tensorrt_backend
 from perfsuite.backends import tensorrt_engine
@@ -32,18 +32,12 @@ from perfsuite.backends.tensorrt_engine import (
     onnx_digest,
     plan_recipe,
 )
-from perfsuite.config import load_config
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
 
 
 @pytest.fixture
 def perf(tmp_path):
-    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
-    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
-                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
-    yield run
-    run.close()
+    yield from tiny_perf_run(tmp_path)
 
 
 def header(engine: bytes) -> dict:

@@ -16,13 +16,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.pycuda_driver import FakePycudaDriver
 from fakes.tensorrt_emulator import emulated_tensorrt
-from tiny_models import TINY_CONFIG
+from tiny_run import tiny_perf_run
 
 from perfsuite.backends import tensorrt_pycuda
 from perfsuite.backends.base import BackendOptions, CaseSpec
 from perfsuite.backends.tensorrt_engine import EngineBuildError, plan_recipe
 from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
-from perfsuite.config import load_config
 from perfsuite.errors import BackendUnavailable
 from perfsuite.perf_run import PerfRun
 
@@ -31,11 +30,7 @@ BUFFERS = "pycuda page-locked host + mem_alloc (primary context)"
 
 @pytest.fixture
 def perf(tmp_path):
-    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
-    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
-                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
-    yield run
-    run.close()
+    yield from tiny_perf_run(tmp_path)
 
 
 @pytest.fixture

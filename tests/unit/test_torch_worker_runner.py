@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
+from tiny_models import SPIN_MS_ENV, VIRTUAL_CLOCK_ENV
+from tiny_run import tiny_perf_run
 
 from perfsuite.backends import torch_worker
 from perfsuite.backends import torch_worker_main as wire
@@ -23,7 +24,6 @@ from perfsuite.backends.torch_worker import (
     build_request,
     start_worker_runner,
 )
-from perfsuite.config import load_config
 from perfsuite.errors import BackendUnavailable
 from perfsuite.perf_run import PerfRun
 
@@ -34,11 +34,7 @@ HERE = Path(__file__).resolve().parent
 def perf(tmp_path, monkeypatch):
     monkeypatch.setenv(SPIN_MS_ENV, "2")  # 2 ms per call on the virtual clock, in both processes
     monkeypatch.setenv(VIRTUAL_CLOCK_ENV, "1")
-    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
-    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
-                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
-    yield run
-    run.close()
+    yield from tiny_perf_run(tmp_path)
 
 
 def start(perf: PerfRun, python: str = sys.executable, precision: str = "fp32",

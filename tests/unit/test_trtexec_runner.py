@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import trtexec as fake
-from tiny_models import TINY_CONFIG
+from tiny_run import tiny_perf_run
 
 import perfsuite.backends.trtexec as backend_module
 from perfsuite.backends.base import BackendOptions, ToolTimings
@@ -33,7 +33,6 @@ from perfsuite.backends.trtexec import (
     timestamp_resolution_ms,
 )
 from perfsuite.backends.trtexec_flags import TrtexecVersion
-from perfsuite.config import load_config
 from perfsuite.errors import BackendUnavailable
 from perfsuite.perf_run import PerfRun
 
@@ -82,11 +81,7 @@ def program_file(folder: Path) -> Path:
 
 @pytest.fixture
 def perf(tmp_path):
-    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
-    run = PerfRun(load_config(tmp_path, ["torch", "onnxruntime"],
-                              environ={"PERFSUITE_CACHE_DIR": str(tmp_path / "cache")}))
-    yield run
-    run.close()
+    yield from tiny_perf_run(tmp_path)
 
 
 def install(monkeypatch, tmp_path, version: str) -> InProcessTrtexec:
