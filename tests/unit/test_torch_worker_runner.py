@@ -139,13 +139,18 @@ def test_an_interpreter_that_cannot_start_is_unavailable(perf, tmp_path):
                                  "No such file or directory")
 
 
-def dying(folder: Path, lines: int, code: int) -> str:
-    """An 'interpreter' that writes `lines` lines to stderr and exits `code`."""
-    path = folder / "dies"
-    path.write_text("#!/bin/sh\n" + "".join(f"echo line {i} >&2\n" for i in range(lines))
-                    + f"exit {code}\n")
+def shell_interpreter(folder: Path, name: str, script: str) -> str:
+    """An 'interpreter' that runs a shell `script` instead of the worker."""
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script)
     path.chmod(0o755)
     return str(path)
+
+
+def dying(folder: Path, lines: int, code: int) -> str:
+    """An 'interpreter' that writes `lines` lines to stderr and exits `code`."""
+    return shell_interpreter(folder, "dies", "".join(f"echo line {i} >&2\n"
+                                                     for i in range(lines)) + f"exit {code}\n")
 
 
 @pytest.mark.parametrize(("lines", "tail"), [
@@ -177,11 +182,9 @@ def test_requests_and_replies_and_an_unknown_request(tmp_path):
 
 
 def test_an_interpreter_that_prints_to_stdout_is_named_not_a_traceback(perf, tmp_path):
-    talker = tmp_path / "talks"
-    talker.write_text("#!/bin/sh\nprintf 'Welcome to this Python!'\n")
-    talker.chmod(0o755)
+    talker = shell_interpreter(tmp_path, "talks", "printf 'Welcome to this Python!'\n")
     with pytest.raises(BackendUnavailable) as caught:
-        start(perf, python=str(talker))
+        start(perf, python=talker)
     assert str(caught.value).startswith(f"torch worker {talker} | describe: its reply is not "
                                         "perfsuite's worker protocol (")
     assert str(caught.value).endswith("); does the interpreter print to stdout when it starts "
@@ -198,11 +201,9 @@ def test_the_worker_starts_in_the_folder_it_is_given(tmp_path, monkeypatch):
 
 
 def test_a_worker_whose_stderr_is_not_utf8_is_still_quoted(perf, tmp_path):
-    broken = tmp_path / "broken"
-    broken.write_text("#!/bin/sh\nprintf 'bad \\377 byte\\n' >&2\nexit 4\n")
-    broken.chmod(0o755)
+    broken = shell_interpreter(tmp_path, "broken", "printf 'bad \\377 byte\\n' >&2\nexit 4\n")
     with pytest.raises(BackendUnavailable) as caught:
-        start(perf, python=str(broken))
+        start(perf, python=broken)
     assert str(caught.value) == (f"torch worker {broken} stopped during 'describe' "
                                  "(exit status 4): bad \ufffd byte")
 
