@@ -53,6 +53,11 @@ class TorchWorker:
         process = self._process
         try:
             wire.write_message(cast(IO[bytes], process.stdin), (op, argument))
+        except BrokenPipeError:
+            pass  # it has exited: what it wrote to stdout, or its exit status, says why
+        except OSError as exc:
+            raise WorkerError(f"torch worker {self.python} | {op}: {exc}") from exc
+        try:
             reply = wire.read_message(cast(IO[bytes], process.stdout))
         except pickle.UnpicklingError as exc:  # something else wrote to its stdout first
             raise WorkerError(f"torch worker {self.python} | {op}: its reply is not perfsuite's "

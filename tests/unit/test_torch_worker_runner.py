@@ -191,6 +191,18 @@ def test_an_interpreter_that_prints_to_stdout_is_named_not_a_traceback(perf, tmp
                                       "(a sitecustomize, a wrapper script)?")
 
 
+def test_a_talker_that_exited_before_the_request_is_still_named(tmp_path):
+    talker = shell_interpreter(tmp_path, "talks", "printf 'Welcome to this Python!'\n")
+    worker = TorchWorker(talker, tmp_path)
+    worker._process.wait()  # gone before the request is written: the write meets a closed pipe
+    try:
+        with pytest.raises(WorkerError) as caught:
+            worker.call("describe")
+        assert "| describe: its reply is not perfsuite's worker protocol (" in str(caught.value)
+    finally:
+        worker.close()
+
+
 def test_the_worker_starts_in_the_folder_it_is_given(tmp_path, monkeypatch):
     monkeypatch.chdir(HERE)
     worker = TorchWorker(sys.executable, tmp_path)
