@@ -17,6 +17,9 @@ from perfsuite.paired import PairedTrials, alternate, decide, host_timed, judge_
     (20, 0.99, 4),  # 6196/2^20 = 0.59%; 21700/2^20 = 2.07%
     (5, 0.99, -1),  # 1/32 > 1%: no bound at all
     (10, 0.95, 1),  # 11/1024 <= 5% < 56/1024
+    (5, 0.95, 0),  # 1/32 <= 5% < 6/32
+    (1, 0.5, 0),  # P(B <= 0) = 1/2 is not above 1 - 0.5: the bound holds at equality
+    (3, 0.0, 3),  # no confidence asked: every order statistic qualifies, the largest is 3
 ])
 def test_order_statistic_bound_by_hand(pairs, confidence, k):
     assert order_statistic_bound(pairs, confidence) == k
@@ -111,3 +114,24 @@ def test_host_timed_reads_the_clock_around_each_call():
     ticks = iter([10.0, 10.5, 11.0, 12.0])
     measure = host_timed(lambda: None, lambda: next(ticks))
     assert measure(2) == [0.5, 1.0]
+
+
+def test_the_half_width_is_between_the_bounds_not_around_one():
+    """Ratios 1.10 ... 1.19: k = 0, bounds 1.10 and 1.19; half-width (log 1.19 - log 1.10)/2."""
+    verdict = judge_pairs("m", "main", PairedTrials("gpu", (1.0,) * 10,
+                                                    tuple(1.1 + i / 100 for i in range(10))), 0.01)
+    assert (verdict.low, verdict.high) == (pytest.approx(1.1), pytest.approx(1.19))
+    half = (math.log(1.19) - math.log(1.1)) / 2
+    assert verdict.resolution == pytest.approx(
+        math.expm1(math.log1p(0.01) + half * (1 + 1.6448536 / 2.3263479)), rel=1e-9)
+
+
+def test_a_not_finite_verdict_keeps_its_names_and_warns_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a zero base divides by zero: refused, not warned
+        verdict = judge_pairs("m", "main", PairedTrials("e2e", (0.0, 1.0), (0.0, 1.0)), 0.01)
+        judge_pairs("m", "main", PairedTrials("e2e", (0.0,), (1.0,)), 0.01)
+    assert (verdict.name, verdict.ref, verdict.statistic, verdict.status) == (
+        "m", "main", "e2e", "not finite")
