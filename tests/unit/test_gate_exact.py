@@ -224,3 +224,12 @@ def test_a_too_noisy_benchmark_says_which_statistic_decides_and_that_it_fails():
     assert "(advisory, fails: too_noisy = fail; resolves +" in median.detail
     assert (p90.status, p90.failed) == ("too noisy", False)
     assert "(advisory; its benchmark resolves +" in p90.detail
+
+
+def test_the_deciding_statistic_is_compared_with_the_other():
+    verdicts = judge_latency("m", recording(1.0, 1.2, 0.1), [recording(1.0, 1.2, 0.1)], "cuda",
+                             POLICY)
+    gpu = verdicts[0]
+    assert gpu.statistic == "gpu" and gpu.decides
+    assert gpu.detail.endswith("decided by GPU compute, the steadiest statistic (noise 0.30% vs "
+                               "end to end 8.00%)")
