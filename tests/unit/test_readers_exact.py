@@ -233,6 +233,8 @@ def test_system_files_root_and_text(tmp_path):
     assert files.path("//sys/x") == tmp_path / "sys/x"
     assert files.glob("/ba*") == ["bad"] and files.exists("/bad") and not files.exists("nope")
     assert not files.missing("bad") and files.missing("nope")
+    # below a file: lstat fails with ENOTDIR, which is unreadable, not missing
+    assert not files.missing("bad/inside")
 
 
 # -- NVML --------------------------------------------------------------------------------------
