@@ -55,7 +55,7 @@ class TorchWorker:
             wire.write_message(cast(IO[bytes], process.stdin), (op, argument))
         except BrokenPipeError:
             pass  # it has exited: what it wrote to stdout, or its exit status, says why
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: the worker was closed
             raise WorkerError(f"torch worker {self.python} | {op}: {exc}") from exc
         try:
             reply = wire.read_message(cast(IO[bytes], process.stdout))

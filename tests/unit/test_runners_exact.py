@@ -255,3 +255,21 @@ def test_a_cuda_graph_runner_describes_its_layout_and_tf32(perf, monkeypatch, ch
     finally:
         cuda.remove_hooks()
         device_checks._torch_device_problem.cache_clear()
+
+
+def test_the_session_is_given_its_options_and_only_its_provider(perf, monkeypatch):
+    import onnxruntime
+
+    given = []
+    real = onnxruntime.InferenceSession
+
+    def recording(path, sess_options=None, providers=None, **kwargs):
+        given.append((sess_options, providers))
+        return real(path, sess_options=sess_options, providers=providers, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    runner = prepared(OnnxRuntimeBackend(BackendOptions(cpu_threads=2)), perf, "fp32")
+    ((options, providers),) = given
+    assert providers == ["CPUExecutionProvider"]
+    assert options.intra_op_num_threads == 2
+    runner.close()

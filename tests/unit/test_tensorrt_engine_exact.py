@@ -379,3 +379,34 @@ def test_a_refused_capture_is_named_by_its_first_line(error, why):
     torch_like = SimpleNamespace(cuda=SimpleNamespace(CUDAGraph=object, graph=Capture))
     assert capture_graph(torch_like, SimpleNamespace(synchronize=lambda: None),
                          lambda: None) == (None, why)
+
+
+def host_runner(perf, monkeypatch, version="10.3.0"):
+    trt = emulated_tensorrt(version)
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    artifacts = perf.artifacts("tiny")
+    backend = TensorRTBackend(BackendOptions(trt_host_buffers=True, cache=perf.cache))
+    return trt, lambda: backend.prepare(artifacts.spec, artifacts, "fp32", "cpu")
+
+
+def test_a_failed_execution_and_refused_bindings_are_named(perf, monkeypatch):
+    trt, prepare = host_runner(perf, monkeypatch)
+    runner = prepare()
+    runner._context.execute_async_v3 = lambda handle: False
+    with pytest.raises(EngineBuildError) as raised:
+        runner.run(perf.inputs("tiny")[0])
+    assert str(raised.value) == "tiny-tensorrt-fp32 | execute_async_v3 reported failure."
+    runner.close()
+    shape = tuple(perf.inputs("tiny")[0].shape)
+    context = trt.IExecutionContext
+    monkeypatch.setattr(context, "set_input_shape", lambda self, name, dims: False)
+    with pytest.raises(EngineBuildError) as raised:
+        prepare()
+    assert str(raised.value) == (f"tiny-tensorrt-fp32 | TensorRT refused the shape {shape} for "
+                                 "input 'input' (see TensorRT's log above).")
+    monkeypatch.setattr(context, "set_input_shape", lambda self, name, dims: True)
+    monkeypatch.setattr(context, "set_tensor_address", lambda self, name, address: False)
+    with pytest.raises(EngineBuildError) as raised:
+        prepare()
+    assert str(raised.value) == ("tiny-tensorrt-fp32 | TensorRT refused the address of tensor "
+                                 "'input' (see TensorRT's log above).")

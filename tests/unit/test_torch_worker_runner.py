@@ -293,3 +293,33 @@ def test_gpu_and_enqueue_times_from_a_cuda_worker_are_kept(perf, monkeypatch):
     timed.update(gpu_s=[], enqueue_s=None)
     assert runner.tool_timings(perf.inputs("tiny")[0], 2, 0.0) == ToolTimings(
         e2e_s=(0.003, 0.004), gpu_s=None, enqueue_s=None)
+
+
+def test_a_closed_worker_refuses_a_request_by_name(tmp_path):
+    worker = TorchWorker(sys.executable, tmp_path)
+    worker.close()
+    with pytest.raises(WorkerError) as caught:
+        worker.call("describe")
+    assert str(caught.value) == (f"torch worker {sys.executable} | describe: write to closed "
+                                 "file")
+
+
+def test_a_worker_that_dies_inside_its_reply_is_a_stop(tmp_path):
+    cut = shell_interpreter(tmp_path, "cut", "printf '\\000\\000\\000\\020'\nexit 5\n")
+    worker = TorchWorker(cut, tmp_path)
+    try:
+        with pytest.raises(WorkerError) as caught:
+            worker.call("describe")
+        assert str(caught.value) == (f"torch worker {cut} stopped during 'describe' "
+                                     "(exit status 5): nothing on stderr")
+    finally:
+        worker.close()
+
+
+def test_tf32_reaches_the_build_request(perf, monkeypatch):
+    made = recording(monkeypatch, cuda=True)
+    artifacts = perf.artifacts("tiny")
+    start_worker_runner("/jetpack/python3", worker_spec(artifacts.spec), artifacts.torch_model(),
+                        "fp32", "cuda", "auto", 1, "", perf.inputs("tiny")[0], tf32=True)
+    (build,) = [argument for op, argument in made[0].requests if op == "build"]
+    assert build["tf32"] is True
