@@ -13,12 +13,18 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.tensorrt_emulator import emulated_tensorrt
 from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.backends import tensorrt_rtx as rtx
-from perfsuite.backends.base import BackendOptions
-from perfsuite.backends.tensorrt_engine import EngineBuildError, build_engine, plan_recipe
+from perfsuite.backends.base import BackendOptions, CaseSpec
+from perfsuite.backends.tensorrt_engine import (
+    TENSORRT_RTX,
+    EngineBuildError,
+    build_engine,
+    plan_recipe,
+)
 from perfsuite.config import load_config
 from perfsuite.errors import BuiltNotRunnable
 from perfsuite.lazy import is_installed
@@ -126,8 +132,8 @@ def fake_rtx(*members: str) -> SimpleNamespace:
 
 
 def test_targets_are_the_enums_sm_members_in_numeric_order():
-    assert rtx.targets(fake_rtx("CURRENT", "SM120", "SM86", "SM75", "SM89")) == [
-        "SM75", "SM86", "SM89", "SM120"]
+    assert rtx.targets(fake_rtx("CURRENT", "SM120", "SM86", "SM75", "SM100", "SM89")) == [
+        "SM75", "SM86", "SM89", "SM100", "SM120"]
     assert rtx.targets(SimpleNamespace(ComputeCapability=object())) == []
 
 
@@ -191,3 +197,33 @@ def test_the_emulators_builder_config_checks_are_the_real_bindings(tmp_path):
             "WORKSPACE defaults to the device's memory"
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 20)
         assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 1 << 20
+
+
+def test_on_a_supported_gpu_the_engine_goes_to_the_tensorrt_runner(tmp_path, monkeypatch):
+    """The runnable path, with the GPU's answers and the runner replaced by recorders."""
+    trt = emulated_tensorrt("11.4.0.106")  # strongly typed, no FP16 flag: as TensorRT-RTX
+    monkeypatch.setattr(rtx, "require", lambda name: trt)
+    monkeypatch.setattr(rtx, "runtime_target", lambda module, device: ("SM89", ""))
+    built, ran = [], []
+
+    class Engines:
+        def __init__(self, *args):
+            built.append(args)
+
+        def __call__(self):
+            return "loaded engine"
+
+    monkeypatch.setattr(rtx, "EngineFromOnnx", Engines)
+    monkeypatch.setattr(rtx, "TensorRTRunner", lambda *args: ran.append(args) or "runner")
+    perf = make_perf(tmp_path)
+    artifacts = perf.artifacts("tiny")
+    progress = [].append
+    options = BackendOptions(cache=perf.cache, tf32=True, trt_workspace_bytes=1 << 24,
+                             trt_cuda_graph=True, progress=progress)
+    assert rtx.TensorRTRtxBackend(options).prepare(artifacts.spec, artifacts, "fp16",
+                                                   "cuda") == "runner"
+    recipe = plan_recipe(trt, "fp16", True, 1 << 24, compute_capability="SM89")
+    assert built == [(trt, artifacts, recipe, perf.cache, progress, TENSORRT_RTX)]
+    assert ran == [(CaseSpec("tiny", "tensorrt-rtx", "fp16", "cuda"), artifacts.spec, trt,
+                    "loaded engine", recipe, "cuda", True, progress)]
+    perf.close()
