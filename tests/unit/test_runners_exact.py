@@ -166,12 +166,16 @@ def test_a_torch_runner_converts_a_copy_and_describes_itself(perf, precision, dt
     assert runner._model is None
 
 
+def fp16_cuda_runner(perf):
+    """An fp16 torch runner for a "cuda" case (built under the CPU stand-in by the caller)."""
+    return made(TorchEagerRunner, CaseSpec("tiny", "torch", "fp16", "cuda"),
+                perf.artifacts("tiny").spec, perf.artifacts("tiny").torch_model())
+
+
 def test_a_cuda_torch_runner_says_tf32_and_no_graph(perf, monkeypatch):
     cuda = CpuCuda(torch).install(monkeypatch)
     try:
-        case = CaseSpec("tiny", "torch", "fp16", "cuda")
-        runner = made(TorchEagerRunner, case, perf.artifacts("tiny").spec,
-                      perf.artifacts("tiny").torch_model())
+        runner = fp16_cuda_runner(perf)
     finally:
         cuda.remove_hooks()
     monkeypatch.undo()
@@ -186,9 +190,7 @@ def test_a_cuda_torch_runner_says_tf32_and_no_graph(perf, monkeypatch):
 def test_a_cuda_torch_runner_enqueues_the_model_on_its_inputs(perf, monkeypatch):
     cuda = CpuCuda(torch).install(monkeypatch)
     try:
-        case = CaseSpec("tiny", "torch", "fp16", "cuda")
-        runner = made(TorchEagerRunner, case, perf.artifacts("tiny").spec,
-                      perf.artifacts("tiny").torch_model())
+        runner = fp16_cuda_runner(perf)
         inputs = perf.inputs("tiny")[0]
         enqueue = runner.device_enqueue(inputs)
         output = enqueue()
