@@ -15,7 +15,7 @@ working tree's helper module asking for `--ops` extra passes inside the forward
 has, as a regression in a pull request would be. Each process measures `--pairs`
 ABBA pairs per benchmark and keeps them in its pytest-benchmark JSON. `evaluate` cuts each run's
 pairs into consecutive comparisons of `--chunk` pairs (the default A/B run's 150) and judges
-each exactly as the gate does (perfsuite.paired.judge_pairs): the share flagged among A/A
+each exactly as the gate does (perfsuite.measure.paired.judge_pairs): the share flagged among A/A
 comparisons is the false-alarm rate; among slowed ones, the detection rate at the slowdown
 achieved (the run's overall ratio).
 """
@@ -37,9 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perfsuite.gate import GatePolicy  # noqa: E402
-from perfsuite.paired import PairedTrials, decide, judge_pairs  # noqa: E402
-
+from perfsuite.gate.decide import GatePolicy  # noqa: E402
+from perfsuite.measure.paired import PairedTrials, decide, judge_pairs  # noqa: E402
 
 FACTORY = """
 import torchvision

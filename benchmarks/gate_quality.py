@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from perfsuite.baselines import LatencyRecording
-from perfsuite.gate import GatePolicy, GateVerdict, judge_latency, sample_cv
-from perfsuite.timing import LatencyStats
+from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_latency, sample_cv
+from perfsuite.gate.store import LatencyRecording
+from perfsuite.measure.timing import LatencyStats
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -70,10 +70,10 @@ TESTS[backends]="test_tensorrt.py test_tensorrt_defects.py test_tensorrt_rtx.py 
   test_torch_worker.py test_torch_worker_runner.py test_gpu_timing.py test_cache.py test_lazy.py test_perf_run.py
   test_report.py test_config.py test_cuda_on_cpu.py test_runners_exact.py test_tensorrt_pycuda.py
   test_tensorrt_engine_exact.py"
-MUTATE[readers]="perfsuite/nvml.py perfsuite/jetson.py perfsuite/jetson_boards.py perfsuite/sysroot.py"
+MUTATE[readers]="perfsuite/machine/nvml.py perfsuite/machine/jetson.py perfsuite/machine/jetson_boards.py perfsuite/machine/sysroot.py"
 TESTS[readers]="test_nvml.py test_machine.py test_jetson.py test_jetson_boards.py
   test_hostile_inputs.py test_cpu_load.py test_readers_exact.py"
-MUTATE[gate]="perfsuite/gate.py perfsuite/paired.py"
+MUTATE[gate]="perfsuite/gate/decide.py perfsuite/measure/paired.py"
 TESTS[gate]="test_gate.py test_ab.py test_properties.py test_reference.py test_config.py
   test_paired_exact.py test_gate_exact.py"
 

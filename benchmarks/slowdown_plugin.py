@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-import perfsuite.perf_run
+import perfsuite.run.workshop
 
 SLOW_OPS = int(os.environ.get("PERFSUITE_SLOW_OPS", "0"))
 SLOW_SIZE = int(os.environ.get("PERFSUITE_SLOW_SIZE", "0"))
@@ -45,9 +45,9 @@ def slowed(inner, passes: int, size: int):
 def pytest_configure(config):
     if SLOW_OPS <= 0:
         return
-    original = perfsuite.perf_run.build_model
+    original = perfsuite.run.workshop.build_model
 
     def build(spec):
         return slowed(original(spec), SLOW_OPS, SLOW_SIZE)
 
-    perfsuite.perf_run.build_model = build
+    perfsuite.run.workshop.build_model = build

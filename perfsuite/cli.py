@@ -18,11 +18,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from perfsuite.device import cuda_capability, native_precisions
+from perfsuite.config.workflow import WORKFLOW_PATH, default_branch, install_source, workflow_text
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
-from perfsuite.sysroot import system_files
-from perfsuite.workflow import WORKFLOW_PATH, default_branch, install_source, workflow_text
+from perfsuite.machine.device import cuda_capability, native_precisions
+from perfsuite.machine.sysroot import system_files
 
 CONFIG_TEMPLATE = """
 # perfsuite: `pytest` runs latency, agreement, drift and size for these models.
@@ -287,9 +287,9 @@ def _check_toml(text: str, path: Path) -> dict:  # type: ignore[type-arg]
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from perfsuite.artifacts import ArtifactCache
     from perfsuite.backends import BACKEND_TYPES
-    from perfsuite.config import load_config
+    from perfsuite.config.settings import load_config
+    from perfsuite.models.artifacts import ArtifactCache
 
     config = load_config(_root(args), list(BACKEND_TYPES))
     cache = ArtifactCache(config.cache_dir)
@@ -311,11 +311,11 @@ def _machine(args: argparse.Namespace) -> int:
     import json
 
     from perfsuite.backends import BACKEND_TYPES, software_packages
-    from perfsuite.config import load_config
-    from perfsuite.device import resolve_device
-    from perfsuite.machine import fingerprint, machine_key
-    from perfsuite.preflight import failure_action
-    from perfsuite.telemetry import open_telemetry
+    from perfsuite.config.settings import load_config
+    from perfsuite.machine.device import resolve_device
+    from perfsuite.machine.fingerprint import fingerprint, machine_key
+    from perfsuite.machine.preflight import failure_action
+    from perfsuite.machine.telemetry import open_telemetry
 
     if not 0 < args.seconds <= 60:
         raise CliError(f"--seconds {args.seconds!r} | expected a number of seconds above 0, up "
@@ -340,7 +340,7 @@ def _report_out(path: Path, kinds: tuple[str, ...]) -> Path:
     """--out: a report file in an existing folder; an existing file only if perfsuite wrote it
     (the real path, symbolic links resolved)."""
     from perfsuite.files import FileRefused, replaceable
-    from perfsuite.report_files import is_perfsuite_report
+    from perfsuite.report.files import is_perfsuite_report
 
     try:
         real = replaceable(path, is_perfsuite_report, "--out ")
@@ -361,8 +361,8 @@ def _write_out(path: Path, text: str) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from perfsuite.merge import merged_markdown, merged_page
-    from perfsuite.run_record import READ_HINT, load_runs
+    from perfsuite.report.merge import merged_markdown, merged_page
+    from perfsuite.report.run_files import READ_HINT, load_runs
 
     out = _report_out(args.out, (".html", ".md"))
     skipped: list[str] = []
@@ -380,10 +380,10 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     from perfsuite.backends import BACKEND_TYPES
-    from perfsuite.comparison import policy_for
-    from perfsuite.config import load_config
-    from perfsuite.history import baseline_versions, history_page, run_versions
-    from perfsuite.run_record import load_runs
+    from perfsuite.config.settings import load_config
+    from perfsuite.gate.baseline_gate import policy_for
+    from perfsuite.report.history import baseline_versions, history_page, run_versions
+    from perfsuite.report.run_files import load_runs
 
     out = _report_out(args.out, (".html",))
     if bool(args.baseline) == bool(args.paths):

@@ -12,8 +12,8 @@ import pluggy
 import pytest
 
 if TYPE_CHECKING:
-    from perfsuite.gate import GatePolicy
-    from perfsuite.machine import MachineFingerprint
+    from perfsuite.gate.decide import GatePolicy
+    from perfsuite.machine.fingerprint import MachineFingerprint
 
 hookspec = pluggy.HookspecMarker("pytest")
 

@@ -15,26 +15,27 @@ from typing import Any
 
 import pytest
 
-from perfsuite.ab_gate import AbComparison
-from perfsuite.ab_ref import attach_ab
 from perfsuite.backends import BACKEND_TYPES, CaseSpec, Runner
-from perfsuite.benchmark_options import (
+from perfsuite.config.benchmark_options import (
     CompareRequest,
     give_back_compare,
     hide_from_table,
     refusals,
     take_compare,
 )
-from perfsuite.comparison import BaselineComparison
-from perfsuite.config import SuiteConfig, load_config, policy_changes
+from perfsuite.config.settings import SuiteConfig, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
-from perfsuite.machine import MACHINE_KEY_ENV
-from perfsuite.models import torchvision_classifiers
-from perfsuite.perf_run import PerfRun, SuiteModelArtifacts
+from perfsuite.gate.ab_gate import AbComparison
+from perfsuite.gate.baseline_gate import BaselineComparison
+from perfsuite.machine.fingerprint import MACHINE_KEY_ENV
+from perfsuite.machine.sysroot import system_files
+from perfsuite.models.torch_model import torchvision_classifiers
+from perfsuite.plugin_options import ab_requested, cli_overrides, gate_options, refuse_with_ab
 from perfsuite.progress import terminal_progress
-from perfsuite.report import results_table, wrapped
-from perfsuite.report_files import report_files
-from perfsuite.run_options import ab_requested, cli_overrides, gate_options, refuse_with_ab
+from perfsuite.report.files import report_files
+from perfsuite.report.text import results_table, wrapped
+from perfsuite.run.ab.ref import attach_ab
+from perfsuite.run.workshop import PerfRun, SuiteModelArtifacts
 from perfsuite.shipped_suite import (  # the collection hook joins the plugin's hooks
     PACKAGE_DIR,
     SUITE_DIR,
@@ -44,7 +45,6 @@ from perfsuite.shipped_suite import (  # the collection hook joins the plugin's 
     pytest_make_collect_report,  # noqa: F401
     shipped_suite_expected,
 )
-from perfsuite.sysroot import system_files
 
 RUN_KEY = pytest.StashKey[PerfRun]()
 GATE_KEY = pytest.StashKey[BaselineComparison]()

@@ -12,13 +12,13 @@ from perfsuite.backends.base import (
     ToolTimings,
 )
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend
-from perfsuite.backends.tensorrt import TensorRTBackend
-from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
-from perfsuite.backends.tensorrt_rtx import TensorRTRtxBackend
+from perfsuite.backends.tensorrt.pycuda import TensorRTPycudaBackend
+from perfsuite.backends.tensorrt.rtx import TensorRTRtxBackend
+from perfsuite.backends.tensorrt.runner import TensorRTBackend
+from perfsuite.backends.tensorrt.trtexec import TrtexecBackend
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend
-from perfsuite.backends.trtexec import TrtexecBackend
-from perfsuite.machine import SOFTWARE_PACKAGES
+from perfsuite.machine.fingerprint import SOFTWARE_PACKAGES
 
 BACKEND_TYPES: dict[str, type[Backend]] = {
     backend.name: backend

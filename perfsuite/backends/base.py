@@ -22,8 +22,8 @@ from perfsuite.lazy import register_extras
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from perfsuite.export import OnnxArtifact
-    from perfsuite.models import ModelSpec
+    from perfsuite.models.export import OnnxArtifact
+    from perfsuite.models.torch_model import ModelSpec
 
 
 # describe() keys that say how a session runs (a change makes its numbers incomparable); the

@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
-from perfsuite.device import available_cpu_threads
 from perfsuite.errors import BackendUnavailable
-from perfsuite.export import OnnxArtifact
 from perfsuite.lazy import is_installed, require
-from perfsuite.models import ModelSpec
+from perfsuite.machine.device import available_cpu_threads
+from perfsuite.models.export import OnnxArtifact
+from perfsuite.models.torch_model import ModelSpec
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _INPUT_DTYPES = {"fp32": np.float32, "fp16": np.float16}

@@ -17,11 +17,11 @@ import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.torch_eager import torch_available
-from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import require
-from perfsuite.models import ModelSpec
-from perfsuite.sizes import state_dict_bytes
+from perfsuite.machine.device import check_torch_device, torch_dtype
+from perfsuite.measure.sizes import state_dict_bytes
+from perfsuite.models.torch_model import ModelSpec
 
 CAPTURE_WARMUP_RUNS = 3
 

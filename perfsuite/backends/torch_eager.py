@@ -11,11 +11,11 @@ import numpy as np
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.torch_worker import PRECISIONS as WORKER_PRECISIONS
 from perfsuite.backends.torch_worker import start_worker_runner
-from perfsuite.device import check_torch_device, torch_dtype
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import is_installed, require
-from perfsuite.models import ModelSpec
-from perfsuite.sizes import state_dict_bytes
+from perfsuite.machine.device import check_torch_device, torch_dtype
+from perfsuite.measure.sizes import state_dict_bytes
+from perfsuite.models.torch_model import ModelSpec
 
 
 def torch_available() -> tuple[bool, str]:

@@ -24,7 +24,7 @@ import numpy as np
 from perfsuite.backends import torch_worker_main as wire
 from perfsuite.backends.base import CaseSpec, Runner, ToolTimings
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
-from perfsuite.models import ModelSpec
+from perfsuite.models.torch_model import ModelSpec
 
 WORKER_SCRIPT = Path(wire.__file__)
 PRECISIONS = ("fp32", "fp16")  # bf16 needs torch 1.10's CUDA 11; JetPack 4.6 has CUDA 10.2
@@ -157,8 +157,8 @@ def start_worker_runner(python: str, spec: ModelSpec, model: Any, precision: str
     what the worker's torch cannot run (fp16 convolutions on a CPU, in 1.10) is unavailable."""
     import copy
 
-    from perfsuite.device import torch_dtype
-    from perfsuite.sizes import state_dict_bytes
+    from perfsuite.machine.device import torch_dtype
+    from perfsuite.measure.sizes import state_dict_bytes
 
     weights_bytes = state_dict_bytes(copy.deepcopy(model).to(dtype=torch_dtype(precision)))
     worker = TorchWorker(python, Path(os.getcwd()))

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perfsuite.agreement import compare, drift
+from perfsuite.measure.agreement import compare, drift
 from perfsuite.plugin import runner_or_skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from perfsuite.latency import measure_latency
+from perfsuite.run.latency import measure_latency
 
 
 def test_latency(benchmark, perf, perf_case, perf_runner, pytestconfig):

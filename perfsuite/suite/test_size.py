@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfsuite.sizes import model_sizes, parameter_count
+from perfsuite.measure.sizes import model_sizes, parameter_count
 
 # What an ONNX file holds besides its weights (graph, names, shapes): small, but it dominates
 # for a model of a few kilobytes.

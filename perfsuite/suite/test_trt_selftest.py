@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perfsuite.agreement import compare
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
+from perfsuite.measure.agreement import compare
 
 ROUTES = ("tensorrt", "trtexec")
 FIX = {

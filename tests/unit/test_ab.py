@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perfsuite.paired import PairedTrials, alternate, judge_pairs, order_statistic_bound
+from perfsuite.measure.paired import PairedTrials, alternate, judge_pairs, order_statistic_bound
 
 PYPROJECT = """
 [tool.perfsuite]
@@ -230,7 +230,7 @@ def test_aa_false_alarms_and_detection_on_simulated_pairs():
 def test_workers_start_with_a_fixed_address_layout():
     """Address-space randomisation off (ADDR_NO_RANDOMIZE, 0x0040000) where setarch works, so
     two workers place code and buffers alike; elsewhere the command is left as it was."""
-    from perfsuite.ab_process import _setarch_prefix, fixed_layout
+    from perfsuite.run.ab.process import _setarch_prefix, fixed_layout
 
     command = [sys.executable, "-c", "print(open('/proc/self/personality').read())"]
     if not _setarch_prefix():

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from perfsuite.ab_layout import SideLayout, padded
-from perfsuite.ab_worker import Worker, _pin_other_threads
+from perfsuite.run.ab.layout import SideLayout, padded
+from perfsuite.run.ab.worker import Worker, _pin_other_threads
 
 
 @pytest.mark.parametrize("missing", [0, 1, 2, 5])
@@ -85,7 +85,7 @@ def test_ctrl_c_given_to_another_thread_still_stops_a_wait_for_a_worker():
     import sys
     import time
 
-    from perfsuite.ab_process import WorkerSide
+    from perfsuite.run.ab.process import WorkerSide
 
     side = WorkerSide.__new__(WorkerSide)
     side.spec = type("Spec", (), {"label": "HEAD"})()
@@ -119,7 +119,7 @@ def test_paths_travel_by_perfsuites_name_so_an_older_python_reads_them():
     import pathlib
     import pickle
 
-    from perfsuite.ab_worker import dumps
+    from perfsuite.run.ab.worker import dumps
 
     message = ("start", {"own": [pathlib.Path("/a/b")], "pure": pathlib.PurePosixPath("/c")})
     data = dumps(message)
@@ -135,7 +135,7 @@ def _boot_worker(wrapped: bool):
     import sys
     from pathlib import Path
 
-    from perfsuite.ab_worker import BOOT
+    from perfsuite.run.ab.worker import BOOT
 
     to_worker, requests = os.pipe()
     replies, from_worker = os.pipe()
@@ -153,7 +153,7 @@ def _boot_worker(wrapped: bool):
 def test_a_request_the_worker_cannot_read_is_answered_and_the_worker_goes_on(wrapped):
     import struct
 
-    from perfsuite.ab_worker import receive, send
+    from perfsuite.run.ab.worker import receive, send
 
     process, requests, replies = _boot_worker(wrapped)
     try:
@@ -178,7 +178,7 @@ def test_a_request_the_worker_cannot_read_is_answered_and_the_worker_goes_on(wra
 def test_a_worker_keeps_its_heartbeat_where_heartbeats_are_off(monkeypatch):
     """A silent long build would be stopped at worker_timeout_s: the worker beats at least three
     times per time-out, and at the user's pace where that is faster."""
-    from perfsuite.ab_process import _worker_env
+    from perfsuite.run.ab.process import _worker_env
 
     monkeypatch.setenv("PERFSUITE_PROGRESS_SECONDS", "0")
     assert float(_worker_env(900.0)["PERFSUITE_PROGRESS_SECONDS"]) == 300.0

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from perfsuite.agreement import Tolerance, compare, drift
 from perfsuite.errors import InternalError
+from perfsuite.measure.agreement import Tolerance, compare, drift
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
 outputs = arrays(np.float32, st.tuples(st.integers(1, 4), st.integers(2, 10)), elements=finite)

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from tiny_models import TINY_CONFIG
 
-from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.config import load_config
-from perfsuite.export import ONNX_FILE
-from perfsuite.perf_run import PerfRun
+from perfsuite.config.settings import load_config
+from perfsuite.models.artifacts import ArtifactCache
+from perfsuite.models.export import ONNX_FILE
+from perfsuite.run.workshop import PerfRun
 
 KEY = {"model": "m", "opset": "17"}
 

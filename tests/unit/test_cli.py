@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite.artifacts import ArtifactCache
 from perfsuite.backends import BACKEND_TYPES
 from perfsuite.cli import main
-from perfsuite.config import load_config
+from perfsuite.config.settings import load_config
+from perfsuite.models.artifacts import ArtifactCache
 
 
 def test_init_writes_a_configuration_the_suite_loads(tmp_path, capsys):

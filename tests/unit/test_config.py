@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite.agreement import Tolerance
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.config import CliOverrides, SuiteConfig, load_config
+from perfsuite.config.settings import CliOverrides, SuiteConfig, load_config
 from perfsuite.errors import ConfigError
+from perfsuite.measure.agreement import Tolerance
 
 BACKENDS = list(BACKEND_TYPES)
 

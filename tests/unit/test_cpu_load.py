@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from perfsuite.cpu_load import USER_HZ, CpuTimes, cpu_check, read_cpu_times, sample_cpu_check
-from perfsuite.monitor import RunMonitor
-from perfsuite.preflight import PreflightCheck, PreflightConfig
-from perfsuite.sysroot import SystemFiles
+from perfsuite.machine.cpu_load import USER_HZ, CpuTimes, cpu_check, read_cpu_times, sample_cpu_check
+from perfsuite.machine.monitor import RunMonitor
+from perfsuite.machine.preflight import PreflightCheck, PreflightConfig
+from perfsuite.machine.sysroot import SystemFiles
 
 
 def stat_line(user: int, system: int, idle: int, iowait: int = 0, steal: int = 0) -> str:

@@ -17,10 +17,10 @@ from fakes.cpu_cuda import DEVICE_NAME, CpuCuda
 from fakes.tensorrt_emulator import emulated_tensorrt
 from tiny_models import TINY_CONFIG
 
-from perfsuite import device as device_checks
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.config import load_config
-from perfsuite.perf_run import PerfRun
+from perfsuite.config.settings import load_config
+from perfsuite.machine import device as device_checks
+from perfsuite.run.workshop import PerfRun
 
 CUDA_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
                                   'backends = ["torch", "torch-cudagraph", "tensorrt"]') \
@@ -191,7 +191,7 @@ def test_tensorrt_capture_without_a_first_run_falls_back(cuda, tmp_path, monkeyp
     """TensorRT asks for one enqueue before capture; the runner makes it. Skipped, the capture
     fails and the runner says so and runs with plain launches."""
     monkeypatch.setitem(sys.modules, "tensorrt", emulated_tensorrt("10.3.0", device=DEVICE_NAME))
-    from perfsuite.backends import tensorrt as tensorrt_backend
+    from perfsuite.backends.tensorrt import runner as tensorrt_backend
 
     monkeypatch.setattr(tensorrt_backend.TensorRTRunner, "_capture", lambda self:
                         tensorrt_backend.capture_graph(self._torch, self._stream, self._execute))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from perfsuite.errors import BackendUnavailable, ExportError
-from perfsuite.export import ONNX_FILE, export_onnx, validate_onnx, written_opset
-from perfsuite.models import ModelSpec, build_model
+from perfsuite.models.export import ONNX_FILE, export_onnx, validate_onnx, written_opset
+from perfsuite.models.torch_model import ModelSpec, build_model
 
 TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
 
@@ -39,7 +39,7 @@ def test_opset_mismatch_is_reported(model, tmp_path):
 
 def test_dynamo_export_counts_external_data(model, tmp_path):
     pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
-    from perfsuite.artifacts import ArtifactCache
+    from perfsuite.models.artifacts import ArtifactCache
 
     entry = ArtifactCache(tmp_path).get_or_build(
         "onnx", "tiny", {"k": "dynamo"},

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from perfsuite.artifacts import ArtifactCache
 from perfsuite.files import atomic_write_text
+from perfsuite.models.artifacts import ArtifactCache
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_killed_builders_lock_does_not_block_the_next_run(tmp_path):
     lock = cache.entry_path("onnx", "m", {"k": "v"})
     lock = lock.with_name(lock.name + ".lock")
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from perfsuite.artifacts import file_lock\n"
+        "import sys, time; from pathlib import Path; from perfsuite.models.artifacts import file_lock\n"
         f"with file_lock(Path({str(lock)!r})):\n"
         "    print('locked', flush=True); time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
     try:
@@ -146,7 +146,7 @@ def test_long_or_non_ascii_model_names_make_short_cache_folders(tmp_path, name):
 def test_a_read_only_cache_serves_complete_entries_and_names_missing_ones(tmp_path, monkeypatch):
     import errno
 
-    import perfsuite.artifacts
+    import perfsuite.models.artifacts
     from perfsuite.errors import CacheError
 
     cache = ArtifactCache(tmp_path / "cache")
@@ -156,7 +156,7 @@ def test_a_read_only_cache_serves_complete_entries_and_names_missing_ones(tmp_pa
     def read_only(path):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(perfsuite.artifacts, "file_lock", read_only)
+    monkeypatch.setattr(perfsuite.models.artifacts, "file_lock", read_only)
     again = cache.get_or_build("onnx", "m", {"k": "v"}, lambda f: pytest.fail("no rebuild"))
     assert again.hit and again.path == built.path
     with pytest.raises(CacheError, match=r"(?s)cannot be written .Read-only file system. and holds "

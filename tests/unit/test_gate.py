@@ -8,17 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from perfsuite.baselines import (
-    MAX_RECORDINGS,
-    Baseline,
-    BaselineError,
-    LatencyRecording,
-    load_baseline,
-    merge,
-    write_baseline,
-)
-from perfsuite.energy import EnergyStats
-from perfsuite.gate import (
+from perfsuite.gate.decide import (
     GatePolicy,
     check_statistic,
     estimate_noise,
@@ -29,7 +19,17 @@ from perfsuite.gate import (
     judge_size,
     session_kind,
 )
-from perfsuite.timing import LatencyStats
+from perfsuite.gate.store import (
+    MAX_RECORDINGS,
+    Baseline,
+    BaselineError,
+    LatencyRecording,
+    load_baseline,
+    merge,
+    write_baseline,
+)
+from perfsuite.measure.energy import EnergyStats
+from perfsuite.measure.timing import LatencyStats
 
 POLICY = GatePolicy()
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from tiny_models import COPIES_ENV, SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
-
 REPO = Path(__file__).resolve().parents[2]
 KEY = "test-machine"
 # torch fp32 only: the spin that makes the model slower is eager Python work. Latency is read

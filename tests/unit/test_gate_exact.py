@@ -8,8 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from perfsuite.baselines import LatencyRecording
-from perfsuite.gate import (
+from perfsuite.gate.decide import (
     GatePolicy,
     GateVerdict,
     Noise,
@@ -24,6 +23,7 @@ from perfsuite.gate import (
     sample_cv,
     session_kind,
 )
+from perfsuite.gate.store import LatencyRecording
 from tests.unit.test_gate import energy_recording, recording, stats
 
 POLICY = GatePolicy()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite import jetson, preflight
-from perfsuite.baselines import BaselineError, load_baseline
 from perfsuite.cli import main
-from perfsuite.config import load_config
-from perfsuite.preflight import PreflightConfig
-from perfsuite.sysroot import SystemFiles
-from perfsuite.telemetry import JetsonTelemetry
+from perfsuite.config.settings import load_config
+from perfsuite.gate.store import BaselineError, load_baseline
+from perfsuite.machine import jetson, preflight
+from perfsuite.machine.preflight import PreflightConfig
+from perfsuite.machine.sysroot import SystemFiles
+from perfsuite.machine.telemetry import JetsonTelemetry
 from tests.fakes.sysfs import ORIN, ORIN_HWMON_A, THERMAL, write_tree
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,15 +9,15 @@ import threading
 
 import pytest
 
-from perfsuite import preflight
-from perfsuite.energy import SampledMeter, integrate, measure_energy
 from perfsuite.errors import ConfigError, PreflightFailed, PreflightSkip
-from perfsuite.jetson import jetson_identity
-from perfsuite.machine import fingerprint, machine_key
-from perfsuite.monitor import RunMonitor
-from perfsuite.preflight import PreflightConfig
-from perfsuite.sysroot import SystemFiles, system_files
-from perfsuite.telemetry import JetsonTelemetry, open_telemetry
+from perfsuite.machine import preflight
+from perfsuite.machine.fingerprint import fingerprint, machine_key
+from perfsuite.machine.jetson import jetson_identity
+from perfsuite.machine.monitor import RunMonitor
+from perfsuite.machine.preflight import PreflightConfig
+from perfsuite.machine.sysroot import SystemFiles, system_files
+from perfsuite.machine.telemetry import JetsonTelemetry, open_telemetry
+from perfsuite.measure.energy import SampledMeter, integrate, measure_energy
 from tests.fakes import fake_pynvml
 from tests.fakes.sysfs import NANO, NANO_IIO, ORIN, ORIN_GPU, ORIN_HWMON_A, THOR, write_tree
 
@@ -307,6 +307,6 @@ def test_failure_action_is_strict_in_ci():
     ("31.1.0", ""),  # older than the table (JetPack 4.1): not guessed
 ])
 def test_every_public_l4t_release_names_its_jetpack(l4t, jetpack):
-    from perfsuite.jetson import jetpack_for
+    from perfsuite.machine.jetson import jetpack_for
 
     assert jetpack_for(l4t) == jetpack

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite.jetson_boards import BOARDS, board_for
+from perfsuite.machine.jetson_boards import BOARDS, board_for
 from tests.fakes.board_trees import BOARDS as FAKES
 from tests.fakes.board_trees import write_board
 
@@ -126,9 +126,9 @@ def test_the_board_is_found_from_its_model_name(model, board):
 def test_a_board_the_table_does_not_know_is_read_with_every_boards_names(tmp_path):
     root = write_board("tx2", tmp_path / "tx2")
     (root / "proc/device-tree/model").write_text("ACME Robot Brain (Jetson carrier)\x00")
-    from perfsuite.jetson import jetson_identity
-    from perfsuite.sysroot import SystemFiles
-    from perfsuite.telemetry import JetsonTelemetry
+    from perfsuite.machine.jetson import jetson_identity
+    from perfsuite.machine.sysroot import SystemFiles
+    from perfsuite.machine.telemetry import JetsonTelemetry
 
     files = SystemFiles(root)
     telemetry = JetsonTelemetry(files, jetson_identity(files))

@@ -45,10 +45,10 @@ def test_a_backend_is_one_module_and_one_registry_entry(tmp_path, monkeypatch):
     """Its packages join the recorded software versions, its extras the install hints, and it
     runs by default: nothing else to edit."""
     from perfsuite import backends
-    from perfsuite.backends.base import Backend
-    from perfsuite.config import load_config
-    from perfsuite.lazy import install_hint
     from perfsuite.backends import software_packages
+    from perfsuite.backends.base import Backend
+    from perfsuite.config.settings import load_config
+    from perfsuite.lazy import install_hint
 
     class NewBackend(Backend):
         name = "new-backend"

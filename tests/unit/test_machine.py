@@ -2,8 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perfsuite.machine import MachineFingerprint, board_release, cpu_model, fingerprint, machine_key
-from perfsuite.sysroot import SystemFiles
+from perfsuite.machine.fingerprint import (
+    MachineFingerprint,
+    board_release,
+    cpu_model,
+    fingerprint,
+    machine_key,
+)
+from perfsuite.machine.sysroot import SystemFiles
 
 
 def fake_jetson(root: Path) -> Path:

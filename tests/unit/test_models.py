@@ -9,9 +9,9 @@ import pytest
 import torch
 from tiny_models import tiny_batch
 
-from perfsuite.config import load_config
+from perfsuite.config.settings import load_config
 from perfsuite.errors import ConfigError, ModelError
-from perfsuite.models import LOGIT_STD, ModelSpec, build_model, weights_digest
+from perfsuite.models.torch_model import LOGIT_STD, ModelSpec, build_model, weights_digest
 
 TINY = ModelSpec(name="tiny", factory="tiny_models:tiny_cnn", input_shape=(1, 3, 16, 16))
 
@@ -210,7 +210,7 @@ def test_the_onnx_cache_key_follows_the_factorys_code_not_its_tests(tmp_path, mo
         "    def forward(self, x):\n        return x * blocks.SCALE\n\n"
         "def build():\n    return torch.nn.Sequential(torch.nn.Linear(4, 2), Scaled())\n")
     (tmp_path / "test_something.py").write_text("X = 1\n")
-    from perfsuite.models import code_digest, import_folders
+    from perfsuite.models.torch_model import code_digest, import_folders
 
     spec = ModelSpec(name="t", input_shape=(1, 4), factory="tiny_factory:build",
                      search_path=import_folders((tmp_path,)))

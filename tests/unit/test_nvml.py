@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from perfsuite import preflight
-from perfsuite.energy import measure_energy
-from perfsuite.nvml import open_gpu
-from perfsuite.preflight import PreflightConfig
-from perfsuite.telemetry import GpuState, NvmlTelemetry
+from perfsuite.machine import preflight
+from perfsuite.machine.nvml import open_gpu
+from perfsuite.machine.preflight import PreflightConfig
+from perfsuite.machine.telemetry import GpuState, NvmlTelemetry
+from perfsuite.measure.energy import measure_energy
 from tests.fakes import fake_pynvml
 
 BUS = "00000000:1B:00.0"

@@ -9,7 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from perfsuite.paired import PairedTrials, alternate, decide, host_timed, judge_pairs, order_statistic_bound
+from perfsuite.measure.paired import (
+    PairedTrials,
+    alternate,
+    decide,
+    host_timed,
+    judge_pairs,
+    order_statistic_bound,
+)
 
 
 @pytest.mark.parametrize(("pairs", "confidence", "k"), [

@@ -5,9 +5,9 @@ import pytest
 from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.config import load_config
+from perfsuite.config.settings import load_config
 from perfsuite.errors import InternalError, PerfsuiteError
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,6 @@ def test_drift_against_reference(perf):
 def test_inputs_are_deterministic(perf):
     inputs = perf.inputs("tiny")
     assert inputs.shape == (8, 1, 3, 16, 16)
-    from perfsuite.inputs import input_set
+    from perfsuite.models.inputs import input_set
 
     np.testing.assert_array_equal(inputs, input_set(perf.config.model("tiny"), 8, 0))

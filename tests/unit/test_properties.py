@@ -11,11 +11,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_gate import stats
 
-from perfsuite.artifacts import cache_digest
-from perfsuite.baselines import Baseline, LatencyRecording, load_baseline, merge, write_baseline
-from perfsuite.baselines import BaselineError
-from perfsuite.gate import GatePolicy, judge_drift, judge_latency, judge_size
-from perfsuite.paired import PairedTrials, judge_pairs
+from perfsuite.gate.decide import GatePolicy, judge_drift, judge_latency, judge_size
+from perfsuite.gate.store import (
+    Baseline,
+    BaselineError,
+    LatencyRecording,
+    load_baseline,
+    merge,
+    write_baseline,
+)
+from perfsuite.measure.paired import PairedTrials, judge_pairs
+from perfsuite.models.artifacts import cache_digest
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)
 positive_ms = st.floats(min_value=1e-3, max_value=1e4, allow_nan=False, allow_infinity=False)

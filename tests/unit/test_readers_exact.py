@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite import jetson, jetson_boards, nvml
-from perfsuite.jetson import GpuClock, Rail, ThermalZone
-from perfsuite.sysroot import SYSFS_ROOT_ENV, SystemFiles, system_files
+from perfsuite.machine import jetson, jetson_boards, nvml
+from perfsuite.machine.jetson import GpuClock, Rail, ThermalZone
+from perfsuite.machine.sysroot import SYSFS_ROOT_ENV, SystemFiles, system_files
 from tests.fakes import fake_pynvml
 
 

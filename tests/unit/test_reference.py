@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from perfsuite import plugin
-from perfsuite.config import (
+from perfsuite.config.settings import (
     OnnxConfig,
     SuiteConfig,
     TensorRTConfig,
     TimingConfig,
     configuration_keys,
 )
-from perfsuite.gate import GatePolicy
-from perfsuite.report import GATE_WORDS
-from perfsuite.timing import WARNING_LABELS
+from perfsuite.gate.decide import GatePolicy
+from perfsuite.measure.timing import WARNING_LABELS
+from perfsuite.report.text import GATE_WORDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

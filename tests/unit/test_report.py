@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from perfsuite.backends import CaseSpec
-from perfsuite.perf_run import CaseResult
-from perfsuite.report import results_table
-from perfsuite.timing import summarize
+from perfsuite.measure.timing import summarize
+from perfsuite.report.text import results_table
+from perfsuite.run.workshop import CaseResult
 
 
 def result(backend: str, seconds: float, artifact_bytes: int) -> CaseResult:
@@ -24,7 +24,7 @@ def test_small_speedups_and_sizes_keep_two_significant_digits():
 def full_suite_results() -> list[CaseResult]:
     """Every backend and precision of the default suite on a GPU, with notes and drift: the
     widest table the default suite prints."""
-    from perfsuite.agreement import Drift  # noqa: F401  (the drift type the table reads)
+    from perfsuite.measure.agreement import Drift  # noqa: F401  (the drift type the table reads)
 
     results = []
     for backend in ("torch", "torch-cudagraph", "onnxruntime", "tensorrt", "tensorrt-pycuda",

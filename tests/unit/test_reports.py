@@ -14,11 +14,11 @@ import torch  # noqa: F401  (imported before pytester's runs change the environm
 from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
 from perfsuite.cli import main
-from perfsuite.gate import GatePolicy
-from perfsuite.report import ReportSummary
-from perfsuite.report_files import write_reports
-from perfsuite.run_options import report_path
-from perfsuite.run_record import RunFileError, RunRecord, read_benchmark_json
+from perfsuite.gate.decide import GatePolicy
+from perfsuite.plugin_options import report_path
+from perfsuite.report.files import write_reports
+from perfsuite.report.run_files import RunFileError, RunRecord, read_benchmark_json
+from perfsuite.report.text import ReportSummary
 
 REPO = Path(__file__).resolve().parents[2]
 # torch fp32 on the virtual clock: latency is exactly the spin, so verdicts are certain.
@@ -217,7 +217,7 @@ def test_a_plot_matplotlib_refuses_is_a_report_not_written_not_a_crash(tmp_path,
     def refuse(*args, **kwargs):
         raise ValueError("Data cannot be log-scaled")
 
-    monkeypatch.setattr("perfsuite.plots.distributions", refuse)
+    monkeypatch.setattr("perfsuite.report.plots.distributions", refuse)
     run = read_benchmark_json(REPO / "docs" / "reports" / "cpu-2core.json")
     paths = [tmp_path / "r.html", tmp_path / "r.md"]
     errors = write_reports(paths, ReportSummary("perfsuite", ()), lambda: run)
@@ -227,7 +227,7 @@ def test_a_plot_matplotlib_refuses_is_a_report_not_written_not_a_crash(tmp_path,
 
 
 def test_an_html_report_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
-    monkeypatch.setattr("perfsuite.run_options.is_installed", lambda module: module != "matplotlib")
+    monkeypatch.setattr("perfsuite.plugin_options.is_installed", lambda module: module != "matplotlib")
     with pytest.raises(pytest.UsageError, match=r"matplotlib, which is not installed.*\n"
                                                 r"Remedy: pip install 'perfsuite\[plots\]'"):
         report_path(tmp_path / "r.html")
@@ -264,8 +264,8 @@ def test_out_never_replaces_a_file_perfsuite_did_not_write(tmp_path, capsys):
 
 
 def test_merge_and_history_see_ab_regressions(tmp_path):
-    from perfsuite.history import replay, run_versions
-    from perfsuite.merge import merged_rows
+    from perfsuite.report.history import replay, run_versions
+    from perfsuite.report.merge import merged_rows
 
     run = read_benchmark_json(CPU_RUN)
     case = run.results[0].case.id
@@ -277,7 +277,7 @@ def test_merge_and_history_see_ab_regressions(tmp_path):
 
 
 def test_history_keeps_each_machine_to_itself():
-    from perfsuite.history import run_versions
+    from perfsuite.report.history import run_versions
 
     series = run_versions([read_benchmark_json(CPU_RUN), read_benchmark_json(H100_RUN)])
     assert "mobilenet_v3_small-torch-fp32 on x86-64-amd-epyc-2cpu" in series
@@ -310,7 +310,7 @@ def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
     from types import SimpleNamespace
 
     from perfsuite.errors import ConfigError
-    from perfsuite.report_files import report_files
+    from perfsuite.report.files import report_files
 
     def summary(perf):
         raise ConfigError("pytest_perfsuite_machine_key returned 'bad key/..' | not a name")
@@ -324,8 +324,8 @@ def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
 
 
 def test_names_from_files_cannot_inject_markup_into_the_page():
-    from perfsuite.html_report import run_page
-    from perfsuite.merge import merged_page
+    from perfsuite.report.html import run_page
+    from perfsuite.report.merge import merged_page
 
     run = read_benchmark_json(CPU_RUN)
     hostile = '<img src="https://example.invalid/x.png" onerror="alert(1)">'

@@ -15,17 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.cpu_cuda import CpuCuda
 from tiny_run import tiny_perf_run
 
-from perfsuite import device as device_checks
 from perfsuite.backends import onnxruntime as ort_backend
 from perfsuite.backends import torch_eager
 from perfsuite.backends.base import BackendOptions, CaseSpec
 from perfsuite.backends.onnxruntime import OnnxRuntimeBackend, OrtRunner
 from perfsuite.backends.torch_cudagraph import TorchCudaGraphBackend
 from perfsuite.backends.torch_eager import TorchEagerBackend, TorchEagerRunner
-from perfsuite.device import available_cpu_threads
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
-from perfsuite.sizes import state_dict_bytes
+from perfsuite.machine import device as device_checks
+from perfsuite.machine.device import available_cpu_threads
+from perfsuite.measure.sizes import state_dict_bytes
+from perfsuite.run.workshop import PerfRun
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perfsuite.sizes import parameter_bytes, parameter_count, state_dict_bytes
+from perfsuite.measure.sizes import parameter_bytes, parameter_count, state_dict_bytes
 
 
 def test_linear_and_batchnorm_bytes():

@@ -13,15 +13,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.tensorrt_emulator import emulated_tensorrt, versions
 from tiny_models import TINY_CONFIG
 
-from perfsuite.agreement import compare
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.backends.tensorrt_engine import (
+from perfsuite.backends.tensorrt.engine import (
     EngineBuildError,
     build_engine,
     plan_recipe,
 )
-from perfsuite.config import load_config
-from perfsuite.perf_run import PerfRun
+from perfsuite.config.settings import load_config
+from perfsuite.measure.agreement import compare
+from perfsuite.run.workshop import PerfRun
 
 VERSIONS = versions()
 TRT_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
@@ -255,7 +255,7 @@ def test_selftest_fails_with_the_fix_without_tensorrt(pytester, tmp_path, monkey
 def test_tensorrt_before_8_5_is_skipped_pointing_at_trtexec():
     from types import SimpleNamespace
 
-    from perfsuite.backends.tensorrt_engine import check_name_based_api, parser_max_opset
+    from perfsuite.backends.tensorrt.engine import check_name_based_api, parser_max_opset
     from perfsuite.errors import BackendUnavailable
 
     jetpack4 = SimpleNamespace(__version__="8.2.1.8", ICudaEngine=type("ICudaEngine", (), {}))

@@ -21,13 +21,13 @@ from fakes.tensorrt_emulator import BEHAVIOUR, emulated_tensorrt, versions
 from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES, CaseSpec
-from perfsuite.backends import tensorrt as tensorrt_backend
-from perfsuite.backends.tensorrt import EngineFromOnnx
-from perfsuite.backends.tensorrt_engine import build_engine, plan_recipe
-from perfsuite.backends.tensorrt_pycuda import PycudaRunner
-from perfsuite.config import load_config
+from perfsuite.backends.tensorrt import runner as tensorrt_backend
+from perfsuite.backends.tensorrt.engine import build_engine, plan_recipe
+from perfsuite.backends.tensorrt.pycuda import PycudaRunner
+from perfsuite.backends.tensorrt.runner import EngineFromOnnx
+from perfsuite.config.settings import load_config
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 TRT_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
                                  'backends = ["torch", "tensorrt"]') + \
@@ -286,7 +286,7 @@ def test_an_op_the_parser_does_not_know_fails_the_parse_with_its_message(tmp_pat
     import onnx
     from onnx import TensorProto, helper
 
-    from perfsuite.backends.tensorrt_engine import EngineBuildError
+    from perfsuite.backends.tensorrt.engine import EngineBuildError
 
     graph = helper.make_graph(
         [helper.make_node("FancyActivation", ["x"], ["y"], domain="com.example")], "custom",

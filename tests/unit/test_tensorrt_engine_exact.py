@@ -17,11 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.tensorrt_emulator import MAGIC, emulated_tensorrt
 from tiny_run import tiny_perf_run
 
-from perfsuite.backends import tensorrt as tensorrt_backend
-from perfsuite.backends import tensorrt_engine
 from perfsuite.backends.base import BackendOptions, CaseSpec
-from perfsuite.backends.tensorrt import EngineFromOnnx, TensorRTBackend, capture_graph, device_slug
-from perfsuite.backends.tensorrt_engine import (
+from perfsuite.backends.tensorrt import engine as tensorrt_engine
+from perfsuite.backends.tensorrt import runner as tensorrt_backend
+from perfsuite.backends.tensorrt.engine import (
     TENSORRT,
     TENSORRT_RTX,
     EngineBuildError,
@@ -32,6 +31,7 @@ from perfsuite.backends.tensorrt_engine import (
     onnx_digest,
     plan_recipe,
 )
+from perfsuite.backends.tensorrt.runner import EngineFromOnnx, TensorRTBackend, capture_graph, device_slug
 from perfsuite.errors import BackendUnavailable
 
 

@@ -18,12 +18,12 @@ from fakes.pycuda_driver import FakePycudaDriver
 from fakes.tensorrt_emulator import emulated_tensorrt
 from tiny_run import tiny_perf_run
 
-from perfsuite.backends import tensorrt_pycuda
 from perfsuite.backends.base import BackendOptions, CaseSpec
-from perfsuite.backends.tensorrt_engine import EngineBuildError, plan_recipe
-from perfsuite.backends.tensorrt_pycuda import TensorRTPycudaBackend
+from perfsuite.backends.tensorrt import pycuda as tensorrt_pycuda
+from perfsuite.backends.tensorrt.engine import EngineBuildError, plan_recipe
+from perfsuite.backends.tensorrt.pycuda import TensorRTPycudaBackend
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 BUFFERS = "pycuda page-locked host + mem_alloc (primary context)"
 

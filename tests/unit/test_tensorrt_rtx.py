@@ -17,18 +17,18 @@ from fakes.tensorrt_emulator import emulated_tensorrt
 from tiny_models import TINY_CONFIG
 
 from perfsuite.backends import BACKEND_TYPES
-from perfsuite.backends import tensorrt_rtx as rtx
 from perfsuite.backends.base import BackendOptions, CaseSpec
-from perfsuite.backends.tensorrt_engine import (
+from perfsuite.backends.tensorrt import rtx as rtx
+from perfsuite.backends.tensorrt.engine import (
     TENSORRT_RTX,
     EngineBuildError,
     build_engine,
     plan_recipe,
 )
-from perfsuite.config import load_config
+from perfsuite.config.settings import load_config
 from perfsuite.errors import BuiltNotRunnable
 from perfsuite.lazy import is_installed
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 RTX_CONFIG = TINY_CONFIG.replace('backends = ["torch", "onnxruntime"]',
                                  'backends = ["torch", "tensorrt-rtx"]')

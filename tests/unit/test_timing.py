@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from perfsuite.timing import summarize, warm_up
+from perfsuite.measure.timing import summarize, warm_up
 
 
 class FakeClock:

@@ -25,7 +25,7 @@ from perfsuite.backends.torch_worker import (
     start_worker_runner,
 )
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 HERE = Path(__file__).resolve().parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tiny_models import TINY_CONFIG
 
-from perfsuite.backends.trtexec_flags import TrtexecVersion
+from perfsuite.backends.tensorrt.trtexec_flags import TrtexecVersion
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "fakes" / "trtexec.py"
@@ -186,7 +186,7 @@ def _export_times(start_ms: float, enqueue_ms: float, monkeypatch) -> list[dict[
     (120_000.0, 0.3, "step by 1 ms at 120 s"),  # 120000.3 is written 120000
 ])
 def test_enqueue_times_are_true_or_coarse_never_zero(monkeypatch, start_ms, true_ms, read):
-    from perfsuite.backends.trtexec import enqueue_times
+    from perfsuite.backends.tensorrt.trtexec import enqueue_times
 
     records = _export_times(start_ms, true_ms, monkeypatch)
     enqueue_s, note = enqueue_times(records, f"[I] Enqueue Time: min = {true_ms} ms, max = "
@@ -239,7 +239,7 @@ def test_the_fake_refuses_values_trtexec_refuses(tmp_path, flag, version):
     ((10, 3, 0), ("startEnqMs", "endEnqMs")),
 ])
 def test_enqueue_is_read_where_each_version_wrote_it(version, fields):
-    from perfsuite.backends.trtexec import enqueue_fields, enqueue_times
+    from perfsuite.backends.tensorrt.trtexec import enqueue_fields, enqueue_times
 
     assert enqueue_fields(TrtexecVersion(*version)) == fields
     # 7.1's record: its enqueue (0.02 ms) under startInMs/endInMs, the copy's (0.5 ms) under Enq

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes import trtexec as fake
 from tiny_run import tiny_perf_run
 
-import perfsuite.backends.trtexec as backend_module
+import perfsuite.backends.tensorrt.trtexec as backend_module
 from perfsuite.backends.base import BackendOptions, ToolTimings
-from perfsuite.backends.tensorrt_engine import EngineBuildError, onnx_digest
-from perfsuite.backends.trtexec import (
+from perfsuite.backends.tensorrt.engine import EngineBuildError, onnx_digest
+from perfsuite.backends.tensorrt.trtexec import (
     JETPACK_TRTEXEC,
     NOT_FOUND,
     TrtexecBackend,
@@ -32,9 +32,9 @@ from perfsuite.backends.trtexec import (
     read_version,
     timestamp_resolution_ms,
 )
-from perfsuite.backends.trtexec_flags import TrtexecVersion
+from perfsuite.backends.tensorrt.trtexec_flags import TrtexecVersion
 from perfsuite.errors import BackendUnavailable
-from perfsuite.perf_run import PerfRun
+from perfsuite.run.workshop import PerfRun
 
 VERSIONS = {"8.2.3": "--buildOnly", "8.5.3": "--buildOnly", "8.6.1": "--skipInference",
             "10.16.0": "--skipInference"}
@@ -307,7 +307,7 @@ def test_a_program_without_a_banner_is_not_trtexec(monkeypatch):
         read_version(Path("/bin/cat"))
     assert str(caught.value) == ("/bin/cat does not run as trtexec: no '[TensorRT vNNNN]' "
                                  "banner in its output")
-    assert read_version.__module__ == "perfsuite.backends.trtexec"
+    assert read_version.__module__ == "perfsuite.backends.tensorrt.trtexec"
 
 
 def test_trtexec_is_the_configured_one_then_paths_then_jetpacks(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from perfsuite.workflow import install_source, workflow_text
+from perfsuite.config.workflow import install_source, workflow_text
 
 REPO = Path(__file__).resolve().parents[2]
 JETSON_WORKFLOW = REPO / "docs" / "workflows" / "jetson-perf-gate.yml"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tiny_models import TINY_CONFIG
 
-from perfsuite.config import load_config
-from perfsuite.perf_run import PerfRun
+from perfsuite.config.settings import load_config
+from perfsuite.run.workshop import PerfRun
 
 
 def tiny_perf_run(root: Path) -> Iterator[PerfRun]:

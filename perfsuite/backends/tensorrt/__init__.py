@@ -1,0 +1,3 @@
+"""The TensorRT family: engine building and loading, the in-process runner, pycuda buffers,
+TensorRT-RTX and trtexec.
+"""

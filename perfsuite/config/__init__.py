@@ -1,0 +1,3 @@
+"""Configuration: the suite's settings read once from pyproject.toml and the command line,
+validated, frozen; and the files `perfsuite init` writes.
+"""

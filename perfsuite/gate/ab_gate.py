@@ -1,0 +1,144 @@
+"""The A/B gate (`--perf-ab=REF`): each test item's records judged against REF's side measured
+in the same run. Latency decides on the paired trials (perfsuite.measure.paired); sizes and drift are
+compared with REF's exactly, by the baseline gate's rules. The baseline gate is off in A/B runs.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pytest
+
+from perfsuite.config.settings import GateConfig
+from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
+from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_drift, judge_size
+from perfsuite.gate.store import drift_name, size_name
+from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs
+from perfsuite.report.text import ReportSummary
+from perfsuite.run.ab.process import SideError, SideStopped
+from perfsuite.run.workshop import ItemRecord, PerfRun
+
+Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
+
+
+class AbComparison:
+    """Judges and summarises one A/B run."""
+
+    def __init__(self, settings: GateConfig, config: pytest.Config) -> None:
+        self.settings = settings
+        self.config = config
+        self.verdicts: list[Verdict] = []
+        self.decisions: dict[str, PairedVerdict] = {}
+        self.notes: list[str] = []
+
+    def judge(self, perf: PerfRun, records: list[ItemRecord],
+              marker: Mapping[str, float] | None) -> list[str]:
+        """Verdicts for what one test item recorded; returns the failure messages."""
+        verdicts: list[Verdict] = []
+        for record in records:
+            policy = chosen_policy(self.config, self.settings, record.name, marker)
+            verdicts += self._judge_record(perf, record, policy)
+        self.verdicts += verdicts
+        return [f"perfsuite A/B | {v.describe()}" for v in verdicts if v.failed]
+
+    def _judge_record(self, perf: PerfRun, record: ItemRecord,
+                      policy: GatePolicy) -> list[Verdict]:
+        ab = perf.ab
+        if ab is None:
+            return []
+        if record.kind == "latency":
+            paired = perf.result(perf.case_by_id(record.name)).paired
+            if not paired:
+                return []  # REF's side could not run: noted in failures
+            verdicts = decide([judge_pairs(record.name, ab.label, trials,
+                                           policy.ab_limit(trials.statistic))
+                               for trials in paired])
+            self.decisions[record.name] = next(v for v in verdicts if v.decides)
+            return list(verdicts)
+        if record.kind == "size":
+            if record.name not in {spec.name for spec in ab.base_config.models}:
+                return []
+            try:
+                old = ab.sizes(record.name, perf.wants_fp16_onnx())
+            except (SideError, SideStopped) as exc:
+                ab.failures[size_name(record.name)] = ab.side_failed(exc)
+                return []
+            return [replace(judge_size(f"{record.name} {key}", value, old[key], policy),
+                            against=ab.label)
+                    for key, value in sorted(perf.sizes[record.name].items()) if key in old]
+        case = perf.case_by_id(record.name)
+        if not ab.configures(case.model, case.backend, case.precision):
+            return []
+        try:
+            old_values = ab.drift(case)
+        except (SideError, SideStopped) as exc:
+            ab.failures[drift_name(record.name)] = ab.side_failed(exc)
+            return []
+        if old_values is None:
+            return []
+        new_values = perf.drifts[record.name]
+        return [replace(judge_drift(f"{record.name} drift {key}", new_values[key],
+                                    old_values[key], policy), against=ab.label)
+                for key in GATED_DRIFT if key in old_values and key in new_values]
+
+    def gate_cells(self) -> dict[str, str]:
+        """Case id -> the results table's cell: REF's median, the ratio with its interval, the
+        statistic that decided and the verdict."""
+        return {name: (f"{v.ref} {v.base_median_ms:.3f} ms, x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
+                       f"{'GPU' if v.statistic == 'gpu' else 'e2e'} "
+                       f"{'REGRESSED' if v.failed else 'ok'}")
+                for name, v in self.decisions.items()}
+
+    def one_side_only(self, perf: PerfRun) -> tuple[list[str], list[str]]:
+        """(current only, REF only): configured benchmarks the other side lacks."""
+        if perf.ab is None:
+            return [], []
+        current = {"-".join(p) for p in perf.case_params()}
+        at_ref = {"-".join(p) for p in perf.ab.case_params()}
+        return sorted(current - at_ref), sorted(at_ref - current)
+
+    def summary_lines(self, perf: PerfRun) -> list[str]:
+        lines = [f"perfsuite: {note}" for note in self.notes]
+        ab = perf.ab
+        if ab is None:
+            return lines
+        failed = sum(v.failed for v in self.verdicts)
+        lines.append(f"perfsuite A/B vs {ab.label}: {len(self.verdicts)} checks, {failed} "
+                     f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs).")
+        lines += [f"perfsuite A/B side {line}" for line in ab.describe_sides()]
+        for name, why in sorted(ab.failures.items()):
+            lines.append(f"perfsuite A/B: {name} not compared: {why}")
+        for side in (ab.base, ab.current):
+            if side.stopped and not any(why == side.stopped for why in ab.failures.values()):
+                lines.append(f"perfsuite A/B: {side.stopped}")
+        current_only, ref_only = self.one_side_only(perf)
+        if current_only:
+            lines.append(f"perfsuite A/B: new since {ab.label} (not compared): "
+                         f"{', '.join(current_only)}")
+        if ref_only:
+            lines.append(f"perfsuite A/B: only at {ab.label} (not run): {', '.join(ref_only)}")
+        return lines
+
+    def report_summary(self, perf: PerfRun) -> ReportSummary:
+        """The A/B gate's part of the markdown and HTML reports."""
+        failed = sum(v.failed for v in self.verdicts)
+        label = perf.ab.label if perf.ab is not None else "REF"
+        rows = []
+        for v in self.verdicts:
+            mark = "**REGRESSED**" if v.failed else "ok"
+            if isinstance(v, PairedVerdict):
+                decides = " decides" if v.decides else ""
+                rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs} pairs)",
+                             f"{v.base_median_ms:.4g} ms", f"{v.current_median_ms:.4g} ms",
+                             f"x{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", mark))
+            else:
+                rows.append((v.subject, v.value(v.baseline), v.value(v.current),
+                             f"x{v.ratio:.3f}", "", mark))
+        return ReportSummary(
+            "perfsuite A/B", (f"base: `{label}`", f"{len(self.verdicts)} checks, "
+                              f"**{failed} failed**"),
+            ("check", label, "this tree", "ratio", "interval", "verdict"), tuple(rows),
+            tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(perf)[1:])])),
+            label)

@@ -1,0 +1,3 @@
+"""Reports: the results table, markdown and HTML pages with plots, merged views across machines and
+history over time.
+"""

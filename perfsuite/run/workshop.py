@@ -1,0 +1,337 @@
+"""PerfRun: the state of one pytest run. Builds every model, ONNX file and backend runner at
+most once, and collects the results the report renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from perfsuite.backends import (
+    RECIPE_KEYS,
+    REFERENCE_BACKEND,
+    REFERENCE_PRECISION,
+    BackendOptions,
+    CaseSpec,
+    ModelArtifacts,
+    Runner,
+    make_backend,
+)
+from perfsuite.config.settings import SuiteConfig
+from perfsuite.errors import BackendUnavailable, BuiltNotRunnable, PerfsuiteError
+from perfsuite.lazy import require
+from perfsuite.machine.device import configure_torch, resolve_device
+from perfsuite.machine.monitor import RunMonitor
+from perfsuite.machine.preflight import failure_action
+from perfsuite.measure.agreement import Drift, drift
+from perfsuite.measure.energy import EnergyStats
+from perfsuite.measure.paired import PairedTrials
+from perfsuite.measure.timing import LatencyStats
+from perfsuite.models.artifacts import ArtifactCache
+from perfsuite.models.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
+from perfsuite.models.inputs import input_set
+from perfsuite.models.torch_model import ModelSpec, build_model, code_digest, weights_digest
+from perfsuite.progress import Progress, step
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: CaseSpec
+    artifact_bytes: int
+    latency: LatencyStats | None = None  # end to end, host clock
+    gpu_latency: LatencyStats | None = None  # GPU compute, CUDA events
+    enqueue_latency: LatencyStats | None = None  # host time to launch the GPU work
+    drift: Drift | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    paired: tuple[PairedTrials, ...] = ()  # --perf-ab: end to end, and GPU compute on CUDA
+    energy: EnergyStats | None = None  # the energy window, where the machine has a meter
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """Something a test recorded: its kind ('latency', 'size', 'drift') and what it names."""
+
+    kind: str
+    name: str
+    case: CaseSpec | None = None
+
+
+class SuiteModelArtifacts(ModelArtifacts):
+    """A model's torch module and ONNX exports, each built once and the ONNX cached on disk."""
+
+    def __init__(self, spec: ModelSpec, config: SuiteConfig, cache: ArtifactCache,
+                 progress: Progress) -> None:
+        self.spec = spec
+        self._config = config
+        self._cache = cache
+        self._progress = progress
+        self._model: Any = None
+        self._onnx: dict[tuple[str, int], OnnxArtifact | PerfsuiteError] = {}
+        self._failure: PerfsuiteError | None = None
+        self.builds = 0  # how many times the torch model was built (proves "once per session")
+
+    def torch_model(self) -> Any:
+        if self._failure is not None:  # a model that cannot be built fails once, not per test
+            raise self._failure
+        if self._model is None:
+            try:
+                with step(self._progress, f"building model {self.spec.name} ({self.spec.source})"):
+                    self._model = build_model(self.spec)
+            except PerfsuiteError as exc:
+                self._failure = exc
+                raise
+            self.builds += 1
+        return self._model
+
+    def onnx_key(self, precision: str, opset: int | None = None) -> dict[str, str]:
+        torch, onnx = require("torch"), require("onnx")
+        return {
+            "model": self.spec.name,
+            "weights_sha256": weights_digest(self.torch_model()),
+            "code_sha256": code_digest(self.spec),
+            "input_shape": "x".join(map(str, self.spec.input_shape)),
+            "precision": precision,
+            "exporter": self._config.onnx.exporter,
+            "opset": str(opset or self._config.onnx.opset),
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+        }
+
+    def onnx(self, precision: str, max_opset: int | None = None) -> OnnxArtifact:
+        opset = min(self._config.onnx.opset, max_opset or self._config.onnx.opset)
+        wanted = (precision, opset)
+        if wanted not in self._onnx:
+            try:
+                self._onnx[wanted] = self._export(precision, opset)
+            except PerfsuiteError as exc:  # an export that fails fails once, not per test
+                self._onnx[wanted] = exc
+        found = self._onnx[wanted]
+        if isinstance(found, PerfsuiteError):
+            raise found
+        return found
+
+    def _export(self, precision: str, opset: int) -> OnnxArtifact:
+        exporter = self._config.onnx.exporter
+
+        def build(directory: Any) -> None:
+            model = self.torch_model()
+            with step(self._progress, f"exporting {self.spec.name} {precision} to ONNX "
+                                      f"({exporter}, opset {opset})"):
+                export_onnx(model, self.spec.input_shape, precision, exporter, opset, directory)
+
+        entry = self._cache.get_or_build(
+            "onnx", f"{self.spec.name}-{precision}", self.onnx_key(precision, opset), build,
+            validate=lambda directory: validate_onnx(directory, opset, exporter),
+        )
+        if entry.hit:
+            self._progress(f"reusing cached ONNX {entry.path / ONNX_FILE}")
+        return OnnxArtifact(entry.path / ONNX_FILE, precision, exporter, opset,
+                            entry.size_bytes(), entry.hit)
+
+
+class PerfRun:
+    def __init__(self, config: SuiteConfig, progress: Progress = lambda message: None) -> None:
+        self.config = config
+        self.progress = progress
+        self.cache = ArtifactCache(config.cache_dir)
+        self._device: str | None = None
+        self.cpu_threads = 0
+        self._artifacts: dict[str, SuiteModelArtifacts] = {}
+        self._runners: dict[CaseSpec, Runner | BackendUnavailable] = {}
+        self._inputs: dict[str, np.ndarray] = {}
+        self._outputs: dict[CaseSpec, np.ndarray] = {}
+        self._results: dict[CaseSpec, CaseResult] = {}
+        self.samples_ms: dict[str, tuple[float, ...]] = {}  # raw latency samples per case id
+        self.sizes: dict[str, dict[str, int]] = {}  # per model
+        self.drifts: dict[str, dict[str, float]] = {}  # per case id
+        self._item_records: list[ItemRecord] = []
+        self._recorded_cases: dict[str, CaseSpec] = {}
+        # --perf-ab: the two sides' workers (perfsuite.run.ab.sides.AbSides), set by the plugin; not
+        # imported here, as the workers import this module
+        self.ab: Any = None
+        self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
+        self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
+        self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
+                                  lambda: self.device, threads=lambda: self.cpu_threads)
+
+    def wants_fp16_onnx(self) -> bool:
+        """Whether fp16 ONNX files belong to this run (and to its size records)."""
+        return "fp16" in self.config.precisions and "onnxruntime" in self.config.backends
+
+    # -- what to run -------------------------------------------------------------------------
+    def case_params(self) -> list[tuple[str, str, str]]:
+        """(model, backend, precision) for every configured combination; imports nothing heavy."""
+        from perfsuite.backends import BACKEND_TYPES
+
+        return [
+            (spec.name, backend, precision)
+            for spec in self.config.models
+            for backend in self.config.backends
+            for precision in self.config.precisions
+            if precision in BACKEND_TYPES[backend].precisions
+        ]
+
+    def configures(self, model: str, backend: str, precision: str) -> bool:
+        """Whether this run's configuration has the combination (REF's side may not)."""
+        return (model, backend, precision) in self.case_params()
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = resolve_device(self.config.device)
+            self.cpu_threads = configure_torch(self.config.cpu_threads, self.config.tf32)
+        return self._device
+
+    def case(self, model: str, backend: str, precision: str) -> CaseSpec:
+        return CaseSpec(model, backend, precision, self.device)
+
+    def reference_case(self, case: CaseSpec) -> CaseSpec:
+        return replace(case, backend=REFERENCE_BACKEND, precision=REFERENCE_PRECISION)
+
+    # -- built once --------------------------------------------------------------------------
+    def artifacts(self, model: str) -> SuiteModelArtifacts:
+        if model not in self._artifacts:
+            self._artifacts[model] = SuiteModelArtifacts(
+                self.config.model(model), self.config, self.cache, self.progress
+            )
+        return self._artifacts[model]
+
+    def runner(self, case: CaseSpec) -> Runner:
+        """The prepared runner for `case`; raises BackendUnavailable (cached) if it cannot run."""
+        if case not in self._runners:
+            self._runners[case] = self._prepare(case)
+        prepared = self._runners[case]
+        if isinstance(prepared, BackendUnavailable):
+            raise prepared
+        return prepared
+
+    def prepare_again(self, case: CaseSpec, progress: Progress) -> Runner:
+        """A second, independent runner for `case`, as a new pytest session would prepare it
+        (the TensorRT self-check: its engine must come from the cache)."""
+        prepared = self._prepare(case, progress)
+        if isinstance(prepared, BackendUnavailable):
+            raise prepared
+        return prepared
+
+    def _prepare(self, case: CaseSpec, progress: Progress | None = None
+                 ) -> Runner | BackendUnavailable:
+        trt = self.config.tensorrt
+        options = BackendOptions(
+            cpu_threads=self.config.cpu_threads, channels_last=self.config.channels_last,
+            tf32=self.config.tf32, trt_workspace_bytes=trt.workspace_mb << 20,
+            trt_cuda_graph=trt.cuda_graph, trt_host_buffers=trt.host_buffers,
+            trtexec=trt.trtexec, torch_python=self.config.torch_python,
+            device_setting=self.config.device, timer=self.timer,
+            cache=self.cache, progress=progress or self.progress,
+            ort_spinning=not self.paired_mode,
+        )
+        backend = make_backend(case.backend, options)
+        ok, reason = backend.available()
+        if not ok:
+            return BackendUnavailable(reason)
+        artifacts = self.artifacts(case.model)
+        try:
+            return backend.prepare(artifacts.spec, artifacts, case.precision, case.device)
+        except BuiltNotRunnable as exc:  # its artifact's size still belongs in the table
+            self._results.setdefault(case, CaseResult(case, exc.artifact_bytes,
+                                                      details=exc.details,
+                                                      warnings=(f"not run: {exc}",)))
+            return exc
+        except BackendUnavailable as exc:
+            return exc
+
+    def inputs(self, model: str) -> np.ndarray:
+        """The fixed, deterministic agreement input set: (num_inputs, *input_shape)."""
+        if model not in self._inputs:
+            agreement = self.config.agreement
+            spec = self.config.model(model)
+            self._inputs[model] = input_set(spec, agreement.num_inputs, agreement.seed)
+        return self._inputs[model]
+
+    def outputs(self, case: CaseSpec) -> np.ndarray:
+        """The session's outputs on the agreement input set, stacked."""
+        if case not in self._outputs:
+            runner = self.runner(case)
+            self._outputs[case] = np.stack([runner.run(x) for x in self.inputs(case.model)])
+        return self._outputs[case]
+
+    def drift(self, case: CaseSpec) -> Drift | None:
+        """Drift against torch fp32 on the same device; None for the reference itself."""
+        reference = self.reference_case(case)
+        if case == reference:
+            return None
+        try:
+            expected = self.outputs(reference)
+        except BackendUnavailable as exc:
+            raise PerfsuiteError(f"{case.id} | the torch fp32 reference cannot run: {exc}") from exc
+        return drift(self.outputs(case), expected)
+
+    # -- results -----------------------------------------------------------------------------
+    def record(self, result: CaseResult, samples_ms: tuple[float, ...] = ()) -> None:
+        self._results[result.case] = result
+        self.samples_ms[result.case.id] = samples_ms
+        self._recorded_cases[result.case.id] = result.case
+        self._item_records.append(ItemRecord("latency", result.case.id, result.case))
+
+    def record_sizes(self, model: str, sizes: dict[str, int]) -> None:
+        self.sizes[model] = dict(sizes)
+        self._item_records.append(ItemRecord("size", model))
+
+    def record_drift(self, case: CaseSpec, drift: Drift) -> None:
+        self.drifts[case.id] = drift.as_dict()
+        self._recorded_cases[case.id] = case
+        self._item_records.append(ItemRecord("drift", case.id, case))
+
+    def take_item_records(self) -> list[ItemRecord]:
+        """What was recorded since the last call (the plugin calls it around each test)."""
+        records, self._item_records = self._item_records, []
+        return records
+
+    def result(self, case: CaseSpec) -> CaseResult:
+        return self._results[case]
+
+    def identity(self, case: CaseSpec) -> dict[str, str]:
+        """What makes this case's numbers comparable with a baseline's: device, shape,
+        precision, threads, TF32 and the session's recipe (see RECIPE_KEYS)."""
+        spec = self.config.model(case.model)
+        identity = {"device": case.device, "precision": case.precision,
+                    "input_shape": "x".join(map(str, spec.input_shape)),
+                    "cpu_threads": str(self.cpu_threads), "tf32": str(self.config.tf32)}
+        details = self.runner(case).describe()
+        identity.update({key: details[key] for key in RECIPE_KEYS if key in details})
+        return identity
+
+    def size_identity(self, model: str) -> dict[str, str]:
+        """What makes a model's sizes comparable: its input shape and the ONNX export recipe."""
+        spec, onnx = self.config.model(model), self.config.onnx
+        return {"input_shape": "x".join(map(str, spec.input_shape)), "exporter": onnx.exporter,
+                "opset": str(onnx.opset)}
+
+    def case_by_id(self, case_id: str) -> CaseSpec:
+        """The case a latency or drift record of this run was made for."""
+        return self._recorded_cases[case_id]
+
+    def results(self) -> list[CaseResult]:
+        """Results in the configuration's order of models, backends and precisions."""
+        config = self.config
+        models = [spec.name for spec in config.models]
+
+        def place(result: CaseResult) -> tuple[int, ...]:
+            case = result.case
+            return tuple(order.index(value) if value in order else len(order) for order, value in
+                         ((models, case.model), (list(config.backends), case.backend),
+                          (list(config.precisions), case.precision)))
+
+        return sorted(self._results.values(), key=place)
+
+    def close(self) -> None:
+        if self.ab is not None:
+            self.ab.close()
+        for prepared in self._runners.values():
+            if isinstance(prepared, Runner):
+                prepared.close()
+        self._runners.clear()
