@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.model_table import MODEL_KEYS, parse_models
+from perfsuite.config.preflight_policy import ON_FAILURE, PREFLIGHT_KEYS, PreflightConfig, parse_preflight
 from perfsuite.config.validate import (
     check_bool,
     check_choice,
@@ -25,8 +27,6 @@ from perfsuite.config.validate import (
     check_program,
 )
 from perfsuite.errors import ConfigError
-from perfsuite.gate.decide import GatePolicy
-from perfsuite.machine.preflight import ON_FAILURE, PREFLIGHT_KEYS, PreflightConfig, parse_preflight
 from perfsuite.measure.agreement import Tolerance
 from perfsuite.models.torch_model import ModelSpec
 

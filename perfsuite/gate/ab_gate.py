@@ -15,8 +15,8 @@ from perfsuite.config.settings import GateConfig
 from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
 from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_drift, judge_size
 from perfsuite.gate.store import drift_name, size_name
+from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs
-from perfsuite.report.text import ReportSummary
 from perfsuite.run.ab.process import SideError, SideStopped
 from perfsuite.run.workshop import ItemRecord, PerfRun
 

@@ -42,8 +42,8 @@ from perfsuite.gate.store import (
     size_name,
     write_baseline,
 )
+from perfsuite.gate.summary import ReportSummary, gate_cell, gate_summary
 from perfsuite.machine.fingerprint import MachineFingerprint, fingerprint, machine_key
-from perfsuite.report.text import ReportSummary, gate_cell, gate_summary
 from perfsuite.run.workshop import CaseResult, ItemRecord, PerfRun
 
 GATED_DRIFT = ("rel_l2", "max_abs")

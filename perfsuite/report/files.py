@@ -11,8 +11,9 @@ from typing import Any
 
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text, replaceable
+from perfsuite.gate.summary import ReportSummary
 from perfsuite.git import GitError, git
-from perfsuite.report.text import GENERATOR, ReportSummary, markdown_report
+from perfsuite.report.text import GENERATOR, markdown_report
 
 if typing.TYPE_CHECKING:
     from perfsuite.gate.baseline_gate import BaselineComparison

@@ -14,9 +14,10 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
+from perfsuite.gate.summary import ReportSummary
 from perfsuite.report import plots
 from perfsuite.report.run_files import RunRecord
-from perfsuite.report.text import GENERATOR, ReportSummary, reference_ms, table_blocks
+from perfsuite.report.text import GENERATOR, reference_ms, table_blocks
 from perfsuite.run.workshop import CaseResult
 
 STYLE = """

@@ -1,5 +1,5 @@
 """Rendering results as text: the terminal table (the blog post's table, done right) and the
-markdown report; html_report.py renders the same cells as a page with plots."""
+markdown report; report/html.py renders the same cells as a page with plots."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import html
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
-from perfsuite.gate.decide import GateVerdict
+from perfsuite.gate.summary import ReportSummary
 from perfsuite.run.workshop import CaseResult
 
-GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page html_report.py makes
+GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page report/html.py makes
 
 COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
            "speedup", "artifact MB", "drift rel_l2", "notes")
@@ -32,20 +31,6 @@ def _number(value: float | None, digits: int = 3) -> str:
 
 
 # The gate column's word for each verdict status (the README's reference explains each).
-GATE_WORDS = {"pass": "ok", "regression": "REGRESSED", "too noisy": "too noisy",
-              "not comparable": "not comparable"}
-
-
-def gate_cell(verdict: GateVerdict) -> str:
-    """A benchmark's deciding verdict in a few words: the ratio to the baseline, the outcome,
-    the resolution and the statistic, e.g. `x1.012 ok, resolves +3.0% GPU`."""
-    outcome = GATE_WORDS.get(verdict.status, verdict.status)
-    if verdict.status == "not comparable":
-        return outcome
-    statistic = {"gpu": "GPU", "energy": "energy"}.get(verdict.statistic, "e2e")
-    return f"x{verdict.ratio:.3f} {outcome}, resolves +{verdict.resolution or 0:.1%} {statistic}"
-
-
 def _energy_cells(result: CaseResult) -> tuple[str, ...]:
     energy = result.energy
     return (_number(energy.mean_w, 1), _number(energy.median_mj, 2)) if energy else ("n/a", "n/a")
@@ -193,64 +178,6 @@ def _fits(columns: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> 
 def _width(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     return sum(widths) + len(SEPARATOR) * (len(widths) - 1)
-
-
-@dataclass(frozen=True)
-class ReportSummary:
-    """What a gate says about a run, for the markdown and HTML reports: a title, facts as
-    bullets, the checks as a table, and lines that follow it."""
-
-    title: str
-    bullets: tuple[str, ...]
-    header: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    after: tuple[str, ...] = ()
-    base_ref: str = ""  # an A/B run's REF
-    compared: tuple[tuple[str, float, float, str], ...] = ()  # (benchmark, baseline, now, unit)
-
-
-VERDICT_HEADER = ("check", "baseline", "current", "ratio", "fails above", "resolves", "verdict")
-
-
-def verdict_rows(verdicts: Sequence[GateVerdict]) -> tuple[tuple[str, ...], ...]:
-    """The baseline gate's checks as table cells (markdown emphasis on regressions)."""
-    rows = []
-    for v in verdicts:
-        if v.status == "not comparable":
-            rows.append((v.subject, "", "", "", "", "", f"not comparable: {v.detail}"))
-            continue
-        mark = {"pass": "ok", "regression": "**REGRESSED**"}.get(v.status, v.status)
-        if v.failed and v.status != "regression":
-            mark += " (fails)"
-        resolves = f"+{v.resolution:.1%}" if v.resolution is not None else ""
-        rows.append((f"{v.subject}{' (decides)' if v.decides else ''}", v.value(v.baseline),
-                     v.value(v.current), f"x{v.ratio:.3f}", f"x{v.threshold:.3f}", resolves, mark))
-    return tuple(rows)
-
-
-def gate_summary(key: str, baseline: Path, has_baseline: bool, verdicts: Sequence[GateVerdict],
-                 new: Sequence[str], missing: Sequence[str], env_changes: Sequence[str],
-                 notes: Sequence[str]) -> ReportSummary:
-    """The baseline gate's report."""
-    bullets = [f"machine key: `{key}`", f"baseline: `{baseline}`"]
-    if not has_baseline:
-        bullets.append("no baseline for this machine: nothing was gated")
-    else:
-        failed = sum(v.failed for v in verdicts)
-        noisy = sum(v.status == "too noisy" for v in verdicts)
-        bullets.append(f"{len(verdicts)} checks, **{failed} failed**, {noisy} advisory (too "
-                       f"noisy to gate)")
-    bullets += [f"environment change: {c}" for c in env_changes]
-    bullets += list(notes)
-    after = []
-    if new:
-        after.append("New (not gated): " + ", ".join(f"`{n}`" for n in new))
-    if missing:
-        after.append("Missing (in the baseline, not run): " + ", ".join(f"`{m}`" for m in missing))
-    compared = tuple((v.subject, v.baseline, v.current, v.unit) for v in verdicts
-                     if v.decides and v.status != "not comparable" and v.baseline > 0)
-    return ReportSummary("perfsuite", tuple(bullets), VERDICT_HEADER if verdicts else (),
-                         verdict_rows(verdicts), tuple(after), compared=compared)
 
 
 def markdown_row(cells: Sequence[str]) -> str:

@@ -18,8 +18,8 @@ from perfsuite.config.settings import (
     configuration_keys,
 )
 from perfsuite.gate.decide import GatePolicy
+from perfsuite.gate.summary import GATE_WORDS
 from perfsuite.measure.timing import WARNING_LABELS
-from perfsuite.report.text import GATE_WORDS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -15,10 +15,10 @@ from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
 from perfsuite.cli import main
 from perfsuite.gate.decide import GatePolicy
+from perfsuite.gate.summary import ReportSummary
 from perfsuite.plugin_options import report_path
 from perfsuite.report.files import write_reports
 from perfsuite.report.run_files import RunFileError, RunRecord, read_benchmark_json
-from perfsuite.report.text import ReportSummary
 
 REPO = Path(__file__).resolve().parents[2]
 # torch fp32 on the virtual clock: latency is exactly the spin, so verdicts are certain.

@@ -60,7 +60,7 @@ class SideSpec:
 def harness(cache: ArtifactCache) -> Path:
     """A private copy of this perfsuite's package (content-addressed in the cache), put first
     on each worker's import path: the other interpreter needs no perfsuite of its own."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[2]  # perfsuite/, from perfsuite/run/ab/
     files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
     digest = hashlib.sha256()
     for path in files:
