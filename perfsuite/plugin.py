@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from perfsuite.backends import BACKEND_TYPES, CaseSpec, Runner
+from perfsuite.backends import BACKEND_TYPES, software_packages
+from perfsuite.backends.base import CaseSpec, Runner
 from perfsuite.config.benchmark_options import (
     CompareRequest,
     give_back_compare,
@@ -26,15 +27,18 @@ from perfsuite.config.benchmark_options import (
 from perfsuite.config.settings import SuiteConfig, load_config, policy_changes
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.gate.ab_gate import AbComparison
-from perfsuite.gate.baseline_gate import BaselineComparison
+from perfsuite.gate.baseline_gate import BaselineComparison, GateOptions
+from perfsuite.gate.protocol import Gate
 from perfsuite.machine.fingerprint import MACHINE_KEY_ENV
+from perfsuite.machine.identity import MachineIdentity
 from perfsuite.machine.sysroot import system_files
 from perfsuite.models.torch_model import torchvision_classifiers
 from perfsuite.plugin_options import ab_requested, cli_overrides, gate_options, refuse_with_ab
 from perfsuite.progress import terminal_progress
 from perfsuite.report.files import report_files
 from perfsuite.report.text import results_table, wrapped
-from perfsuite.run.ab.ref import attach_ab
+from perfsuite.results import RunResults
+from perfsuite.run.ab.ref import start_sides
 from perfsuite.run.workshop import PerfRun, SuiteModelArtifacts
 from perfsuite.shipped_suite import (  # the collection hook joins the plugin's hooks
     PACKAGE_DIR,
@@ -47,8 +51,10 @@ from perfsuite.shipped_suite import (  # the collection hook joins the plugin's 
 )
 
 RUN_KEY = pytest.StashKey[PerfRun]()
-GATE_KEY = pytest.StashKey[BaselineComparison]()
-AB_KEY = pytest.StashKey["AbComparison | None"]()
+GATE_KEY = pytest.StashKey[Gate]()  # the baseline gate, or the A/B gate under --perf-ab
+AB_KEY = pytest.StashKey["AbComparison | None"]()  # the A/B gate, to hand it its sides
+OPTIONS_KEY = pytest.StashKey[GateOptions]()
+IDENTITY_KEY = pytest.StashKey[MachineIdentity]()
 COMPARE_KEY = pytest.StashKey[CompareRequest]()
 PERF_ITEMS_KEY = pytest.StashKey["set[str]"]()  # node ids of the collected perf tests
 SUMMARY_KEY = pytest.StashKey["list[str]"]()  # made at sessionfinish, printed in the summary
@@ -151,12 +157,18 @@ def _configure(config: pytest.Config, suite: SuiteConfig) -> None:
                                 "--benchmark-compare, --perf-save-baseline and "
                                 "--perf-add-recording would gate or store no latency: run "
                                 "them without -n.")
+    config.stash[IDENTITY_KEY] = machine = MachineIdentity(
+        software_packages(), options.machine_key,
+        lambda fp: config.hook.pytest_perfsuite_machine_key(config=config, fingerprint=fp))
     config.stash[AB_KEY] = None
     if ab_requested(config):
         refuse_with_ab(config, options.recording, compare, parallel)
-        config.stash[AB_KEY] = AbComparison(suite.gate, config)
+        ab = AbComparison(suite.gate, config, config.stash[RUN_KEY].wants_fp16_onnx())
+        config.stash[AB_KEY] = config.stash[GATE_KEY] = ab
         options = replace(options, gate=False)
-    config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config)
+    else:
+        config.stash[GATE_KEY] = BaselineComparison(options, suite.gate, config, machine)
+    config.stash[OPTIONS_KEY] = options
 
 
 @pytest.hookimpl(wrapper=True)
@@ -182,16 +194,15 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if failure is not None:
         pytest.fail(failure, pytrace=False)
     records = perf.take_item_records()
-    state = item.config.stash[GATE_KEY]
-    ab = item.config.stash[AB_KEY]
-    if records and (ab is not None or state.options.judging):
+    gate = item.config.stash[GATE_KEY]
+    if records and gate.judging:
         marker = item.get_closest_marker("perf_gate")
         try:
             limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
-            failures = (ab or state).judge(perf, records, limits)
+            failures = gate.judge(records, limits)
         except PerfsuiteError as exc:
             pytest.fail(str(exc), pytrace=False)
-        _note_verdicts(item, (ab or state).gate_cells(), records)
+        _note_verdicts(item, gate.gate_cells(), records)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
     return outcome
@@ -226,17 +237,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     wanted = session.config.getoption("perf_benchmark_table")
     if not (wanted or session.config.stash[COMPARE_KEY].stored_run):
         hide_from_table(session.config, session.config.stash.get(PERF_ITEMS_KEY, set()))
-    state = session.config.stash.get(GATE_KEY, None)
+    gate = session.config.stash.get(GATE_KEY, None)
     perf = session.config.stash.get(RUN_KEY, None)
     if perf is None:
         return
-    written = state.finish(perf, int(exitstatus)) if state is not None else True
+    run = perf.snapshot()  # what the tests recorded: the gate and the reports see only this
+    written = gate.finish(run, int(exitstatus)) if gate is not None else True
     written = perf.monitor.after_run() is None and written
-    ab = session.config.stash.get(AB_KEY, None)
-    if state is not None and state.options.report_paths:
-        written = report_files(session.config.rootpath, perf, state, ab or state) and written
+    options = session.config.stash.get(OPTIONS_KEY, None)
+    if gate is not None and options is not None and options.report_paths:
+        written = report_files(session.config.rootpath, options.report_paths, run, gate,
+                               session.config.stash[IDENTITY_KEY], perf.monitor.as_dict) and written
     try:  # printed by pytest_terminal_summary, which runs after this hook
-        session.config.stash[SUMMARY_KEY] = _summary(perf, session.config)
+        session.config.stash[SUMMARY_KEY] = _summary(perf, run, session.config)
     except PerfsuiteError as exc:  # the tests' verdicts stand; the summary says what failed
         session.config.stash[SUMMARY_KEY] = [f"perfsuite: ERROR: no summary: {exc}"]
         written = False
@@ -250,11 +263,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     if perf is not None and perf.monitor.before is not None:
         perf.monitor.after_run()
         machine_info["perfsuite"] = perf.monitor.as_dict()
-    state = config.stash.get(GATE_KEY, None)
-    if perf is not None and state is not None:
+    machine = config.stash.get(IDENTITY_KEY, None)
+    if perf is not None and machine is not None:
         with contextlib.suppress(PerfsuiteError):  # a bad key hook is reported by the gate
             machine_info.setdefault("perfsuite", {}).update(
-                machine_key=state.key, machine=state.fingerprint.as_dict())
+                machine_key=machine.key, machine=machine.fingerprint.as_dict())
 
 
 def _timer_name(config: pytest.Config) -> str | None:
@@ -306,12 +319,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                 "benchmarks:\n  " + "\n  ".join(refused))
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
         config.stash[GATE_KEY].prepare()
-    if config.stash[AB_KEY] is not None:
+    ab = config.stash[AB_KEY]
+    if ab is not None:
         perf = config.stash[RUN_KEY]
         with _usage_errors():
-            attach_ab(perf, config.rootpath, config.getoption("perf_ab"),
-                      config.getoption("perf_ab_python"), _timer_name(config),
-                      cli_overrides(config), list(BACKEND_TYPES), os.environ)
+            sides = start_sides(perf.config, perf.cache, perf.progress, config.rootpath,
+                                config.getoption("perf_ab"), config.getoption("perf_ab_python"),
+                                _timer_name(config), cli_overrides(config), list(BACKEND_TYPES),
+                                os.environ)
+        perf.use_sides(sides)
+        ab.attach(sides)
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return
@@ -336,18 +353,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
-def _summary(perf: PerfRun, config: pytest.Config) -> list[str]:
+def _summary(perf: PerfRun, run: RunResults, config: pytest.Config) -> list[str]:
     """The results table, the machine's state, the gate's summary and any note on
     pytest-benchmark's options."""
     after = perf.monitor.after_run()
     machine = [*perf.monitor.summary_lines(), *([after] if after else [])]
-    if not perf.results():
+    if not run.results:
         return machine  # e.g. every latency benchmark failed its pre-flight
-    header = {"threads": str(perf.cpu_threads) if perf.cpu_threads else ""}
-    comparison = config.stash[AB_KEY] or config.stash[GATE_KEY]
+    header = {"threads": str(run.cpu_threads) if run.cpu_threads else ""}
+    gate = config.stash[GATE_KEY]
     width = config.get_terminal_writer().fullwidth
-    lines = [*results_table(perf.results(), header, comparison.gate_cells(), width), *machine,
-             *comparison.summary_lines(perf)]
+    lines = [*results_table(list(run.results), header, gate.gate_cells(), width), *machine,
+             *gate.summary_lines(run)]
     note = config.stash[COMPARE_KEY].note
     lines = [*lines, note] if note else lines
     return [part for line in lines for part in wrapped(line, width)]  # the terminal's width

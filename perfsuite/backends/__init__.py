@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from perfsuite.backends.base import (
     RECIPE_KEYS,
+    REFERENCE_BACKEND,
+    REFERENCE_PRECISION,
     Backend,
     BackendOptions,
     CaseSpec,
@@ -25,8 +27,7 @@ BACKEND_TYPES: dict[str, type[Backend]] = {
     for backend in (TorchEagerBackend, TorchCudaGraphBackend, OnnxRuntimeBackend,
                     TensorRTBackend, TensorRTPycudaBackend, TrtexecBackend, TensorRTRtxBackend)
 }
-REFERENCE_BACKEND = TorchEagerBackend.name
-REFERENCE_PRECISION = "fp32"
+assert TorchEagerBackend.name == REFERENCE_BACKEND, "the reference is torch eager"
 
 
 def software_packages() -> tuple[str, ...]:

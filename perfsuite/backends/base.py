@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 
 # describe() keys that say how a session runs (a change makes its numbers incomparable); the
 # others carry versions (compared separately) or file names.
+# The reference every other session's outputs are compared with (drift) and its speed measured
+# against (speedup): torch eager in fp32 on the same device.
+REFERENCE_BACKEND = "torch"
+REFERENCE_PRECISION = "fp32"
+
 RECIPE_KEYS = ("provider", "threads", "exporter", "opset", "dtype", "cuda_graph",
                "memory_format", "recipe", "buffers")
 
@@ -148,6 +153,9 @@ class Backend(ABC):
     # distributions whose versions shape its numbers (recorded with every baseline)
     packages: ClassVar[tuple[str, ...]] = ()
     extras: ClassVar[dict[str, str]] = {}  # module -> the `perfsuite[extra]` that installs it
+    # the ONNX exports its sessions read, by precision (a run with one of these precisions
+    # exports that file and records its size); () for a backend that reads no ONNX
+    onnx_precisions: ClassVar[tuple[str, ...]] = ("fp32",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

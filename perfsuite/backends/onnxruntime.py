@@ -60,6 +60,7 @@ class OrtRunner(Runner):
 
 class OnnxRuntimeBackend(Backend):
     name: ClassVar[str] = "onnxruntime"
+    onnx_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("onnxruntime", "onnxruntime-gpu")
     extras: ClassVar[dict[str, str]] = {"onnxruntime": "ort"}

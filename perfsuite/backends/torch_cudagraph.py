@@ -16,10 +16,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
-from perfsuite.backends.torch_eager import torch_available
 from perfsuite.errors import BackendUnavailable
 from perfsuite.lazy import require
-from perfsuite.machine.device import check_torch_device, torch_dtype
+from perfsuite.machine.device import check_torch_device, torch_available, torch_dtype
 from perfsuite.measure.sizes import state_dict_bytes
 from perfsuite.models.torch_model import ModelSpec
 
@@ -80,6 +79,7 @@ class TorchCudaGraphRunner(Runner):
 
 class TorchCudaGraphBackend(Backend):
     name: ClassVar[str] = "torch-cudagraph"
+    onnx_precisions: ClassVar[tuple[str, ...]] = ()
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
 
     def available(self) -> tuple[bool, str]:

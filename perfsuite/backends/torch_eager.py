@@ -12,17 +12,10 @@ from perfsuite.backends.base import Backend, CaseSpec, ModelArtifacts, Runner
 from perfsuite.backends.torch_worker import PRECISIONS as WORKER_PRECISIONS
 from perfsuite.backends.torch_worker import start_worker_runner
 from perfsuite.errors import BackendUnavailable
-from perfsuite.lazy import is_installed, require
-from perfsuite.machine.device import check_torch_device, torch_dtype
+from perfsuite.lazy import require
+from perfsuite.machine.device import check_torch_device, torch_available, torch_dtype
 from perfsuite.measure.sizes import state_dict_bytes
 from perfsuite.models.torch_model import ModelSpec
-
-
-def torch_available() -> tuple[bool, str]:
-    """Whether torch is installed (without importing it), with the reason when it is not."""
-    if not is_installed("torch"):
-        return False, "torch is not installed (pip install torch)"
-    return True, ""
 
 
 class TorchEagerRunner(Runner):
@@ -69,6 +62,7 @@ class TorchEagerRunner(Runner):
 
 class TorchEagerBackend(Backend):
     name: ClassVar[str] = "torch"
+    onnx_precisions: ClassVar[tuple[str, ...]] = ()
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16", "bf16")
 
     def available(self) -> tuple[bool, str]:

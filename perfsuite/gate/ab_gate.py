@@ -6,7 +6,7 @@ compared with REF's exactly, by the baseline gate's rules. The baseline gate is 
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import pytest
@@ -17,8 +17,9 @@ from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_drift, judge_si
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs
+from perfsuite.results import ItemRecord, RunResults
 from perfsuite.run.ab.process import SideError, SideStopped
-from perfsuite.run.workshop import ItemRecord, PerfRun
+from perfsuite.run.ab.sides import AbSides
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
@@ -26,30 +27,46 @@ Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Pyt
 class AbComparison:
     """Judges and summarises one A/B run."""
 
-    def __init__(self, settings: GateConfig, config: pytest.Config) -> None:
+    def __init__(self, settings: GateConfig, config: pytest.Config, fp16_onnx: bool) -> None:
         self.settings = settings
-        self.config = config
+        self.config = config  # for the policy hooks only
+        self.fp16_onnx = fp16_onnx  # whether sizes include fp16 ONNX files (on both sides)
+        self.sides: AbSides | None = None  # the two sides' workers, once started (attach)
         self.verdicts: list[Verdict] = []
         self.decisions: dict[str, PairedVerdict] = {}
         self.notes: list[str] = []
 
-    def judge(self, perf: PerfRun, records: list[ItemRecord],
+    @property
+    def judging(self) -> bool:
+        return True
+
+    def attach(self, sides: AbSides) -> None:
+        """The sides REF's numbers come from (sizes and drift are asked of REF's worker)."""
+        self.sides = sides
+
+    def prepare(self) -> None:
+        """Nothing to check before the run: the sides say what they cannot do as they start."""
+
+    def finish(self, run: RunResults, exitstatus: int) -> bool:
+        """Nothing is written at the end of an A/B run."""
+        return True
+
+    def judge(self, records: Sequence[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
         """Verdicts for what one test item recorded; returns the failure messages."""
         verdicts: list[Verdict] = []
         for record in records:
             policy = chosen_policy(self.config, self.settings, record.name, marker)
-            verdicts += self._judge_record(perf, record, policy)
+            verdicts += self._judge_record(record, policy)
         self.verdicts += verdicts
         return [f"perfsuite A/B | {v.describe()}" for v in verdicts if v.failed]
 
-    def _judge_record(self, perf: PerfRun, record: ItemRecord,
-                      policy: GatePolicy) -> list[Verdict]:
-        ab = perf.ab
+    def _judge_record(self, record: ItemRecord, policy: GatePolicy) -> list[Verdict]:
+        ab = self.sides
         if ab is None:
             return []
         if record.kind == "latency":
-            paired = perf.result(perf.case_by_id(record.name)).paired
+            paired = record.result.paired if record.result is not None else ()
             if not paired:
                 return []  # REF's side could not run: noted in failures
             verdicts = decide([judge_pairs(record.name, ab.label, trials,
@@ -61,15 +78,15 @@ class AbComparison:
             if record.name not in {spec.name for spec in ab.base_config.models}:
                 return []
             try:
-                old = ab.sizes(record.name, perf.wants_fp16_onnx())
+                old = ab.sizes(record.name, self.fp16_onnx)
             except (SideError, SideStopped) as exc:
                 ab.failures[size_name(record.name)] = ab.side_failed(exc)
                 return []
             return [replace(judge_size(f"{record.name} {key}", value, old[key], policy),
                             against=ab.label)
-                    for key, value in sorted(perf.sizes[record.name].items()) if key in old]
-        case = perf.case_by_id(record.name)
-        if not ab.configures(case.model, case.backend, case.precision):
+                    for key, value in sorted(record.values.items()) if key in old]
+        case = record.case
+        if case is None or not ab.configures(case.model, case.backend, case.precision):
             return []
         try:
             old_values = ab.drift(case)
@@ -78,7 +95,7 @@ class AbComparison:
             return []
         if old_values is None:
             return []
-        new_values = perf.drifts[record.name]
+        new_values = record.values
         return [replace(judge_drift(f"{record.name} drift {key}", new_values[key],
                                     old_values[key], policy), against=ab.label)
                 for key in GATED_DRIFT if key in old_values and key in new_values]
@@ -91,17 +108,17 @@ class AbComparison:
                        f"{'REGRESSED' if v.failed else 'ok'}")
                 for name, v in self.decisions.items()}
 
-    def one_side_only(self, perf: PerfRun) -> tuple[list[str], list[str]]:
+    def one_side_only(self, run: RunResults) -> tuple[list[str], list[str]]:
         """(current only, REF only): configured benchmarks the other side lacks."""
-        if perf.ab is None:
+        if self.sides is None:
             return [], []
-        current = {"-".join(p) for p in perf.case_params()}
-        at_ref = {"-".join(p) for p in perf.ab.case_params()}
+        current = {"-".join(p) for p in run.case_params}
+        at_ref = {"-".join(p) for p in self.sides.case_params()}
         return sorted(current - at_ref), sorted(at_ref - current)
 
-    def summary_lines(self, perf: PerfRun) -> list[str]:
+    def summary_lines(self, run: RunResults) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
-        ab = perf.ab
+        ab = self.sides
         if ab is None:
             return lines
         failed = sum(v.failed for v in self.verdicts)
@@ -113,7 +130,7 @@ class AbComparison:
         for side in (ab.base, ab.current):
             if side.stopped and not any(why == side.stopped for why in ab.failures.values()):
                 lines.append(f"perfsuite A/B: {side.stopped}")
-        current_only, ref_only = self.one_side_only(perf)
+        current_only, ref_only = self.one_side_only(run)
         if current_only:
             lines.append(f"perfsuite A/B: new since {ab.label} (not compared): "
                          f"{', '.join(current_only)}")
@@ -121,10 +138,10 @@ class AbComparison:
             lines.append(f"perfsuite A/B: only at {ab.label} (not run): {', '.join(ref_only)}")
         return lines
 
-    def report_summary(self, perf: PerfRun) -> ReportSummary:
+    def report_summary(self, run: RunResults) -> ReportSummary:
         """The A/B gate's part of the markdown and HTML reports."""
         failed = sum(v.failed for v in self.verdicts)
-        label = perf.ab.label if perf.ab is not None else "REF"
+        label = self.sides.label if self.sides is not None else "REF"
         rows = []
         for v in self.verdicts:
             mark = "**REGRESSED**" if v.failed else "ok"
@@ -140,5 +157,5 @@ class AbComparison:
             "perfsuite A/B", (f"base: `{label}`", f"{len(self.verdicts)} checks, "
                               f"**{failed} failed**"),
             ("check", label, "this tree", "ratio", "interval", "verdict"), tuple(rows),
-            tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(perf)[1:])])),
+            tuple(filter(None, ["\n".join(f"- {line}" for line in self.summary_lines(run)[1:])])),
             label)

@@ -8,15 +8,13 @@ plugin; it lives in config.stash.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from perfsuite.backends import software_packages
 from perfsuite.config.settings import GateConfig
-from perfsuite.config.validate import check_machine_key
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate.decide import (
     HOW_TO_QUIETEN,
@@ -43,8 +41,9 @@ from perfsuite.gate.store import (
     write_baseline,
 )
 from perfsuite.gate.summary import ReportSummary, gate_cell, gate_summary
-from perfsuite.machine.fingerprint import MachineFingerprint, fingerprint, machine_key
-from perfsuite.run.workshop import CaseResult, ItemRecord, PerfRun
+from perfsuite.machine.fingerprint import MachineFingerprint
+from perfsuite.machine.identity import MachineIdentity
+from perfsuite.results import CaseResult, ItemRecord, RunResults
 
 GATED_DRIFT = ("rel_l2", "max_abs")
 # The stored fingerprint's fields that say which machine it is (what the default key is made of)
@@ -97,12 +96,15 @@ def chosen_policy(config: pytest.Config, settings: GateConfig, benchmark: str,
 
 
 class BaselineComparison:
-    def __init__(self, options: GateOptions, settings: GateConfig, config: pytest.Config) -> None:
+    """The baseline gate: each test item's records judged against this machine's stored baseline;
+    a recording run (--perf-save-baseline, --perf-add-recording) writes it at the end."""
+
+    def __init__(self, options: GateOptions, settings: GateConfig, config: pytest.Config,
+                 machine: MachineIdentity) -> None:
         self.options = options
         self.settings = settings
         self.config = config  # for the policy hooks only
-        self._key = options.machine_key
-        self._fingerprint: MachineFingerprint | None = None
+        self.machine = machine
         self._baseline: Baseline | None = None
         self._loaded = False
         self.verdicts: list[GateVerdict] = []
@@ -112,21 +114,16 @@ class BaselineComparison:
 
     # -- which baseline ----------------------------------------------------------------------
     @property
+    def judging(self) -> bool:
+        return self.options.judging
+
+    @property
     def fingerprint(self) -> MachineFingerprint:
-        if self._fingerprint is None:
-            self._fingerprint = fingerprint(packages=software_packages())
-        return self._fingerprint
+        return self.machine.fingerprint
 
     @property
     def key(self) -> str:
-        """--perf-machine-key or PERFSUITE_MACHINE_KEY, else the pytest_perfsuite_machine_key hook,
-        else the hardware slug."""
-        if self._key is None:
-            chosen = self.config.hook.pytest_perfsuite_machine_key(config=self.config,
-                                                                   fingerprint=self.fingerprint)
-            self._key = (check_machine_key(str(chosen), "pytest_perfsuite_machine_key returned")
-                         if chosen else machine_key(self.fingerprint))
-        return self._key
+        return self.machine.key
 
     @property
     def path(self) -> Path:
@@ -188,7 +185,7 @@ class BaselineComparison:
                 f"({'; '.join(changes)}).\nRemedy: re-record it with `pytest --perf-save-baseline`"
                 ", or pass --perf-allow-env-change to compare anyway.")
 
-    def judge(self, perf: PerfRun, records: list[ItemRecord],
+    def judge(self, records: Sequence[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
         """Verdicts for what one test item recorded; returns the failure messages."""
         if not records or not self.options.judging:
@@ -202,20 +199,16 @@ class BaselineComparison:
         verdicts: list[GateVerdict] = []
         for record in records:
             policy = chosen_policy(self.config, self.settings, record.name, marker)
-            verdicts += self._judge_record(perf, baseline, record, policy)
+            verdicts += self._judge_record(baseline, record, policy)
         self.verdicts += verdicts
         return [f"perfsuite gate | {v.describe()} [baseline {self.path}]"
                 for v in verdicts if v.failed]
 
-    def _judge_record(self, perf: PerfRun, baseline: Baseline, record: ItemRecord,
+    def _judge_record(self, baseline: Baseline, record: ItemRecord,
                       policy: GatePolicy) -> list[GateVerdict]:
         """Identity first: a benchmark measured another way is not comparable, not judged."""
-        if record.kind == "size":
-            name, identity = size_name(record.name), perf.size_identity(record.name)
-        else:
-            case = perf.case_by_id(record.name)
-            name = record.name if record.kind == "latency" else drift_name(record.name)
-            identity = perf.identity(case)
+        name = {"size": size_name, "drift": drift_name}.get(record.kind, str)(record.name)
+        identity = dict(record.identity)
         if name not in baseline.benchmark_names():
             return []
         mismatch = judge_identity(name, baseline.identity.get(name, {}), identity,
@@ -227,12 +220,14 @@ class BaselineComparison:
         if record.kind == "size":
             old_sizes = baseline.sizes[record.name]
             return [judge_size(f"{record.name} {key}", value, old_sizes[key], policy)
-                    for key, value in sorted(perf.sizes[record.name].items()) if key in old_sizes]
+                    for key, value in sorted(record.values.items()) if key in old_sizes]
         if record.kind == "drift":
-            old_drift, drift = baseline.drift[record.name], perf.drifts[record.name]
+            old_drift, drift = baseline.drift[record.name], record.values
             return [judge_drift(f"{record.name} drift {key}", drift[key], old_drift[key], policy)
                     for key in GATED_DRIFT if key in old_drift and key in drift]
-        return self._judge_latency(perf.result(case), baseline, policy)
+        if record.result is None:
+            return []
+        return self._judge_latency(record.result, baseline, policy)
 
     def _judge_latency(self, result: CaseResult, baseline: Baseline,
                        policy: GatePolicy) -> list[GateVerdict]:
@@ -256,50 +251,49 @@ class BaselineComparison:
         return [*verdicts, *energy]
 
     # -- the end of the run ------------------------------------------------------------------
-    def finish(self, perf: PerfRun, exitstatus: int) -> bool:
+    def finish(self, run: RunResults, exitstatus: int) -> bool:
         """Record the baseline where asked. False when it could not be written: the summary says
         why (never a traceback) and the run must not pass."""
         try:
             if self.options.recording:
-                self._record(perf, exitstatus)
+                self._record(run, exitstatus)
         except (PerfsuiteError, OSError) as exc:  # BaselineError, a bad machine key, the disk
             self.notes.append(f"ERROR: baseline NOT written: {_reason(exc)}; the previous "
                               f"baseline (if any) is unchanged.")
             return False
         return True
 
-    def report_summary(self, perf: PerfRun) -> ReportSummary:
+    def report_summary(self, run: RunResults) -> ReportSummary:
         """The gate's part of the markdown and HTML reports."""
-        new, missing = self.unmatched(perf) if not self.options.recording else ([], [])
+        new, missing = self.unmatched(run) if not self.options.recording else ([], [])
         return gate_summary(self.key, self.path, self._baseline is not None, self.verdicts,
                             new, missing, self.env_changes() if self._loaded else [],
                             self.notes)
 
-    def fresh_baseline(self, perf: PerfRun) -> Baseline:
+    def fresh_baseline(self, run: RunResults) -> Baseline:
         fp = self.fingerprint
         machine = {k: v for k, v in fp.as_dict().items() if k != "software"}
         latency: dict[str, tuple[LatencyRecording, ...]] = {}
         identity: dict[str, dict[str, str]] = {}
-        for result in perf.results():
-            recording = recording_of(result, perf.samples_ms.get(result.case.id, ()))
+        for name, record in run.of_kind("latency").items():
+            recording = recording_of(record.result, record.samples_ms) if record.result else None
             if recording is not None:
-                latency[result.case.id] = (recording,)
-                identity[result.case.id] = perf.identity(result.case)
-        for model in perf.sizes:
-            identity[size_name(model)] = perf.size_identity(model)
-        for case_id in perf.drifts:
-            identity[drift_name(case_id)] = perf.identity(perf.case_by_id(case_id))
-        return Baseline(self.key, machine, dict(fp.software), latency,
-                        {m: dict(s) for m, s in perf.sizes.items()},
-                        {c: dict(d) for c, d in perf.drifts.items()}, identity)
+                latency[name] = (recording,)
+                identity[name] = dict(record.identity)
+        for model, record in run.of_kind("size").items():
+            identity[size_name(model)] = dict(record.identity)
+        for case_id, record in run.of_kind("drift").items():
+            identity[drift_name(case_id)] = dict(record.identity)
+        return Baseline(self.key, machine, dict(fp.software), latency, run.sizes, run.drifts,
+                        identity)
 
-    def _record(self, perf: PerfRun, exitstatus: int) -> None:
+    def _record(self, run: RunResults, exitstatus: int) -> None:
         path = self.path
         if exitstatus != 0:
             self.notes.append(f"baseline NOT written: the run did not pass (exit status "
                               f"{exitstatus}); {path} is unchanged.")
             return
-        fresh = self.fresh_baseline(perf)
+        fresh = self.fresh_baseline(run)
         if not fresh.benchmark_names():
             self.notes.append(f"baseline NOT written: nothing was measured; {path} is unchanged.")
             return
@@ -342,12 +336,12 @@ class BaselineComparison:
                               f"--perf-save-baseline.")
 
     # -- what to say -------------------------------------------------------------------------
-    def unmatched(self, perf: PerfRun) -> tuple[list[str], list[str]]:
+    def unmatched(self, run: RunResults) -> tuple[list[str], list[str]]:
         """(new, missing): benchmarks this run measured that the baseline lacks, and the reverse."""
         if self._baseline is None:
             return [], []
-        measured = {r.case.id for r in perf.results() if r.latency is not None}
-        measured |= {size_name(m) for m in perf.sizes} | {drift_name(c) for c in perf.drifts}
+        measured = {r.case.id for r in run.results if r.latency is not None}
+        measured |= {size_name(m) for m in run.sizes} | {drift_name(c) for c in run.drifts}
         known = self._baseline.benchmark_names()
         return sorted(measured - known), sorted(known - measured)
 
@@ -355,12 +349,12 @@ class BaselineComparison:
         """Case id -> the results table's gate cell (verdict and resolution)."""
         return {case_id: gate_cell(v) for case_id, v in self.decisions.items()}
 
-    def summary_lines(self, perf: PerfRun) -> list[str]:
+    def summary_lines(self, run: RunResults) -> list[str]:
         lines = [f"perfsuite: {note}" for note in self.notes]
         if not self.options.judging:
             return lines
         if self._baseline is None:
-            where = self.path if self._loaded else f"baselines/{self._key or '<machine-key>'}/"
+            where = self.path if self._loaded else f"baselines/{self.machine.known_key or '<machine-key>'}/"
             return [*lines, f"perfsuite: no baseline for this machine ({where}); nothing was "
                             f"gated. To gate, {RECORD_HINT}."]
         counts = {status: sum(v.status == status for v in self.verdicts)
@@ -379,7 +373,7 @@ class BaselineComparison:
         if self.energy_ungated:
             lines.append(f"perfsuite gate: energy not gated (the baseline has none; re-record "
                          f"it to gate energy): {', '.join(self.energy_ungated)}")
-        new, missing = self.unmatched(perf)
+        new, missing = self.unmatched(run)
         if new:
             lines.append(f"perfsuite gate: new (not in the baseline, not gated): {', '.join(new)}")
         if missing:

@@ -11,6 +11,13 @@ from perfsuite.lazy import is_installed, require
 _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
+def torch_available() -> tuple[bool, str]:
+    """Whether torch is installed (without importing it), with the reason when it is not."""
+    if not is_installed("torch"):
+        return False, "torch is not installed (pip install torch)"
+    return True, ""
+
+
 def torch_dtype(precision: str) -> object:
     return getattr(require("torch"), _DTYPES[precision])
 

@@ -5,7 +5,7 @@ written whole or not at all (an interrupted run leaves the previous report as it
 from __future__ import annotations
 
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,10 @@ from perfsuite.git import GitError, git
 from perfsuite.report.text import GENERATOR, markdown_report
 
 if typing.TYPE_CHECKING:
-    from perfsuite.gate.baseline_gate import BaselineComparison
+    from perfsuite.gate.protocol import Gate
+    from perfsuite.machine.identity import MachineIdentity
     from perfsuite.report.run_files import RunRecord
-    from perfsuite.run.workshop import PerfRun
+    from perfsuite.results import RunResults
 
 HTML_SUFFIXES = (".html", ".htm")
 
@@ -48,22 +49,24 @@ def write_reports(paths: Sequence[Path], summary: ReportSummary,
     return errors
 
 
-def report_files(root: Path, perf: PerfRun, state: BaselineComparison, comparison: Any) -> bool:
-    """--perf-report's files for this run (`comparison`: the baseline gate or the A/B gate);
-    False, said in the summary, when one could not be written."""
+def report_files(root: Path, paths: Sequence[Path], run: RunResults, gate: Gate,
+                 machine: MachineIdentity, telemetry: Callable[[], Mapping[str, Any]]) -> bool:
+    """--perf-report's files for this run (`gate`: the baseline gate or the A/B gate); False,
+    said in the gate's notes and so in the summary, when one could not be written. `telemetry`
+    is read only for an HTML report."""
     from perfsuite.report.run_files import live_run
 
-    def run() -> RunRecord:
-        facts = {"machine": state.fingerprint.as_dict(), "perfsuite": perf.monitor.as_dict()}
-        return live_run(perf, state.key, facts, head_commit(root), comparison.gate_cells())
+    def record() -> RunRecord:
+        facts = {"machine": machine.fingerprint.as_dict(), "perfsuite": dict(telemetry())}
+        return live_run(run, machine.key, facts, head_commit(root), gate.gate_cells())
 
     try:
-        summary = comparison.report_summary(perf)
+        summary = gate.report_summary(run)
     except PerfsuiteError as exc:  # e.g. a machine key hook that returned no usable name
         errors = [f"{str(exc).splitlines()[0]}"]
     else:
-        errors = write_reports(state.options.report_paths, summary, run)
-    comparison.notes.extend(f"ERROR: report NOT written: {error}." for error in errors)
+        errors = write_reports(paths, summary, record)
+    gate.notes.extend(f"ERROR: report NOT written: {error}." for error in errors)
     return not errors
 
 

@@ -13,12 +13,12 @@ import html
 import math
 from collections.abc import Iterable, Iterator, Sequence
 
-from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
+from perfsuite.backends.base import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.report import plots
 from perfsuite.report.run_files import RunRecord
 from perfsuite.report.text import GENERATOR, reference_ms, table_blocks
-from perfsuite.run.workshop import CaseResult
+from perfsuite.results import CaseResult
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;

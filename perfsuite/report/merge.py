@@ -12,7 +12,7 @@ from perfsuite.report import plots
 from perfsuite.report.html import esc, image, page, session_label, table
 from perfsuite.report.run_files import RunRecord
 from perfsuite.report.text import markdown_row, markdown_text, reference_ms
-from perfsuite.run.workshop import CaseResult
+from perfsuite.results import CaseResult
 
 
 def machine_labels(runs: Sequence[RunRecord]) -> list[str]:

@@ -8,20 +8,14 @@ report merged from several machines' files go through the same code.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from perfsuite.backends import CaseSpec
 from perfsuite.errors import PerfsuiteError
-from perfsuite.measure.agreement import Drift
-from perfsuite.measure.energy import EnergyStats
-from perfsuite.measure.paired import PairedTrials
-from perfsuite.measure.timing import LatencyStats, positive
-from perfsuite.run.workshop import CaseResult, PerfRun
+from perfsuite.results import CaseResult, RunResults, decode_case_result, positive_ms
 
 READ_HINT = ("pass the file pytest wrote with --benchmark-json=PATH (or a folder of "
              "--benchmark-autosave runs) from a run of the perfsuite suite")
@@ -86,7 +80,7 @@ def read_benchmark_json(path: Path) -> RunRecord:
         if not isinstance(info, dict) or "backend" not in info:
             continue  # another plugin's or the user's own benchmark
         try:
-            result = _case_result(info)
+            result = decode_case_result(info)
             data_s = (bench.get("stats") or {}).get("data") or ()  # --benchmark-save-data
             samples[result.case.id] = tuple(positive_ms(s) for s in data_s)
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
@@ -111,43 +105,6 @@ def read_benchmark_json(path: Path) -> RunRecord:
 def _mapping(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
-
-
-def _list(info: Mapping[str, Any], key: str) -> list[Any]:
-    value = info.get(key, [])
-    if not isinstance(value, list):
-        raise TypeError(f"{key} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _ranged(info: Mapping[str, Any], key: str, low: float, high: float) -> float:
-    """A drift metric: a finite number in [low, high] (cosine -5 or agreement 7 is corrupt)."""
-    value = float(info[key])
-    if not (math.isfinite(value) and low <= value <= high):
-        raise ValueError(f"{key} must be a finite number in [{low:g}, {high:g}], got {value!r}")
-    return value
-
-
-def positive_ms(seconds: Any) -> float:
-    return positive(float(seconds) * 1e3, "a latency sample (ms)")
-
-
-def _case_result(info: Mapping[str, Any]) -> CaseResult:
-    case = CaseSpec(str(info["model"]), str(info["backend"]), str(info["precision"]),
-                    str(info["device"]))
-    stats = {name: LatencyStats.from_dict(info[name]) if info.get(name) else None
-             for name in ("latency", "gpu_latency", "enqueue_latency")}
-    drift = (Drift(_ranged(info, "rel_l2", 0.0, math.inf), _ranged(info, "max_abs", 0.0, math.inf),
-                   _ranged(info, "cosine", -1.000001, 1.000001), _ranged(info, "top1_agreement", 0.0, 1.0))
-             if "rel_l2" in info else None)
-    paired = tuple(PairedTrials(str(p["statistic"]), tuple(map(float, p["base_trial_medians_ms"])),
-                                tuple(map(float, p["current_trial_medians_ms"])))
-                   for p in _list(info, "paired"))
-    return CaseResult(
-        case, int(info["artifact_bytes"]), stats["latency"], stats["gpu_latency"],
-        stats["enqueue_latency"], drift, {str(k): str(v) for k, v in info.get("session", {}).items()},
-        tuple(str(w) for w in _list(info, "warnings")), paired=paired,
-        energy=EnergyStats.from_dict(info["energy"]) if info.get("energy") else None)
 
 
 def json_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
@@ -183,9 +140,9 @@ def load_runs(paths: Iterable[Path], skipped: list[str]) -> list[RunRecord]:
     return runs
 
 
-def live_run(perf: PerfRun, machine: str, facts: Mapping[str, Any], commit: str,
+def live_run(run: RunResults, machine: str, facts: Mapping[str, Any], commit: str,
              gate: Mapping[str, str]) -> RunRecord:
     """This run's record, for its own HTML report."""
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return RunRecord(machine, when, commit, flatten(facts), tuple(perf.results()),
-                     {k: tuple(v) for k, v in perf.samples_ms.items()}, dict(gate))
+    return RunRecord(machine, when, commit, flatten(facts), run.results, run.samples_ms,
+                     dict(gate))

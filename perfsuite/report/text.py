@@ -8,9 +8,9 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from perfsuite.backends import REFERENCE_BACKEND, REFERENCE_PRECISION
+from perfsuite.backends.base import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.gate.summary import ReportSummary
-from perfsuite.run.workshop import CaseResult
+from perfsuite.results import CaseResult
 
 GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page report/html.py makes
 

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from perfsuite.backends import CaseSpec, Runner, ToolTimings
+from perfsuite.backends.base import CaseSpec, Runner, ToolTimings
+from perfsuite.config.settings import AbConfig, TimingConfig
 from perfsuite.lazy import require
+from perfsuite.machine.monitor import RunMonitor
+from perfsuite.measure.agreement import Drift
 from perfsuite.measure.energy import Clock, EnergyStats, measure_energy
 from perfsuite.measure.paired import PairedTrials, alternate
 from perfsuite.measure.timing import (
@@ -27,35 +31,65 @@ from perfsuite.measure.timing import (
     timing_warnings,
     warm_up,
 )
-from perfsuite.progress import RoundCounter, rounds_every_s, step
+from perfsuite.progress import Progress, RoundCounter, rounds_every_s, step
+from perfsuite.results import CaseResult, encode_case_result
 from perfsuite.run.ab.process import SideError, SideStopped
 from perfsuite.run.ab.sides import AbSides
-from perfsuite.run.workshop import CaseResult, PerfRun
 
 
-def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner) -> CaseResult:
+@dataclass(frozen=True)
+class LatencyPlan:
+    """What timing one case takes from its run: the settings, the sample input, the machine's
+    monitor, the progress line, the A/B sides (None outside --perf-ab) and the case's drift
+    against the reference (called once the timing is done)."""
+
+    case: CaseSpec
+    timing: TimingConfig
+    ab: AbConfig
+    input_shape: tuple[int, ...]
+    sample: Any
+    monitor: RunMonitor
+    progress: Progress
+    cpu_threads: int
+    sides: AbSides | None
+    drift: Callable[[], Drift | None]
+
+
+@dataclass(frozen=True)
+class LatencyMeasurement:
+    """A timed case: its result and pytest-benchmark's raw samples (ms)."""
+
+    result: CaseResult
+    samples_ms: tuple[float, ...]
+
+
+def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> LatencyMeasurement:
+    """Time `plan.case` through pytest-benchmark's fixture (warm-up by time, then `rounds`
+    synchronised calls on the host clock; on CUDA also CUDA-event timing and an energy window),
+    or in A/B pairs under --perf-ab, or by the backend's own tool (trtexec)."""
+    case = plan.case
     if not getattr(benchmark, "disabled", False):
-        perf.monitor.before_timing()  # raises when a failed check fails or skips the benchmark
-    if perf.ab is not None:
-        paired = _measure_paired(benchmark, perf, perf.ab, case, runner)
+        plan.monitor.before_timing()  # raises when a failed check fails or skips the benchmark
+    if plan.sides is not None:
+        paired = _measure_paired(benchmark, plan, plan.sides, runner)
         if paired is not None:
             return paired
-    timing = perf.config.timing
-    sample = perf.inputs(case.model)[0]
+    timing = plan.timing
+    sample = plan.sample
     benchmark.group = case.model
     if not getattr(benchmark, "disabled", False):
         timed = runner.tool_timings(sample, timing.rounds, timing.warmup_seconds)
         if timed is not None:
-            return _record_tool_timings(benchmark, perf, case, runner, timed)
-    state_before = perf.monitor.gpu_state()
+            return _record_tool_timings(benchmark, plan, runner, timed)
+    state_before = plan.monitor.gpu_state()
     per_call_s = 0.0
     if not getattr(benchmark, "disabled", False):
-        with step(perf.progress, f"{case.id}: warming up"):
+        with step(plan.progress, f"{case.id}: warming up"):
             started = time.perf_counter()
             runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds,
                            timing.warmup_min_runs)
             per_call_s = (time.perf_counter() - started) / max(runs, 1)
-    _timed_rounds(benchmark, perf, case, runner.run, sample, per_call_s * timing.rounds)
+    _timed_rounds(benchmark, plan, runner.run, per_call_s * timing.rounds)
     latency = _host_stats(benchmark, timing.trials)
     gpu_latency = enqueue_latency = None
     enqueue = runner.device_enqueue(sample) if latency is not None else None
@@ -64,66 +98,64 @@ def measure_latency(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runne
         gpu_latency = summarize(samples.gpu_s, timing.trials)
         enqueue_latency = summarize(samples.enqueue_s, timing.trials)
     clock = getattr(benchmark, "_timer", time.perf_counter)
-    energy = energy_window(perf, case, runner, sample, clock) if latency is not None else None
-    state = {"before": state_before, "after": perf.monitor.gpu_state()}
+    energy = energy_window(plan, runner, clock) if latency is not None else None
+    state = {"before": state_before, "after": plan.monitor.gpu_state()}
     result = CaseResult(
-        case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, perf.drift(case),
-        runner.describe(), _warnings(perf, latency, gpu_latency, enqueue_latency),
+        case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, plan.drift(),
+        runner.describe(), _warnings(plan, latency, gpu_latency, enqueue_latency),
         {when: s.as_dict() for when, s in state.items() if s is not None}, energy=energy,
     )
-    benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
+    benchmark.extra_info.update(encode_case_result(result, plan.cpu_threads))
     stats = getattr(benchmark, "stats", None)
     samples_ms = tuple(s * 1e3 for s in stats.stats.data) if stats is not None else ()
-    perf.record(result, samples_ms)
-    return result
+    return LatencyMeasurement(result, samples_ms)
 
 
-def _timed_rounds(benchmark: Any, perf: PerfRun, case: CaseSpec, run: Any, sample: Any,
-                  expected_s: float) -> None:
+def _timed_rounds(benchmark: Any, plan: LatencyPlan, run: Any, expected_s: float) -> None:
     """pytest-benchmark times `rounds` single calls; a phase expected to take more than a few
     seconds says so and shows rounds done and time left while it runs."""
-    rounds = perf.config.timing.rounds
+    rounds, sample = plan.timing.rounds, plan.sample
     every = rounds_every_s(expected_s)
     if not every or getattr(benchmark, "disabled", False):
         benchmark.pedantic(run, args=(sample,), rounds=rounds, iterations=1, warmup_rounds=0)
         return
     counter = RoundCounter(run, rounds)
-    with step(perf.progress, f"{case.id}: timing {rounds} rounds (about {expected_s:.0f} s)",
+    with step(plan.progress, f"{plan.case.id}: timing {rounds} rounds (about {expected_s:.0f} s)",
               every_s=every, status=counter.status):
         benchmark.pedantic(counter, args=(sample,), rounds=rounds, iterations=1, warmup_rounds=0)
 
 
-def _record_tool_timings(benchmark: Any, perf: PerfRun, case: CaseSpec, runner: Runner,
-                         timed: ToolTimings) -> CaseResult:
+def _record_tool_timings(benchmark: Any, plan: LatencyPlan, runner: Runner,
+                         timed: ToolTimings) -> LatencyMeasurement:
     """A backend that times itself (trtexec): its end-to-end times become pytest-benchmark's
     record; GPU compute and enqueue times are kept beside them, as CUDA events give them."""
-    trials = perf.config.timing.trials
+    trials = plan.timing.trials
     _hand_to_pytest_benchmark(benchmark, list(timed.e2e_s), mode="timed by the backend's tool")
     latency = summarize(timed.e2e_s, trials)
     gpu_latency = summarize(timed.gpu_s, trials) if timed.gpu_s else None
     enqueue = summarize(timed.enqueue_s, trials) if timed.enqueue_s else None
-    result = CaseResult(case, runner.artifact_bytes, latency, gpu_latency, enqueue,
-                        perf.drift(case), runner.describe(),
-                        (*_warnings(perf, latency, gpu_latency, enqueue), *timed.notes), {})
-    benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
-    perf.record(result, tuple(s * 1e3 for s in timed.e2e_s))
-    return result
+    result = CaseResult(plan.case, runner.artifact_bytes, latency, gpu_latency, enqueue,
+                        plan.drift(), runner.describe(),
+                        (*_warnings(plan, latency, gpu_latency, enqueue), *timed.notes), {})
+    benchmark.extra_info.update(encode_case_result(result, plan.cpu_threads))
+    return LatencyMeasurement(result, tuple(s * 1e3 for s in timed.e2e_s))
 
 
-def _measure_paired(benchmark: Any, perf: PerfRun, ab: AbSides, case: CaseSpec,
-                    runner: Runner) -> CaseResult | None:
+def _measure_paired(benchmark: Any, plan: LatencyPlan, ab: AbSides,
+                    runner: Runner) -> LatencyMeasurement | None:
     """Both sides in ABBA order, each trial timed in its side's worker; pytest-benchmark's record
     (stats, table, JSON) is then made from the current side's calls. None, with the reason noted,
     when the sides cannot be paired: the current side is then measured here alone."""
+    case = plan.case
     if runner.timed_by_tool:
         if ab.configures(case.model, case.backend, case.precision):
             ab.failures[case.id] = (f"{case.backend} times itself in its own process; "
                                     "--perf-ab pairs the backends perfsuite times")
         return None
-    pair = ab.prepare(case, perf.config.model(case.model).input_shape)
+    pair = ab.prepare(case, plan.input_shape)
     if pair is None:
         return None
-    timing, settings = perf.config.timing, perf.config.ab
+    timing, settings = plan.timing, plan.ab
     benchmark.group = case.model
     trials = 2 * settings.pairs
     counter = [0]
@@ -135,9 +167,9 @@ def _measure_paired(benchmark: Any, perf: PerfRun, ab: AbSides, case: CaseSpec,
         return run
 
     try:
-        with step(perf.progress, f"{case.id}: warming up both sides"):
+        with step(plan.progress, f"{case.id}: warming up both sides"):
             ab.warm(pair)
-        with step(perf.progress, f"{case.id}: {settings.pairs} ABBA pairs",
+        with step(plan.progress, f"{case.id}: {settings.pairs} ABBA pairs",
                   status=lambda elapsed: f"{counter[0]} of {trials} trials"):
             host = alternate(counted(pair.trials(pair.base, "e2e")),
                              counted(pair.trials(pair.current, "e2e")),
@@ -145,7 +177,7 @@ def _measure_paired(benchmark: Any, perf: PerfRun, ab: AbSides, case: CaseSpec,
         gpu: PairedTrials | None = None
         if pair.gpu:  # several calls back to back: the first finds the GPU idle
             counter[0] = 0
-            with step(perf.progress, f"{case.id}: {settings.pairs} ABBA pairs of GPU compute",
+            with step(plan.progress, f"{case.id}: {settings.pairs} ABBA pairs of GPU compute",
                       status=lambda elapsed: f"{counter[0]} of {trials} trials"):
                 gpu = alternate(counted(pair.trials(pair.base, "gpu")),
                                 counted(pair.trials(pair.current, "gpu")),
@@ -159,13 +191,12 @@ def _measure_paired(benchmark: Any, perf: PerfRun, ab: AbSides, case: CaseSpec,
     gpu_latency = (summarize([ms / 1e3 for ms in gpu.current_samples_ms], timing.trials)
                    if gpu is not None else None)
     result = CaseResult(
-        case, runner.artifact_bytes, latency, gpu_latency, None, perf.drift(case),
-        runner.describe(), _warnings(perf, latency, gpu_latency, None), {},
+        case, runner.artifact_bytes, latency, gpu_latency, None, plan.drift(),
+        runner.describe(), _warnings(plan, latency, gpu_latency, None), {},
         paired=(host,) if gpu is None else (host, gpu),
     )
-    benchmark.extra_info.update(extra_info(result, perf.cpu_threads))
-    perf.record(result, host.current_samples_ms)
-    return result
+    benchmark.extra_info.update(encode_case_result(result, plan.cpu_threads))
+    return LatencyMeasurement(result, tuple(host.current_samples_ms))
 
 
 def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],
@@ -178,20 +209,20 @@ def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],
         stats.update(seconds)
 
 
-def _warnings(perf: PerfRun, latency: LatencyStats | None, gpu: LatencyStats | None,
+def _warnings(plan: LatencyPlan, latency: LatencyStats | None, gpu: LatencyStats | None,
               enqueue: LatencyStats | None) -> tuple[str, ...]:
     """The timing's warnings, and the pre-flight's failures where the run only warns."""
-    preflight = perf.monitor.before_timing() if latency is not None else ()
+    preflight = plan.monitor.before_timing() if latency is not None else ()
     return (*timing_warnings(latency, gpu, enqueue), *preflight)
 
 
-def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner, sample: Any,
+def energy_window(plan: LatencyPlan, runner: Runner,
                   clock: Clock = time.perf_counter) -> EnergyStats | None:
     """Energy per inference over back-to-back inferences (the GPU's launches where the session
     has them, else synchronised calls), windows timed by `clock` (pytest-benchmark's timer);
     None without a meter or with energy turned off."""
-    timing = perf.config.timing
-    meter = perf.monitor.meter(clock) if timing.energy_trial_seconds > 0 else None
+    timing, case, sample = plan.timing, plan.case, plan.sample
+    meter = plan.monitor.meter(clock) if timing.energy_trial_seconds > 0 else None
     if meter is None:
         return None
     on_gpu = case.device == "cuda"
@@ -199,7 +230,7 @@ def energy_window(perf: PerfRun, case: CaseSpec, runner: Runner, sample: Any,
     call, workload = ((enqueue, "back-to-back device launches") if enqueue is not None else
                       (lambda: runner.run(sample), "synchronised calls"))
     synchronize = require("torch").cuda.synchronize if on_gpu else (lambda: None)
-    with step(perf.progress, f"{case.id}: energy window, {timing.trials} x "
+    with step(plan.progress, f"{case.id}: energy window, {timing.trials} x "
                              f"{timing.energy_trial_seconds:g} s ({meter.source})"):
         return measure_energy(call, synchronize, meter, workload, timing.trials,
                               timing.energy_trial_seconds, clock=clock)
@@ -210,34 +241,3 @@ def _host_stats(benchmark: Any, trials: int) -> LatencyStats | None:
     if stats is None:  # --benchmark-disable, or xdist: nothing was timed
         return None
     return summarize(stats.stats.data, trials)
-
-
-def extra_info(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
-    """The JSON-safe record pytest-benchmark stores per benchmark (plain floats, ints, strings)."""
-    info: dict[str, Any] = {
-        "model": result.case.model,
-        "backend": result.case.backend,
-        "precision": result.case.precision,
-        "device": result.case.device,
-        "artifact_bytes": int(result.artifact_bytes),
-        "cpu_threads": int(cpu_threads),
-        "timer": "perf_counter around a synchronised Runner.run",
-        "session": dict(result.details),
-        "warnings": list(result.warnings),
-    }
-    for name in ("latency", "gpu_latency", "enqueue_latency"):
-        stats = getattr(result, name)
-        if stats is not None:
-            info[name] = stats.as_dict()
-    if result.gpu_state:
-        info["gpu_state"] = result.gpu_state
-    if result.energy is not None:
-        info["energy"] = result.energy.as_dict()
-    if result.drift is not None:
-        info.update(result.drift.as_dict())
-    if result.paired:  # --perf-ab: the pairs the verdicts are made from
-        info["paired"] = [{"statistic": trials.statistic,
-                           "base_trial_medians_ms": list(trials.base_ms),
-                           "current_trial_medians_ms": list(trials.current_ms)}
-                          for trials in result.paired]
-    return info

@@ -4,12 +4,13 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from perfsuite.backends import (
+    BACKEND_TYPES,
     RECIPE_KEYS,
     REFERENCE_BACKEND,
     REFERENCE_PRECISION,
@@ -26,38 +27,14 @@ from perfsuite.machine.device import configure_torch, resolve_device
 from perfsuite.machine.monitor import RunMonitor
 from perfsuite.machine.preflight import failure_action
 from perfsuite.measure.agreement import Drift, drift
-from perfsuite.measure.energy import EnergyStats
-from perfsuite.measure.paired import PairedTrials
-from perfsuite.measure.timing import LatencyStats
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.models.inputs import input_set
 from perfsuite.models.torch_model import ModelSpec, build_model, code_digest, weights_digest
 from perfsuite.progress import Progress, step
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    case: CaseSpec
-    artifact_bytes: int
-    latency: LatencyStats | None = None  # end to end, host clock
-    gpu_latency: LatencyStats | None = None  # GPU compute, CUDA events
-    enqueue_latency: LatencyStats | None = None  # host time to launch the GPU work
-    drift: Drift | None = None
-    details: dict[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    paired: tuple[PairedTrials, ...] = ()  # --perf-ab: end to end, and GPU compute on CUDA
-    energy: EnergyStats | None = None  # the energy window, where the machine has a meter
-
-
-@dataclass(frozen=True)
-class ItemRecord:
-    """Something a test recorded: its kind ('latency', 'size', 'drift') and what it names."""
-
-    kind: str
-    name: str
-    case: CaseSpec | None = None
+from perfsuite.results import CaseResult, ItemRecord, RunResults
+from perfsuite.run.ab.sides import AbSides
+from perfsuite.run.latency import LatencyPlan, measure_latency
 
 
 class SuiteModelArtifacts(ModelArtifacts):
@@ -145,28 +122,23 @@ class PerfRun:
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: dict[CaseSpec, np.ndarray] = {}
         self._results: dict[CaseSpec, CaseResult] = {}
-        self.samples_ms: dict[str, tuple[float, ...]] = {}  # raw latency samples per case id
-        self.sizes: dict[str, dict[str, int]] = {}  # per model
-        self.drifts: dict[str, dict[str, float]] = {}  # per case id
-        self._item_records: list[ItemRecord] = []
-        self._recorded_cases: dict[str, CaseSpec] = {}
-        # --perf-ab: the two sides' workers (perfsuite.run.ab.sides.AbSides), set by the plugin; not
-        # imported here, as the workers import this module
-        self.ab: Any = None
+        self._records: dict[tuple[str, str], ItemRecord] = {}  # (kind, name) -> the latest
+        self._pending: list[ItemRecord] = []  # recorded since take_item_records last ran
+        self.ab: AbSides | None = None  # --perf-ab: the two sides' workers (use_sides)
         self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
                                   lambda: self.device, threads=lambda: self.cpu_threads)
 
     def wants_fp16_onnx(self) -> bool:
-        """Whether fp16 ONNX files belong to this run (and to its size records)."""
-        return "fp16" in self.config.precisions and "onnxruntime" in self.config.backends
+        """Whether fp16 ONNX files belong to this run (and to its size records): some configured
+        backend reads an fp16 export (Backend.onnx_precisions) and fp16 is configured."""
+        return "fp16" in self.config.precisions and any(
+            "fp16" in BACKEND_TYPES[name].onnx_precisions for name in self.config.backends)
 
     # -- what to run -------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
         """(model, backend, precision) for every configured combination; imports nothing heavy."""
-        from perfsuite.backends import BACKEND_TYPES
-
         return [
             (spec.name, backend, precision)
             for spec in self.config.models
@@ -271,25 +243,47 @@ class PerfRun:
         return drift(self.outputs(case), expected)
 
     # -- results -----------------------------------------------------------------------------
+    def measure_latency(self, benchmark: Any, case: CaseSpec, runner: Runner) -> CaseResult:
+        """Time `case` through pytest-benchmark's fixture (perfsuite.run.latency) and record it."""
+        measured = measure_latency(benchmark, self._latency_plan(case), runner)
+        self.record(measured.result, measured.samples_ms)
+        return measured.result
+
+    def _latency_plan(self, case: CaseSpec) -> LatencyPlan:
+        return LatencyPlan(case, self.config.timing, self.config.ab,
+                           self.config.model(case.model).input_shape, self.inputs(case.model)[0],
+                           self.monitor, self.progress, self.cpu_threads, self.ab,
+                           lambda: self.drift(case))
+
+    def use_sides(self, sides: AbSides) -> None:
+        """--perf-ab: latency is measured in the two sides' workers, in pairs."""
+        self.ab = sides
+
     def record(self, result: CaseResult, samples_ms: tuple[float, ...] = ()) -> None:
         self._results[result.case] = result
-        self.samples_ms[result.case.id] = samples_ms
-        self._recorded_cases[result.case.id] = result.case
-        self._item_records.append(ItemRecord("latency", result.case.id, result.case))
+        self._keep(ItemRecord("latency", result.case.id, result.case, self.identity(result.case),
+                              result, tuple(samples_ms)))
 
     def record_sizes(self, model: str, sizes: dict[str, int]) -> None:
-        self.sizes[model] = dict(sizes)
-        self._item_records.append(ItemRecord("size", model))
+        self._keep(ItemRecord("size", model, identity=self.size_identity(model),
+                              values=dict(sizes)))
 
     def record_drift(self, case: CaseSpec, drift: Drift) -> None:
-        self.drifts[case.id] = drift.as_dict()
-        self._recorded_cases[case.id] = case
-        self._item_records.append(ItemRecord("drift", case.id, case))
+        self._keep(ItemRecord("drift", case.id, case, self.identity(case), values=drift.as_dict()))
+
+    def _keep(self, record: ItemRecord) -> None:
+        self._records[(record.kind, record.name)] = record
+        self._pending.append(record)
 
     def take_item_records(self) -> list[ItemRecord]:
         """What was recorded since the last call (the plugin calls it around each test)."""
-        records, self._item_records = self._item_records, []
+        records, self._pending = self._pending, []
         return records
+
+    def snapshot(self) -> RunResults:
+        """What this run recorded so far, frozen: what gates finish with and reports render."""
+        return RunResults(tuple(self.results()), tuple(self._records.values()), self.cpu_threads,
+                          tuple(self.case_params()))
 
     def result(self, case: CaseSpec) -> CaseResult:
         return self._results[case]
@@ -310,10 +304,6 @@ class PerfRun:
         spec, onnx = self.config.model(model), self.config.onnx
         return {"input_shape": "x".join(map(str, spec.input_shape)), "exporter": onnx.exporter,
                 "opset": str(onnx.opset)}
-
-    def case_by_id(self, case_id: str) -> CaseSpec:
-        """The case a latency or drift record of this run was made for."""
-        return self._recorded_cases[case_id]
 
     def results(self) -> list[CaseResult]:
         """Results in the configuration's order of models, backends and precisions."""

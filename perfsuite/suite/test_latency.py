@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from perfsuite.run.latency import measure_latency
-
 
 def test_latency(benchmark, perf, perf_case, perf_runner, pytestconfig):
     if hasattr(pytestconfig, "workerinput"):  # a pytest-xdist worker (pytest-benchmark 4 with
         # pytest-xdist 3.0 still times there): workers running at once disturb each other
         pytest.skip(f"{perf_case.id}: latency not timed under xdist (-n): parallel workers "
                     "disturb each other's timings")
-    result = measure_latency(benchmark, perf, perf_case, perf_runner)
+    result = perf.measure_latency(benchmark, perf_case, perf_runner)
     assert result.artifact_bytes > 0
     if result.latency is None:  # pytest-benchmark timed nothing: say so, never pass silently
         pytest.skip(f"{perf_case.id}: latency not timed (--benchmark-disable); its size and "

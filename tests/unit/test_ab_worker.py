@@ -119,7 +119,7 @@ def test_paths_travel_by_perfsuites_name_so_an_older_python_reads_them():
     import pathlib
     import pickle
 
-    from perfsuite.run.ab.worker import dumps
+    from perfsuite.run.ab.wire import dumps
 
     message = ("start", {"own": [pathlib.Path("/a/b")], "pure": pathlib.PurePosixPath("/c")})
     data = dumps(message)
@@ -135,7 +135,7 @@ def _boot_worker(wrapped: bool):
     import sys
     from pathlib import Path
 
-    from perfsuite.run.ab.worker import BOOT
+    from perfsuite.run.ab.wire import BOOT
 
     to_worker, requests = os.pipe()
     replies, from_worker = os.pipe()
@@ -153,7 +153,7 @@ def _boot_worker(wrapped: bool):
 def test_a_request_the_worker_cannot_read_is_answered_and_the_worker_goes_on(wrapped):
     import struct
 
-    from perfsuite.run.ab.worker import receive, send
+    from perfsuite.run.ab.wire import receive, send
 
     process, requests, replies = _boot_worker(wrapped)
     try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from perfsuite.backends import CaseSpec
+from perfsuite.backends.base import CaseSpec
 from perfsuite.measure.timing import summarize
 from perfsuite.report.text import results_table
-from perfsuite.run.workshop import CaseResult
+from perfsuite.results import CaseResult
 
 
 def result(backend: str, seconds: float, artifact_bytes: int) -> CaseResult:

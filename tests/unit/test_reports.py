@@ -312,12 +312,11 @@ def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
     from perfsuite.errors import ConfigError
     from perfsuite.report.files import report_files
 
-    def summary(perf):
+    def summary(run):
         raise ConfigError("pytest_perfsuite_machine_key returned 'bad key/..' | not a name")
 
-    state = SimpleNamespace(options=SimpleNamespace(report_paths=(tmp_path / "r.md",)))
     comparison = SimpleNamespace(report_summary=summary, notes=[])
-    assert report_files(tmp_path, None, state, comparison) is False
+    assert report_files(tmp_path, (tmp_path / "r.md",), None, comparison, None, dict) is False
     assert comparison.notes == ["ERROR: report NOT written: pytest_perfsuite_machine_key "
                                 "returned 'bad key/..' | not a name."]
     assert not (tmp_path / "r.md").exists()

@@ -53,6 +53,7 @@ def runtime_target(trt: Any, device: str) -> tuple[str, str]:
 
 class TensorRTRtxBackend(TensorRTBackend):
     name: ClassVar[str] = "tensorrt-rtx"
+    onnx_precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("tensorrt-rtx-cu12-bindings", "tensorrt-rtx-cu12-libs")
     extras: ClassVar[dict[str, str]] = {m: "rtx" for m in MODULES}
 

@@ -25,7 +25,7 @@ from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import CacheError, PerfsuiteError
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.progress import HEARTBEAT_ENV, Progress, heartbeat_seconds
-from perfsuite.run.ab.worker import BOOT, receive, send
+from perfsuite.run.ab.wire import BOOT, receive, send
 
 STDERR_LINES = 12
 REAP_S = 30.0  # the longest the run waits for a killed worker to go

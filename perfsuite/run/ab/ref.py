@@ -23,9 +23,9 @@ from perfsuite.config.settings import CONFIG_ENV, CliOverrides, SuiteConfig, loa
 from perfsuite.errors import CacheError, ConfigError, PerfsuiteError
 from perfsuite.git import GitError, git
 from perfsuite.models.artifacts import ArtifactCache
+from perfsuite.progress import Progress
 from perfsuite.run.ab.process import SideSpec, environment_label, sides_python
 from perfsuite.run.ab.sides import AbSides
-from perfsuite.run.workshop import PerfRun
 
 
 class AbError(PerfsuiteError):
@@ -192,17 +192,16 @@ def base_config(tree: BaseTree, known_backends: Sequence[str], cli: CliOverrides
     return replace(config, models=models, cache_dir=cache_dir)
 
 
-def attach_ab(perf: PerfRun, rootdir: Path, ref: str | None, python: str | None, timer: str | None,
-              cli: CliOverrides, known_backends: Sequence[str],
-              environ: Mapping[str, str]) -> AbSides:
+def start_sides(current: SuiteConfig, cache: ArtifactCache, progress: Progress, rootdir: Path,
+                ref: str | None, python: str | None, timer: str | None, cli: CliOverrides,
+                known_backends: Sequence[str], environ: Mapping[str, str]) -> AbSides:
     """Start the run's two workers. REF's side (or, with only `python`, the working tree under
     the other interpreter) is measured the way this run measures: device, timing, A/B pairs,
     agreement inputs, CPU threads, TF32 and cache are this run's; models, factories, weights,
     export and backend settings are REF's."""
     interpreter = sides_python(python)
-    current = perf.config
     if ref:
-        tree = base_tree(rootdir, ref, perf.cache)
+        tree = base_tree(rootdir, ref, cache)
         config = base_config(tree, known_backends, cli, [spec.name for spec in current.models],
                              current.cache_dir, environ)
         base_roots: tuple[Path, ...] = (tree.root, tree.top)
@@ -220,14 +219,13 @@ def attach_ab(perf: PerfRun, rootdir: Path, ref: str | None, python: str | None,
                     current_roots if ref else (), config, timer)
     current_side = SideSpec("this tree", sys.executable, current_roots[0], current_roots,
                             base_roots if ref else (), current, timer)
-    sides = AbSides(label, config, base, current_side, perf.cache, current.ab.worker_timeout_s,
-                    perf.progress)
+    sides = AbSides(label, config, base, current_side, cache, current.ab.worker_timeout_s,
+                    progress)
     try:
         sides.start()
     except BaseException:
         sides.close()
         raise
-    perf.ab = sides
     return sides
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from perfsuite.backends import CaseSpec
+from perfsuite.backends.base import CaseSpec
 from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import PerfsuiteError
 from perfsuite.models.artifacts import ArtifactCache
@@ -27,7 +27,7 @@ from perfsuite.run.ab.process import (
     harness,
     timing_core,
 )
-from perfsuite.run.ab.worker import PROTOCOL
+from perfsuite.run.ab.wire import PROTOCOL
 
 CaseKey = tuple  # (model, backend, precision)
 VERSION_KEYS = (("python", "Python"), ("torch", "torch"), ("cuda", "CUDA"),
