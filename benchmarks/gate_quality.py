@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_latency, sample_cv
 from perfsuite.gate.store import LatencyRecording
-from perfsuite.measure.timing import LatencyStats
+from perfsuite.measure.latency_stats import LatencyStats
 
 REPO = Path(__file__).resolve().parents[1]
 

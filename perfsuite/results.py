@@ -16,8 +16,8 @@ from typing import Any
 from perfsuite.backends.base import CaseSpec
 from perfsuite.measure.agreement import Drift
 from perfsuite.measure.energy import EnergyStats
+from perfsuite.measure.latency_stats import LatencyStats, positive
 from perfsuite.measure.paired import PairedTrials
-from perfsuite.measure.timing import LatencyStats, positive
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from perfsuite.backends.base import (
     RECIPE_KEYS,
     REFERENCE_BACKEND,
@@ -37,11 +39,20 @@ def software_packages() -> tuple[str, ...]:
                                                      for p in backend.packages))))
 
 
+def configured_cases(models: Sequence[str], backends: Sequence[str],
+                     precisions: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(model, backend, precision) for every combination a configuration names that the
+    backend can run, in the configuration's order."""
+    return [(model, backend, precision) for model in models for backend in backends
+            for precision in precisions if precision in BACKEND_TYPES[backend].precisions]
+
+
 def make_backend(name: str, options: BackendOptions = BackendOptions()) -> Backend:
     return BACKEND_TYPES[name](options)
 
 
 __all__ = [
-    "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend", "BackendOptions",
-    "CaseSpec", "ModelArtifacts", "Runner", "ToolTimings", "make_backend", "software_packages",
+    "BACKEND_TYPES", "RECIPE_KEYS", "REFERENCE_BACKEND", "REFERENCE_PRECISION", "Backend",
+    "BackendOptions", "CaseSpec", "ModelArtifacts", "Runner", "ToolTimings", "configured_cases",
+    "make_backend", "software_packages",
 ]

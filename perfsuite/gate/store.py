@@ -24,7 +24,7 @@ from typing import Any
 from perfsuite.errors import PerfsuiteError
 from perfsuite.files import atomic_write_text
 from perfsuite.measure.energy import EnergyStats
-from perfsuite.measure.timing import LatencyStats, positive
+from perfsuite.measure.latency_stats import LatencyStats, positive
 
 BASELINE_FILE = "baseline.json"
 SCHEMA = 2

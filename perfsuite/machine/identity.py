@@ -3,12 +3,14 @@ shared by the gates, the reports and pytest-benchmark's JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import typing
+from collections.abc import Sequence
 
 from perfsuite.config.validate import check_machine_key
 from perfsuite.machine.fingerprint import MachineFingerprint, fingerprint, machine_key
 
-KeyChooser = Callable[[MachineFingerprint], object]  # the pytest_perfsuite_machine_key hook
+# the pytest_perfsuite_machine_key hook (typing's Callable: subscriptable at run time on 3.8)
+KeyChooser = typing.Callable[[MachineFingerprint], object]
 
 
 class MachineIdentity:

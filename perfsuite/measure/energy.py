@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from perfsuite.measure.timing import positive
+from perfsuite.measure.latency_stats import positive
 
 Clock = typing.Callable[[], float]  # typing's: subscriptable at run time on Python 3.8
 

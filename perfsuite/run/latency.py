@@ -23,14 +23,9 @@ from perfsuite.lazy import require
 from perfsuite.machine.monitor import RunMonitor
 from perfsuite.measure.agreement import Drift
 from perfsuite.measure.energy import Clock, EnergyStats, measure_energy
+from perfsuite.measure.latency_stats import LatencyStats, summarize, timing_warnings
 from perfsuite.measure.paired import PairedTrials, alternate
-from perfsuite.measure.timing import (
-    LatencyStats,
-    cuda_event_samples,
-    summarize,
-    timing_warnings,
-    warm_up,
-)
+from perfsuite.measure.timing import cuda_event_samples, warm_up
 from perfsuite.progress import Progress, RoundCounter, rounds_every_s, step
 from perfsuite.results import CaseResult, encode_case_result
 from perfsuite.run.ab.process import SideError, SideStopped

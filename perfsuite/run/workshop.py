@@ -18,6 +18,7 @@ from perfsuite.backends import (
     CaseSpec,
     ModelArtifacts,
     Runner,
+    configured_cases,
     make_backend,
 )
 from perfsuite.config.settings import SuiteConfig
@@ -139,13 +140,9 @@ class PerfRun:
     # -- what to run -------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
         """(model, backend, precision) for every configured combination; imports nothing heavy."""
-        return [
-            (spec.name, backend, precision)
-            for spec in self.config.models
-            for backend in self.config.backends
-            for precision in self.config.precisions
-            if precision in BACKEND_TYPES[backend].precisions
-        ]
+        config = self.config
+        return configured_cases([spec.name for spec in config.models], config.backends,
+                                config.precisions)
 
     def configures(self, model: str, backend: str, precision: str) -> bool:
         """Whether this run's configuration has the combination (REF's side may not)."""

@@ -29,7 +29,7 @@ from perfsuite.gate.store import (
     write_baseline,
 )
 from perfsuite.measure.energy import EnergyStats
-from perfsuite.measure.timing import LatencyStats
+from perfsuite.measure.latency_stats import LatencyStats
 
 POLICY = GatePolicy()
 

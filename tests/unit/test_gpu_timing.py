@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfsuite.measure.timing import summarize, timing_warnings
+from perfsuite.measure.latency_stats import summarize, timing_warnings
 
 
 def stats(*ms: float):

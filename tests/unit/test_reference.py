@@ -19,7 +19,7 @@ from perfsuite.config.settings import (
 )
 from perfsuite.gate.decide import GatePolicy
 from perfsuite.gate.summary import GATE_WORDS
-from perfsuite.measure.timing import WARNING_LABELS
+from perfsuite.measure.latency_stats import WARNING_LABELS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

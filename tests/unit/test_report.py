@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfsuite.backends.base import CaseSpec
-from perfsuite.measure.timing import summarize
+from perfsuite.measure.latency_stats import summarize
 from perfsuite.report.text import results_table
 from perfsuite.results import CaseResult
 

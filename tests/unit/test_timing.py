@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from perfsuite.measure.timing import summarize, warm_up
+from perfsuite.measure.latency_stats import summarize
+from perfsuite.measure.timing import warm_up
 
 
 class FakeClock:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from perfsuite.backends import configured_cases
 from perfsuite.config.settings import CONFIG_ENV, CliOverrides, SuiteConfig, load_config
 from perfsuite.errors import CacheError, ConfigError, PerfsuiteError
 from perfsuite.git import GitError, git
@@ -219,8 +220,10 @@ def start_sides(current: SuiteConfig, cache: ArtifactCache, progress: Progress, 
                     current_roots if ref else (), config, timer)
     current_side = SideSpec("this tree", sys.executable, current_roots[0], current_roots,
                             base_roots if ref else (), current, timer)
+    cases = configured_cases([spec.name for spec in config.models], config.backends,
+                             config.precisions)
     sides = AbSides(label, config, base, current_side, cache, current.ab.worker_timeout_s,
-                    progress)
+                    progress, cases)
     try:
         sides.start()
     except BaseException:

@@ -69,9 +69,10 @@ class AbSides:
 
     def __init__(self, label: str, base_config: SuiteConfig, base: SideSpec,
                  current: SideSpec, cache: ArtifactCache, timeout_s: float,
-                 progress: Progress) -> None:
+                 progress: Progress, base_cases: Sequence[tuple[str, str, str]] = ()) -> None:
         self.label = label
         self.base_config = base_config
+        self._base_cases = list(base_cases)  # what REF configures: (model, backend, precision)
         self.failures: dict[str, str] = {}  # case id or size/drift name -> why not compared
         path = harness(cache)
         self.base = WorkerSide(base, path, timeout_s, progress)
@@ -140,12 +141,7 @@ class AbSides:
 
     # -- what REF has --------------------------------------------------------------------------
     def case_params(self) -> list[tuple[str, str, str]]:
-        from perfsuite.backends import BACKEND_TYPES
-
-        config = self.base_config
-        return [(spec.name, backend, precision) for spec in config.models
-                for backend in config.backends for precision in config.precisions
-                if precision in BACKEND_TYPES[backend].precisions]
+        return list(self._base_cases)
 
     def configures(self, model: str, backend: str, precision: str) -> bool:
         return (model, backend, precision) in self.case_params()
