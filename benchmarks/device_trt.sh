@@ -20,4 +20,4 @@ for version in 10.3.0 11.4.0.106; do
     > "$OUT/trt_emulated_$version.log" 2>&1
   echo "emulated TensorRT $version: rc=$?"; grep -E "passed|failed|^tensorrt|^torch " "$OUT/trt_emulated_$version.log"
 done
-python3 -m pytest -p no:cacheprovider tests/unit/test_tensorrt.py -q 2>&1 | tail -2
+python3 -m pytest -p no:cacheprovider tests/unit/backends/tensorrt/test_tensorrt.py -q 2>&1 | tail -2

@@ -13,23 +13,23 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
 nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader
 
 if [ -f /tmp/keep/old_perfsuite.tar.gz ]; then
-  echo "== this code: the CUDA tests of tests/unit/test_tensorrt_defects.py and test_tensorrt.py"
-  python3 -m pytest -p no:cacheprovider tests/unit/test_tensorrt_defects.py \
-    tests/unit/test_tensorrt.py -q -rs 2>&1 | tail -4
+  echo "== this code: the CUDA tests of tests/unit/backends/tensorrt/test_tensorrt_defects.py and test_tensorrt.py"
+  python3 -m pytest -p no:cacheprovider tests/unit/backends/tensorrt/test_tensorrt_defects.py \
+    tests/unit/backends/tensorrt/test_tensorrt.py -q -rs 2>&1 | tail -4
   echo "== the code before the fixes (perfsuite/ of 9aec784, not installed), the same CUDA tests"
   rm -rf /tmp/old && mkdir -p /tmp/old && tar -xzf /tmp/keep/old_perfsuite.tar.gz -C /tmp/old
   python3 -m pip uninstall -y -q perfsuite > /dev/null 2>&1
   cp -r tests pytest.ini conftest.py /tmp/old/  # run there: the repository root is not on sys.path
   (cd /tmp/old && python3 -c "import perfsuite; print('perfsuite from', perfsuite.__file__)" &&
    python3 -m pytest -p no:cacheprovider -p perfsuite.plugin -q -rf \
-    tests/unit/test_tensorrt_defects.py -k "stream_ordered or captured" 2>&1 \
+    tests/unit/backends/tensorrt/test_tensorrt_defects.py -k "stream_ordered or captured" 2>&1 \
     | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220)
   python3 -m pip install -q --no-deps --no-build-isolation -e . > /dev/null 2>&1
   echo "== the emulator before the fixes (this code), the same CUDA tests and the enum test"
   rm -rf /tmp/oldemu && mkdir /tmp/oldemu && cp -r perfsuite tests pyproject.toml pytest.ini /tmp/oldemu/
   cp /tmp/keep/old_emulator.py /tmp/oldemu/tests/fakes/tensorrt_emulator.py
   (cd /tmp/oldemu && python3 -m pytest -p no:cacheprovider -q -rf \
-    tests/unit/test_tensorrt_defects.py -k "stream_ordered or captured or enums" 2>&1 \
+    tests/unit/backends/tensorrt/test_tensorrt_defects.py -k "stream_ordered or captured or enums" 2>&1 \
     | grep -E "^(FAILED|PASSED)|passed|failed" | cut -c1-220)
 fi
 
@@ -42,7 +42,7 @@ if [ -f /tmp/keep/libs.part.aa ] && [ -f /tmp/keep/libs.part.ab ]; then
   PERFSUITE_CACHE_DIR=/tmp/pc python3 -m pytest -p no:cacheprovider -rs --perf-device cuda \
     --perf-backends torch,tensorrt-rtx --perf-precisions fp32,fp16 > "$OUT/rtx_suite.log" 2>&1
   echo "suite rc=$?"; grep -E "passed|failed|tensorrt-rtx|^backend|^torch " "$OUT/rtx_suite.log" | cut -c1-400 | sort | uniq -c | head -20
-  python3 -m pytest -p no:cacheprovider tests/unit/test_tensorrt_rtx.py -q 2>&1 | tail -2
+  python3 -m pytest -p no:cacheprovider tests/unit/backends/tensorrt/test_tensorrt_rtx.py -q 2>&1 | tail -2
   unset PYTHONPATH LD_LIBRARY_PATH
 fi
 

@@ -60,22 +60,22 @@ SELECTED_GROUPS=("$@")
 [[ ${#SELECTED_GROUPS[@]} -gt 0 ]] || SELECTED_GROUPS=(backends readers gate)
 
 # --- the groups: which files to mutate, which unit-test files can kill their mutants ---------
-# Picked with `grep -l 'perfsuite.<module>' tests/unit/*.py`, keeping the fast focused files and
+# Picked with `grep -rl 'perfsuite.<module>' tests/`, keeping the fast focused files and
 # leaving out the slow end-to-end ones (test_gate_e2e 4.5 min, test_hostile 4 min, test_plugin,
 # test_jetson_e2e, test_benchmark_*), which would make every surviving mutant cost minutes.
 # mutmut then runs, per mutant, only the selected tests that reached the mutated function.
 declare -A MUTATE TESTS
 MUTATE[backends]="perfsuite/backends/*"
-TESTS[backends]="test_tensorrt.py test_tensorrt_defects.py test_tensorrt_rtx.py test_trtexec.py test_trtexec_runner.py
-  test_torch_worker.py test_torch_worker_runner.py test_gpu_timing.py test_cache.py test_lazy.py test_perf_run.py
-  test_report.py test_config.py test_cuda_on_cpu.py test_runners_exact.py test_tensorrt_pycuda.py
-  test_tensorrt_engine_exact.py"
+TESTS[backends]="unit/backends/tensorrt/test_tensorrt.py unit/backends/tensorrt/test_tensorrt_defects.py unit/backends/tensorrt/test_tensorrt_rtx.py unit/backends/tensorrt/test_trtexec.py unit/backends/tensorrt/test_trtexec_runner.py
+  e2e/test_torch_worker.py unit/backends/test_torch_worker_runner.py unit/measure/test_gpu_timing.py unit/models/test_cache.py unit/test_lazy.py unit/run/test_perf_run.py
+  unit/report/test_report.py unit/config/test_config.py unit/machine/test_cuda_on_cpu.py unit/backends/test_runners_exact.py unit/backends/tensorrt/test_tensorrt_pycuda.py
+  unit/backends/tensorrt/test_tensorrt_engine_exact.py"
 MUTATE[readers]="perfsuite/machine/nvml.py perfsuite/machine/jetson.py perfsuite/machine/jetson_boards.py perfsuite/machine/sysroot.py"
-TESTS[readers]="test_nvml.py test_machine.py test_jetson.py test_jetson_boards.py
-  test_hostile_inputs.py test_cpu_load.py test_readers_exact.py"
+TESTS[readers]="unit/machine/test_nvml.py unit/machine/test_machine.py unit/machine/test_jetson.py unit/machine/test_jetson_boards.py
+  unit/test_hostile_inputs.py unit/machine/test_cpu_load.py unit/machine/test_readers_exact.py"
 MUTATE[gate]="perfsuite/gate/decide.py perfsuite/measure/paired.py"
-TESTS[gate]="test_gate.py test_ab.py test_properties.py test_reference.py test_config.py
-  test_paired_exact.py test_gate_exact.py"
+TESTS[gate]="unit/gate/test_gate.py e2e/test_ab.py unit/gate/test_properties.py unit/test_reference.py unit/config/test_config.py
+  unit/measure/test_paired_exact.py unit/gate/test_gate_exact.py"
 
 # --- 1. the tool ----------------------------------------------------------------------------
 VENV=$WORK/venv
@@ -132,7 +132,7 @@ for group in "${SELECTED_GROUPS[@]}"; do
         echo "pytest_add_cli_args ="
         for a in -p no:cacheprovider -p no:randomly; do echo "    $a"; done
         echo "pytest_add_cli_args_test_selection ="
-        for t in ${TESTS[$group]}; do echo "    tests/unit/$t"; done
+        for t in ${TESTS[$group]}; do echo "    tests/$t"; done
         # per-mutant timeout: wall (estimated test time + 10 s) x 3, CPU twice that
         echo "timeout_multiplier = 3.0"
         echo "timeout_constant = 10.0"

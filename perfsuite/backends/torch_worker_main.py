@@ -3,7 +3,7 @@ CUDA torch 1.10), it builds one model session and runs or times it on request.
 
 This file is run by path and imports nothing of perfsuite: it must stay valid Python 3.6 (no
 dataclasses, no `from __future__ import annotations`, no walrus, no positional-only
-parameters). tests/unit/test_torch_worker.py compiles it under 3.6 and runs it.
+parameters). tests/e2e/test_torch_worker.py compiles it under 3.6 and runs it.
 
 Protocol (torch_worker.py is the other end): on stdin, requests; on stdout, replies; each a
 4-byte big-endian length and a pickle (protocol 4) of plain values. Arrays travel as

@@ -1,7 +1,7 @@
 """torch.cuda on a CPU: streams, CUDA graphs and "cuda" tensors in host memory, so the CUDA-graph
 backend and the TensorRT runner's stream and graph branches run on a machine without a GPU.
 
-The fakes take the real torch.cuda signatures (tests/unit/test_cuda_on_cpu.py checks them) and are
+The fakes take the real torch.cuda signatures (tests/unit/machine/test_cuda_on_cpu.py checks them) and are
 strict where CUDA is:
 - a graph records the work launched while its stream captures and does not run it: the captured
   outputs hold NaN until the first replay, and a replay runs the recorded work again on whatever

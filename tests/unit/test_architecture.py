@@ -125,6 +125,14 @@ def test_every_public_protocol_is_described():
     assert not missing, f"public protocols not in docs/architecture.md's Protocols: {missing}"
 
 
+def test_unit_test_folders_mirror_the_packages():
+    tests = REPO / "tests" / "unit"
+    folders = {p.relative_to(tests).as_posix() for p in tests.rglob("*")
+               if p.is_dir() and p.name != "__pycache__"}
+    stray = sorted(f for f in folders if not (PACKAGE / f / "__init__.py").is_file())
+    assert not stray, f"tests/unit folders that name no package of perfsuite: {stray}"
+
+
 def test_the_checks_catch_what_they_are_for(tmp_path):
     """The reading of imports sees a relative import, a submodule import and a package import."""
     (tmp_path / "perfsuite" / "a").mkdir(parents=True)

@@ -1,0 +1,338 @@
+"""Reports: a run's markdown and HTML pages, results merged across machines, history over time."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch  # noqa: F401  (imported before pytester's runs change the environment)
+from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
+
+from perfsuite.cli import main
+from perfsuite.gate.decide import GatePolicy
+from perfsuite.gate.summary import ReportSummary
+from perfsuite.plugin_options import report_path
+from perfsuite.report.files import write_reports
+from perfsuite.report.run_files import RunFileError, RunRecord, read_benchmark_json
+
+REPO = Path(__file__).resolve().parents[3]
+# torch fp32 on the virtual clock: latency is exactly the spin, so verdicts are certain.
+VIRTUAL = ("-p", "no:cacheprovider", "--perf-backends=torch", "--perf-precisions=fp32",
+           "--benchmark-timer=tiny_models.virtual_clock", "--perf-suite=only", "-k",
+           "test_latency or test_size")
+GATEABLE = "\n[tool.perfsuite.gate]\nmax_increase = 0.5\ntail_max_increase = 0.6\n"
+IMAGE = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]+">')
+
+
+def make_suite(pytester, tmp_path, monkeypatch, config: str = TINY_CONFIG):
+    pytester.makefile(".toml", pyproject=config)
+    pytester.makeini("[pytest]\naddopts = -ra\n")
+    shutil.copy(REPO / "tests" / "tiny_models.py", pytester.path / "tiny_models.py")
+    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    return pytester
+
+
+@pytest.fixture
+def tiny_suite(pytester, tmp_path, monkeypatch):
+    return make_suite(pytester, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def virtual_suite(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv(SPIN_MS_ENV, "2.0")
+    monkeypatch.setenv(VIRTUAL_CLOCK_ENV, "1")
+    config = TINY_CONFIG.replace("rounds = 5", "rounds = 30") + GATEABLE
+    return make_suite(pytester, tmp_path, monkeypatch, config)
+
+
+def test_a_run_writes_its_markdown_and_html_reports(tiny_suite):
+    result = tiny_suite.runpytest_subprocess("--perf-report=r.md", "--perf-report=r.html",
+                                             "--benchmark-json=b.json")
+    result.assert_outcomes(passed=15, deselected=2)
+    markdown = (tiny_suite.path / "r.md").read_text()
+    assert markdown.startswith("## perfsuite\n") and "nothing was gated" in markdown
+    page = (tiny_suite.path / "r.html").read_text()
+    # latency distributions, speedup over torch fp32, drift: no GPU, no meter, no A/B here
+    assert len(IMAGE.findall(page)) == 3 == page.count("<img")
+    for text in ("<h2>Results</h2>", "<td class=\"text\">onnxruntime</td>", "speedup over torch fp32",
+                 "output drift per session", "nothing was gated", "machine.cpu_count"):
+        assert text in page, text
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    perfsuite = json.loads((tiny_suite.path / "b.json").read_text())["machine_info"]["perfsuite"]
+    assert perfsuite["machine_key"] and perfsuite["machine"]["cpu_count"] >= 1
+
+
+def test_gate_verdicts_reach_the_reports_and_the_json(virtual_suite, monkeypatch):
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-save-baseline").assert_outcomes(passed=2)
+    monkeypatch.setenv(SPIN_MS_ENV, "5.0")
+    result = virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-report=r.html",
+                                                "--benchmark-json=b.json")
+    result.assert_outcomes(passed=1, failed=1)
+    page = (virtual_suite.path / "r.html").read_text()
+    assert '<td class="text bad">x2.500 REGRESSED, resolves +164.2% e2e</td>' in page
+    assert '<td class="text bad"><strong>REGRESSED</strong></td>' in page  # the checks' table
+    run = read_benchmark_json(virtual_suite.path / "b.json")
+    assert run.gate == {"tiny-torch-fp32": "x2.500 REGRESSED, resolves +164.2% e2e"}
+    assert "<h3>against the baseline</h3>" in page, "the deciding statistic beside the baseline's"
+
+
+def test_merge_puts_two_machines_side_by_side(tiny_suite, tmp_path, capsys):
+    for key in ("cpu-box", "gpu-box"):
+        tiny_suite.runpytest_subprocess(f"--perf-machine-key={key}", f"--benchmark-json={key}.json",
+                                        "-k", "latency").assert_outcomes(passed=4, deselected=13)
+    files = [str(tiny_suite.path / f"{key}.json") for key in ("cpu-box", "gpu-box")]
+    assert main(["merge", *files, "--out", str(tmp_path / "m.md")]) == 0
+    assert main(["merge", *files, "--out", str(tmp_path / "m.html")]) == 0
+    assert "perfsuite merge: 2 runs (cpu-box, gpu-box)" in capsys.readouterr().out
+    markdown = (tmp_path / "m.md").read_text()
+    assert "| session | cpu-box | gpu-box |" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith(("| torch", "| onnxruntime"))]
+    assert len(rows) == 4 and all(len(re.findall(r"\d+\.\d{3} ms", row)) == 2 for row in rows)
+    page = (tmp_path / "m.html").read_text()
+    assert len(IMAGE.findall(page)) == 2 and ">cpu-box</th>" in page
+
+
+def test_merge_reads_folders_and_numbers_repeated_machines(tiny_suite, tmp_path):
+    (tiny_suite.path / "runs").mkdir()
+    tiny_suite.runpytest_subprocess("--perf-machine-key=box", "--benchmark-json=runs/a.json",
+                                    "-k", "latency and fp32")
+    shutil.copy(tiny_suite.path / "runs" / "a.json", tiny_suite.path / "runs" / "b.json")
+    assert main(["merge", str(tiny_suite.path / "runs"), "--out", str(tmp_path / "m.md")]) == 0
+    assert "| session | box | box (2) |" in (tmp_path / "m.md").read_text()
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("not json", "cannot be read as JSON"),
+    ("[1, 2]", "is not a pytest-benchmark results file"),
+    ('{"benchmarks": [{"name": "x", "extra_info": {}}]}', "holds no perfsuite benchmarks"),
+    ('{"benchmarks": [{"name": "t", "extra_info": {"backend": "torch"}}]}',
+     "benchmark 0 (t) is not a perfsuite record (KeyError: 'model')"),
+])
+def test_merge_names_the_file_it_cannot_read(tmp_path, capsys, content, expected):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert main(["merge", str(bad), "--out", str(tmp_path / "m.html")]) == 2
+    err = capsys.readouterr().err
+    assert f"perfsuite merge: {bad} | {expected}" in err and "Remedy:" in err
+    assert not (tmp_path / "m.html").exists()
+
+
+def test_merge_refuses_missing_paths_empty_folders_and_unknown_report_kinds(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["merge", str(tmp_path / "none.json"), "--out", str(tmp_path / "m.md")]) == 2
+    assert main(["merge", str(tmp_path / "empty"), "--out", str(tmp_path / "m.md")]) == 2
+    assert main(["merge", str(tmp_path / "empty"), "--out", str(tmp_path / "m.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "none.json | does not exist" in err
+    assert "empty | is a folder with no .json files in it" in err
+    assert "--out " in err and "expected a .html or .md file in an existing folder" in err
+
+
+def test_a_corrupt_record_names_the_benchmark(tmp_path):
+    bad = tmp_path / "b.json"
+    info = {"model": "m", "backend": "torch", "precision": "fp32", "device": "cpu",
+            "artifact_bytes": 10, "latency": {"median_ms": -1}}
+    bad.write_text(json.dumps({"benchmarks": [{"name": "test_latency[m]", "extra_info": info}]}))
+    with pytest.raises(RunFileError, match=r"benchmark 0 \(test_latency\[m\]\) is not a perfsuite"):
+        read_benchmark_json(bad)
+
+
+def test_history_marks_where_the_gate_fired_in_saved_runs(virtual_suite, monkeypatch, tmp_path):
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-save-baseline").assert_outcomes(passed=2)
+    (virtual_suite.path / "runs").mkdir()
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--benchmark-json=runs/1.json")
+    monkeypatch.setenv(SPIN_MS_ENV, "5.0")
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--benchmark-json=runs/2.json")
+    out = tmp_path / "h.html"
+    assert main(["--rootdir", str(virtual_suite.path), "history", str(virtual_suite.path / "runs"),
+                 "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "the gate fired 1 times" in page and len(IMAGE.findall(page)) == 1
+    verdicts = re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', page)
+    assert verdicts[0].startswith("x1.000 ok, resolves")
+    assert verdicts[1].startswith("x2.500 REGRESSED")
+
+
+def test_history_replays_the_gate_over_a_baselines_versions_in_git(virtual_suite, monkeypatch,
+                                                                    tmp_path):
+    for name in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{name}_NAME", "perfsuite tests")
+        monkeypatch.setenv(f"GIT_{name}_EMAIL", "tests@example.invalid")
+    root = virtual_suite.path
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    for spin in ("2.0", "2.0", "5.0"):
+        monkeypatch.setenv(SPIN_MS_ENV, spin)
+        virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-machine-key=box",
+                                           "--perf-save-baseline").assert_outcomes(passed=2)
+        subprocess.run(["git", "-C", str(root), "add", "baselines"], check=True)
+        subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", f"spin {spin}"], check=True)
+    out = tmp_path / "h.html"
+    baseline = root / "baselines" / "box" / "baseline.json"
+    assert main(["--rootdir", str(root), "history", "--baseline", str(baseline),
+                 "--out", str(out)]) == 0
+    page = out.read_text()
+    verdicts = re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', page)
+    assert verdicts[0] == "first version"
+    assert verdicts[1].startswith("pass x1.000")
+    assert verdicts[2].startswith("REGRESSED x2.500 (fails above x2.")
+    assert "the gate fired 1 times" in page
+
+
+def test_history_needs_a_baseline_or_saved_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # tmp_path is no work tree
+    assert main(["history", "--out", str(tmp_path / "h.html")]) == 2
+    outside = tmp_path / "b" / "baseline.json"
+    outside.parent.mkdir()
+    outside.write_text("{}")
+    assert main(["history", "--baseline", str(outside), "--out", str(tmp_path / "h.html")]) == 2
+    err = capsys.readouterr().err
+    assert "name either --baseline FILE" in err
+    assert "git log failed" in err and "Remedy: name a baseline file inside a git work tree" in err
+
+
+@pytest.mark.parametrize("name", ["missing/report.md", "."])
+def test_report_paths_are_checked_before_the_run(tmp_path, name):
+    expected = "is a folder" if name == "." else "its folder does not exist"
+    with pytest.raises(pytest.UsageError, match=re.escape(expected)):
+        report_path(tmp_path / name)
+
+
+def test_the_suffix_picks_the_kind_and_any_other_name_gets_markdown(tmp_path):
+    """A step summary file ($GITHUB_STEP_SUMMARY) has no suffix: it gets the markdown."""
+    summary = ReportSummary("perfsuite", ("a | b",), ("check", "verdict"), (("x|y", "ok"),))
+    run = RunRecord("box", "", "", {}, ())
+    paths = [tmp_path / "step_summary_1", tmp_path / "r.htm", tmp_path / "r.HTML"]
+    assert write_reports(paths, summary, lambda: run) == []
+    assert paths[0].read_text().startswith("## perfsuite\n")
+    assert "| x\\|y | ok |" in paths[0].read_text(), "a | inside a cell is escaped"
+    assert all(p.read_text().startswith("<!DOCTYPE html>") for p in paths[1:])
+
+
+def test_a_plot_matplotlib_refuses_is_a_report_not_written_not_a_crash(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ValueError("Data cannot be log-scaled")
+
+    monkeypatch.setattr("perfsuite.report.plots.distributions", refuse)
+    run = read_benchmark_json(REPO / "docs" / "reports" / "cpu-2core.json")
+    paths = [tmp_path / "r.html", tmp_path / "r.md"]
+    errors = write_reports(paths, ReportSummary("perfsuite", ()), lambda: run)
+    assert errors == [f"{paths[0]}: ValueError: Data cannot be log-scaled (a perfsuite bug: "
+                      "please report it)"]
+    assert not paths[0].exists() and paths[1].exists(), "the other reports are still written"
+
+
+def test_an_html_report_without_matplotlib_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setattr("perfsuite.plugin_options.is_installed", lambda module: module != "matplotlib")
+    with pytest.raises(pytest.UsageError, match=r"matplotlib, which is not installed.*\n"
+                                                r"Remedy: pip install 'perfsuite\[plots\]'"):
+        report_path(tmp_path / "r.html")
+    assert report_path(tmp_path / "r.md") == tmp_path / "r.md"
+
+
+CPU_RUN = REPO / "docs" / "reports" / "cpu-2core.json"
+H100_RUN = REPO / "docs" / "reports" / "h100.json"
+
+
+def test_a_folder_of_artifacts_leaves_out_files_without_perfsuite_results(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "cpu").mkdir(parents=True)
+    shutil.copy(CPU_RUN, results / "cpu" / "perfsuite.json")
+    (results / "board" / "perfsuite.json").parent.mkdir()
+    (results / "board" / "perfsuite.json").write_text('{"benchmarks": []}')  # everything skipped
+    assert main(["merge", str(results), "--out", str(tmp_path / "m.md")]) == 0
+    captured = capsys.readouterr()
+    assert f"left out {results / 'board' / 'perfsuite.json'}: holds no perfsuite" in captured.err
+    assert "1 runs (x86-64-amd-epyc-2cpu)" in captured.out
+    named = main(["merge", str(results / "board" / "perfsuite.json"), "--out", str(tmp_path / "n.md")])
+    assert named == 2, "a file named on the command line must hold results"
+
+
+def test_out_never_replaces_a_file_perfsuite_did_not_write(tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    assert main(["merge", str(CPU_RUN), "--out", str(notes)]) == 2
+    assert notes.read_text() == "# my notes\n"
+    assert "exists and was not written by perfsuite; left as it is" in capsys.readouterr().err
+    for name in ("m.md", "m.html"):
+        for _ in range(2):  # its own report is written again
+            assert main(["merge", str(CPU_RUN), "--out", str(tmp_path / name)]) == 0
+
+
+def test_merge_and_history_see_ab_regressions(tmp_path):
+    from perfsuite.report.history import replay, run_versions
+    from perfsuite.report.merge import merged_rows
+
+    run = read_benchmark_json(CPU_RUN)
+    case = run.results[0].case.id
+    ab = dataclasses.replace(run, gate={case: "HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED"})
+    assert merged_rows([ab], run.results[0].case.model)[0][1].endswith(" REGRESSED")
+    later = dataclasses.replace(ab, when="2099-01-01T00:00:00")
+    versions = run_versions([run, later])[case]
+    assert [p.fired for p in replay(case, versions, GatePolicy())] == [False, True]
+
+
+def test_history_keeps_each_machine_to_itself():
+    from perfsuite.report.history import run_versions
+
+    series = run_versions([read_benchmark_json(CPU_RUN), read_benchmark_json(H100_RUN)])
+    assert "mobilenet_v3_small-torch-fp32 on x86-64-amd-epyc-2cpu" in series
+    assert "mobilenet_v3_small-torch-fp32 on h100-reports" in series
+    assert all(len(versions) == 1 for versions in series.values())
+
+
+def test_history_leaves_out_a_version_it_cannot_read(virtual_suite, monkeypatch, tmp_path, capsys):
+    for name in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{name}_NAME", "perfsuite tests")
+        monkeypatch.setenv(f"GIT_{name}_EMAIL", "tests@example.invalid")
+    root = virtual_suite.path
+    baseline = root / "baselines" / "box" / "baseline.json"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    baseline.parent.mkdir(parents=True)
+    baseline.write_text('{"schema": 1}')
+    subprocess.run(["git", "-C", str(root), "add", "baselines"], check=True)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-m", "old schema"], check=True)
+    virtual_suite.runpytest_subprocess(*VIRTUAL, "--perf-machine-key=box",
+                                       "--perf-save-baseline").assert_outcomes(passed=2)
+    subprocess.run(["git", "-C", str(root), "commit", "-q", "-am", "now"], check=True)
+    out = tmp_path / "h.html"
+    assert main(["--rootdir", str(root), "history", "--baseline", str(baseline),
+                 "--out", str(out)]) == 0
+    assert "left out " in capsys.readouterr().err and "schema 1" in out.read_text()
+    assert re.findall(r'<td class="text[^"]*">([^<]*)</td></tr>', out.read_text()) == ["first version"]
+
+
+def test_a_report_summary_that_fails_is_a_report_not_written(tmp_path):
+    from types import SimpleNamespace
+
+    from perfsuite.errors import ConfigError
+    from perfsuite.report.files import report_files
+
+    def summary(run):
+        raise ConfigError("pytest_perfsuite_machine_key returned 'bad key/..' | not a name")
+
+    comparison = SimpleNamespace(report_summary=summary, notes=[])
+    assert report_files(tmp_path, (tmp_path / "r.md",), None, comparison, None, dict) is False
+    assert comparison.notes == ["ERROR: report NOT written: pytest_perfsuite_machine_key "
+                                "returned 'bad key/..' | not a name."]
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_names_from_files_cannot_inject_markup_into_the_page():
+    from perfsuite.report.html import run_page
+    from perfsuite.report.merge import merged_page
+
+    run = read_benchmark_json(CPU_RUN)
+    hostile = '<img src="https://example.invalid/x.png" onerror="alert(1)">'
+    results = tuple(dataclasses.replace(r, case=dataclasses.replace(r.case, model=hostile))
+                    for r in run.results)
+    run = dataclasses.replace(run, machine=hostile, results=results, environment={hostile: hostile})
+    summary = ReportSummary(hostile, (hostile,), ("check", "verdict"), ((hostile, "ok"),))
+    for page in (run_page(run, summary), merged_page([run])):
+        assert hostile not in page and "https://example.invalid" in page  # only as escaped text
+        assert page.count("<img") == len(IMAGE.findall(page)), "every image is an embedded plot"
+        assert "&lt;img src=&quot;https://example.invalid/x.png&quot;" in page
