@@ -82,7 +82,7 @@ class AbComparison:
             except (SideError, SideStopped) as exc:
                 ab.failures[size_name(record.name)] = ab.side_failed(exc)
                 return []
-            return [replace(judge_size(f"{record.name} {key}", value, old[key], policy),
+            return [replace(judge_size(f"{record.name} {key}", int(value), old[key], policy),
                             against=ab.label)
                     for key, value in sorted(record.values.items()) if key in old]
         case = record.case

@@ -1,9 +1,9 @@
 """BaselineComparison: one pytest run against this machine's baseline.
 
-It finds the baseline (machine key, file), checks each test item's measurements against it with
-the decisions in gate.py, writes recordings through baselines.py, and says what happened (summary
-lines, markdown report). The run's options arrive as one frozen GateOptions, parsed once by the
-plugin; it lives in config.stash.
+It finds the baseline (the machine's key, its file), judges the records each test item made
+against it with the decisions in gate/decide.py, writes recordings through gate/store.py, and
+says what happened (summary lines, and the summary record the reports render). The run's
+options arrive as one frozen GateOptions, parsed once by the plugin.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class GateOptions:
     add_recording: bool = False
     compare: bool = False  # --benchmark-compare: a baseline must exist; identity changes fail
     allow_env_change: bool = False
-    report_paths: tuple[Path, ...] = ()  # --perf-report, written by report_files.py
+    report_paths: tuple[Path, ...] = ()  # --perf-report, written by report/files.py
     machine_key: str | None = None  # --perf-machine-key or PERFSUITE_MACHINE_KEY
     gate: bool = True  # False under --benchmark-compare=NUM: pytest-benchmark's store decides
 
@@ -219,7 +219,7 @@ class BaselineComparison:
             return [mismatch]
         if record.kind == "size":
             old_sizes = baseline.sizes[record.name]
-            return [judge_size(f"{record.name} {key}", value, old_sizes[key], policy)
+            return [judge_size(f"{record.name} {key}", int(value), old_sizes[key], policy)
                     for key, value in sorted(record.values.items()) if key in old_sizes]
         if record.kind == "drift":
             old_drift, drift = baseline.drift[record.name], record.values

@@ -11,7 +11,7 @@ until the counter moves, at both ends, and those calls count.
 
 The energy window (`measure_energy`): trials of back-to-back inferences, each trial at least
 `trial_seconds` long, synchronised at both ends; energy per inference is the trial's joules over
-its inference count. Per-trial figures let the gate treat energy like latency (gate.py).
+its inference count. Per-trial figures let the gate treat energy like latency (gate/decide.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The reports' plots, drawn with matplotlib's object API (no pyplot state, no display) and
 returned as PNG bytes for embedding. matplotlib is imported on first use (`perfsuite[plots]`).
 
-Every function takes plain labels and numbers: what to plot is decided by html_report.py.
+Every function takes plain labels and numbers: what to plot is decided by report/html.py.
 """
 
 from __future__ import annotations

@@ -349,7 +349,7 @@ def test_a_failing_git_archive_is_a_usage_error_with_gits_words(pytester, tmp_pa
 
 BROKEN_WORKER = """#!/bin/sh
 case "$2" in
-  *ab_worker*) echo "libcudart.so.12: cannot open shared object file" >&2; exit 3 ;;
+  *ab.worker*) echo "libcudart.so.12: cannot open shared object file" >&2; exit 3 ;;
 esac
 "{python}" "$@"
 exit $?

@@ -136,10 +136,10 @@ def test_onnxruntime_availability_names_the_extra(monkeypatch):
 
 # -- torch eager -------------------------------------------------------------------------------
 def test_torch_availability_says_what_to_install(monkeypatch):
-    assert torch_eager.torch_available() == (True, "")
+    assert device_checks.torch_available() == (True, "")
     assert TorchEagerBackend().available() == (True, "")
-    monkeypatch.setattr(torch_eager, "is_installed", lambda name: name != "torch")
-    assert torch_eager.torch_available() == (False, "torch is not installed (pip install torch)")
+    monkeypatch.setattr(device_checks, "is_installed", lambda name: name != "torch")
+    assert device_checks.torch_available() == (False, "torch is not installed (pip install torch)")
 
 
 @pytest.mark.parametrize(("precision", "dtype"), [("fp32", torch.float32), ("fp16", torch.float16),
