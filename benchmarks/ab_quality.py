@@ -37,7 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perfsuite.gate.decide import GatePolicy  # noqa: E402
+from perfsuite.config.gate_policy import GatePolicy  # noqa: E402
 from perfsuite.measure.paired import PairedTrials, decide, judge_pairs  # noqa: E402
 
 FACTORY = """

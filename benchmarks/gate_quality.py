@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_latency, sample_cv
+from perfsuite.config.gate_policy import GatePolicy
+from perfsuite.gate.decide import GateVerdict, judge_latency, sample_cv
 from perfsuite.gate.store import LatencyRecording
 from perfsuite.measure.latency_stats import LatencyStats
 

@@ -12,7 +12,7 @@ import pluggy
 import pytest
 
 if TYPE_CHECKING:
-    from perfsuite.gate.decide import GatePolicy
+    from perfsuite.config.gate_policy import GatePolicy
     from perfsuite.machine.fingerprint import MachineFingerprint
 
 hookspec = pluggy.HookspecMarker("pytest")

@@ -11,9 +11,10 @@ from dataclasses import replace
 
 import pytest
 
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.settings import GateConfig
 from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
-from perfsuite.gate.decide import GatePolicy, GateVerdict, judge_drift, judge_size
+from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.settings import GateConfig
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate.decide import (
     HOW_TO_QUIETEN,
-    GatePolicy,
     GateVerdict,
     judge_drift,
     judge_energy,

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.errors import PerfsuiteError
-from perfsuite.gate.decide import GatePolicy, judge_latency
+from perfsuite.gate.decide import judge_latency
 from perfsuite.gate.store import BaselineError, LatencyRecording, load_baseline
 from perfsuite.git import GitError, git
 from perfsuite.report import plots

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from perfsuite import plugin
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.settings import (
     OnnxConfig,
     SuiteConfig,
@@ -17,7 +18,6 @@ from perfsuite.config.settings import (
     TimingConfig,
     configuration_keys,
 )
-from perfsuite.gate.decide import GatePolicy
 from perfsuite.gate.summary import GATE_WORDS
 from perfsuite.measure.latency_stats import WARNING_LABELS
 

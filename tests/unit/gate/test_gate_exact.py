@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.gate.decide import (
-    GatePolicy,
     GateVerdict,
     Noise,
     StatisticCheck,

@@ -10,7 +10,8 @@ from pathlib import Path
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from perfsuite.gate.decide import GatePolicy, judge_drift, judge_latency, judge_size
+from perfsuite.config.gate_policy import GatePolicy
+from perfsuite.gate.decide import judge_drift, judge_latency, judge_size
 from perfsuite.gate.store import (
     Baseline,
     BaselineError,

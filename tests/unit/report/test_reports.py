@@ -14,7 +14,7 @@ import torch  # noqa: F401  (imported before pytester's runs change the environm
 from tiny_models import SPIN_MS_ENV, TINY_CONFIG, VIRTUAL_CLOCK_ENV
 
 from perfsuite.cli import main
-from perfsuite.gate.decide import GatePolicy
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.plugin_options import report_path
 from perfsuite.report.files import write_reports
