@@ -29,11 +29,10 @@ from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.gate.ab_gate import AbComparison
 from perfsuite.gate.baseline_gate import BaselineComparison, GateOptions
 from perfsuite.gate.protocol import Gate
-from perfsuite.machine.fingerprint import MACHINE_KEY_ENV
 from perfsuite.machine.identity import MachineIdentity
 from perfsuite.machine.sysroot import system_files
 from perfsuite.models.torch_model import torchvision_classifiers
-from perfsuite.plugin_options import ab_requested, cli_overrides, gate_options, refuse_with_ab
+from perfsuite.plugin_options import ab_requested, add_options, cli_overrides, gate_options, refuse_with_ab
 from perfsuite.progress import terminal_progress
 from perfsuite.report.files import report_files
 from perfsuite.report.text import results_table, wrapped
@@ -70,50 +69,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("perfsuite", "perfsuite performance suite")
-    group.addoption("--perf-models", metavar="NAMES",
-                    help="comma-separated configured model names to run (default: all)")
-    group.addoption("--perf-backends", metavar="NAMES",
-                    help=f"comma-separated backends: {', '.join(BACKEND_TYPES)}")
-    group.addoption("--perf-precisions", metavar="NAMES",
-                    help="comma-separated precisions: fp32, fp16, bf16")
-    group.addoption("--perf-device", metavar="DEVICE",
-                    help="cpu, cuda or auto (cuda when torch sees a GPU)")
-    group.addoption("--perf-rounds", metavar="N", type=int,
-                    help="timed rounds per benchmark (overrides [tool.perfsuite.timing] rounds)")
-    group.addoption("--perf-save-baseline", action="store_true",
-                    help="record this run as the baseline of this machine (replaces it)")
-    group.addoption("--perf-add-recording", action="store_true",
-                    help="add this run's latency to this machine's baseline as one more "
-                         "recording (the gate learns between-run noise from recordings)")
-    group.addoption("--perf-machine-key", metavar="KEY",
-                    help=f"baseline key of this machine (default: derived from the hardware; "
-                         f"env {MACHINE_KEY_ENV})")
-    group.addoption("--perf-allow-env-change", action="store_true",
-                    help="gate even when software versions or the recorded machine key differ "
-                         "from the baseline's")
-    group.addoption("--perf-report", metavar="PATH", action="append", default=[],
-                    help="write a report at the end of the run: PATH.md a markdown summary "
-                         "(machine, baseline, verdicts), PATH.html a page with plots "
-                         "(perfsuite[plots]); repeat for both")
-    group.addoption("--perf-suite", choices=("auto", "on", "only", "off"), default="auto",
-                    help="run the suite shipped with perfsuite: auto (default: when "
-                         "[tool.perfsuite] configures this repository and no test paths are "
-                         "given), on (also with test paths), only (it alone), off")
-    group.addoption("--perf-ab", metavar="REF",
-                    help="A/B: measure REF's models (any git revision) and this tree's in "
-                         "alternating trials in this run, each side in its own worker process, "
-                         "and gate on the paired ratios")
-    group.addoption("--perf-ab-python", metavar="PATH",
-                    help="A/B across environments: run the base side's worker under this "
-                         "Python interpreter or virtualenv folder (REF defaults to this tree "
-                         "when --perf-ab is not given)")
-    group.addoption("--perf-preflight", choices=("auto", "warn", "skip", "fail"),
-                    help="when a pre-flight check fails (clocks, power mode, heat, load): fail "
-                         "or skip the latency benchmarks, or warn; auto (default): fail when "
-                         "CI is set, else warn")
-    group.addoption("--perf-benchmark-table", action="store_true",
-                    help="also print pytest-benchmark's own table for perfsuite's benchmarks")
+    add_options(parser)
 
 
 @contextlib.contextmanager
