@@ -69,13 +69,14 @@ MUTATE[backends]="perfsuite/backends/*"
 TESTS[backends]="unit/backends/tensorrt/test_tensorrt.py unit/backends/tensorrt/test_tensorrt_defects.py unit/backends/tensorrt/test_tensorrt_rtx.py unit/backends/tensorrt/test_trtexec.py unit/backends/tensorrt/test_trtexec_runner.py
   e2e/test_torch_worker.py unit/backends/test_torch_worker_runner.py unit/measure/test_gpu_timing.py unit/models/test_cache.py unit/test_lazy.py unit/run/test_perf_run.py
   unit/report/test_report.py unit/config/test_config.py unit/machine/test_cuda_on_cpu.py unit/backends/test_runners_exact.py unit/backends/tensorrt/test_tensorrt_pycuda.py
-  unit/backends/tensorrt/test_tensorrt_engine_exact.py"
+  unit/backends/tensorrt/test_tensorrt_engine_exact.py e2e/test_trtexec_e2e.py e2e/test_tensorrt_e2e.py
+  e2e/test_tensorrt_rtx_e2e.py e2e/test_config_e2e.py"
 MUTATE[readers]="perfsuite/machine/nvml.py perfsuite/machine/jetson.py perfsuite/machine/jetson_boards.py perfsuite/machine/sysroot.py"
 TESTS[readers]="unit/machine/test_nvml.py unit/machine/test_machine.py unit/machine/test_jetson.py unit/machine/test_jetson_boards.py
   unit/test_hostile_inputs.py unit/machine/test_cpu_load.py unit/machine/test_readers_exact.py"
 MUTATE[gate]="perfsuite/gate/decide.py perfsuite/measure/paired.py"
 TESTS[gate]="unit/gate/test_gate.py e2e/test_ab.py unit/gate/test_properties.py unit/test_reference.py unit/config/test_config.py
-  unit/measure/test_paired_exact.py unit/gate/test_gate_exact.py"
+  unit/measure/test_paired_exact.py unit/gate/test_gate_exact.py e2e/test_config_e2e.py"
 
 # --- 1. the tool ----------------------------------------------------------------------------
 VENV=$WORK/venv

@@ -133,6 +133,22 @@ def test_unit_test_folders_mirror_the_packages():
     assert not stray, f"tests/unit folders that name no package of perfsuite: {stray}"
 
 
+def test_unit_tests_run_no_pytest():
+    """pytest's own end-to-end runs (pytester) live in tests/e2e/."""
+    def runs_pytest(path: Path) -> bool:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.arg) and node.arg == "pytester":
+                return True
+            if isinstance(node, ast.Attribute) and node.attr.startswith("runpytest"):
+                return True
+        return False
+
+    tests = REPO / "tests" / "unit"
+    running = sorted(p.relative_to(REPO).as_posix() for p in tests.rglob("test_*.py")
+                     if runs_pytest(p))
+    assert not running, f"unit-test files that run pytest (move those tests to tests/e2e/): {running}"
+
+
 def test_the_checks_catch_what_they_are_for(tmp_path):
     """The reading of imports sees a relative import, a submodule import and a package import."""
     (tmp_path / "perfsuite" / "a").mkdir(parents=True)

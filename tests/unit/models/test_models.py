@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -99,24 +96,6 @@ def test_factory_imports_from_its_search_path_and_leaves_sys_path(tmp_path):
                         search_path=(tmp_path,))
     with pytest.raises(ModelError, match=f"Remedy: put the module in {tmp_path}"):
         build_model(missing)
-
-
-def test_plain_pytest_console_script_finds_a_factory_beside_pyproject(pytester, monkeypatch,
-                                                                      tmp_path):
-    """`pytest` (the console script) puts no user folder on sys.path, unlike `python -m pytest`,
-    and the shipped suite's folder is not where the factory lives."""
-    from tiny_models import TINY_CONFIG
-
-    repo = Path(__file__).resolve().parents[3]
-    pytester.makefile(".toml", pyproject=TINY_CONFIG.replace("tiny_models:", "user_factory:"))
-    shutil.copy(repo / "tests" / "tiny_models.py", pytester.path / "user_factory.py")
-    monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PYTHONPATH", raising=False)  # pytester.run would add its folder here
-    script = Path(sys.executable).with_name("pytest")
-    done = subprocess.run([str(script), "-p", "no:cacheprovider", "-q", "-k", "test_size"],
-                          cwd=pytester.path, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert "1 passed" in done.stdout
 
 
 class _TextClassifier(torch.nn.Module):
