@@ -47,3 +47,15 @@ class CacheError(PerfsuiteError):
 
 class InternalError(Exception):
     """A bug in perfsuite itself, never the user's input. Deliberately not a PerfsuiteError."""
+
+
+class SideError(PerfsuiteError):
+    """--perf-ab: one request failed on a side (its model does not build, say); the worker goes on."""
+
+    def __init__(self, message: str, label: str = "") -> None:
+        super().__init__(message)
+        self.label = label  # the side's
+
+
+class SideStopped(PerfsuiteError):
+    """--perf-ab: a side's worker is gone: crashed, exited or stopped after a time-out."""

@@ -13,11 +13,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from perfsuite.backends.base import CaseSpec
 from perfsuite.measure.agreement import Drift
 from perfsuite.measure.energy import EnergyStats
 from perfsuite.measure.latency_stats import LatencyStats, positive
 from perfsuite.measure.paired import PairedTrials
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """One measured combination; keys tables, results and (later) baselines."""
+
+    model: str
+    backend: str
+    precision: str
+    device: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-{self.backend}-{self.precision}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 
 from perfsuite.errors import InternalError, PerfsuiteError
 from perfsuite.lazy import register_extras
+from perfsuite.results import CaseSpec
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -54,20 +55,6 @@ class BackendOptions:
     ort_spinning: bool = True  # ONNX Runtime's threads spin between runs (off under --perf-ab)
     cache: Any = None  # the ArtifactCache engines are stored in
     progress: Callable[[str], None] = field(default=lambda message: None)
-
-
-@dataclass(frozen=True)
-class CaseSpec:
-    """One measured combination; keys tables, results and (later) baselines."""
-
-    model: str
-    backend: str
-    precision: str
-    device: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.model}-{self.backend}-{self.precision}"
 
 
 class ModelArtifacts(ABC):

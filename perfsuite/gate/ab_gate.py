@@ -12,17 +12,47 @@ from dataclasses import replace
 import pytest
 
 from perfsuite.config.gate_policy import GatePolicy
-from perfsuite.config.settings import GateConfig
+from perfsuite.config.settings import GateConfig, SuiteConfig
+from perfsuite.errors import SideError, SideStopped
 from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
 from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs
-from perfsuite.results import ItemRecord, RunResults
-from perfsuite.run.ab.process import SideError, SideStopped
-from perfsuite.run.ab.sides import AbSides
+from perfsuite.results import CaseSpec, ItemRecord, RunResults
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
+
+
+class SideState(typing.Protocol):
+    stopped: str  # why the side cannot go on ('' while it can)
+
+
+class RefSides(typing.Protocol):
+    """What the A/B gate asks of the run's two sides (perfsuite.run.ab.sides.RefSides): REF's
+    label, configuration and cases, its sizes and drift, and what could not be compared."""
+
+    label: str
+    base_config: SuiteConfig
+    failures: dict[str, str]  # case id or size/drift name -> why not compared
+
+    @property
+    def base(self) -> SideState: ...
+
+    @property
+    def current(self) -> SideState: ...
+
+    def case_params(self) -> list[tuple[str, str, str]]: ...
+
+    def configures(self, model: str, backend: str, precision: str) -> bool: ...
+
+    def sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]: ...
+
+    def drift(self, case: CaseSpec) -> dict[str, float] | None: ...
+
+    def side_failed(self, error: Exception) -> str: ...
+
+    def describe_sides(self) -> list[str]: ...
 
 
 class AbComparison:
@@ -32,7 +62,7 @@ class AbComparison:
         self.settings = settings
         self.config = config  # for the policy hooks only
         self.fp16_onnx = fp16_onnx  # whether sizes include fp16 ONNX files (on both sides)
-        self.sides: AbSides | None = None  # the two sides' workers, once started (attach)
+        self.sides: RefSides | None = None  # the two sides' workers, once started (attach)
         self.verdicts: list[Verdict] = []
         self.decisions: dict[str, PairedVerdict] = {}
         self.notes: list[str] = []
@@ -41,7 +71,7 @@ class AbComparison:
     def judging(self) -> bool:
         return True
 
-    def attach(self, sides: AbSides) -> None:
+    def attach(self, sides: RefSides) -> None:
         """The sides REF's numbers come from (sizes and drift are asked of REF's worker)."""
         self.sides = sides
 

@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.config.settings import SuiteConfig
-from perfsuite.errors import CacheError, PerfsuiteError
+from perfsuite.errors import (  # noqa: F401 (SideError, SideStopped: this module's errors)
+    CacheError,
+    PerfsuiteError,
+    SideError,
+    SideStopped,
+)
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.progress import HEARTBEAT_ENV, Progress, heartbeat_seconds
 from perfsuite.run.ab.wire import BOOT, receive, send
@@ -30,18 +35,6 @@ from perfsuite.run.ab.wire import BOOT, receive, send
 STDERR_LINES = 12
 REAP_S = 30.0  # the longest the run waits for a killed worker to go
 WAKE_S = 0.25  # the longest a wait for a worker blocks without looking at signals
-
-
-class SideError(PerfsuiteError):
-    """One request failed on a side (its model does not build, say); the worker goes on."""
-
-    def __init__(self, message: str, label: str = "") -> None:
-        super().__init__(message)
-        self.label = label  # the side's
-
-
-class SideStopped(PerfsuiteError):
-    """The side's worker is gone: crashed, exited or stopped after a time-out."""
 
 
 @dataclass(frozen=True)
