@@ -59,3 +59,7 @@ class SideError(PerfsuiteError):
 
 class SideStopped(PerfsuiteError):
     """--perf-ab: a side's worker is gone: crashed, exited or stopped after a time-out."""
+
+
+class CliError(PerfsuiteError):
+    """A mistake in how `perfsuite` was called or in what it found; exit status 2."""

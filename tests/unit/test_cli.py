@@ -34,13 +34,13 @@ def test_init_names_a_dotted_factory_after_its_last_module(tmp_path):
 
 
 def test_init_writes_the_precisions_this_machine_computes_natively(tmp_path, monkeypatch):
-    import perfsuite.cli
+    import perfsuite.init_command
 
     fake = tmp_path / "sys"
     (fake / "proc").mkdir(parents=True)
     (fake / "proc/cpuinfo").write_text("processor : 0\nflags : fpu sse avx2 avx512f\n")
     monkeypatch.setenv("PERFSUITE_SYSFS_ROOT", str(fake))
-    monkeypatch.setattr(perfsuite.cli, "cuda_capability", lambda: None)
+    monkeypatch.setattr(perfsuite.init_command, "cuda_capability", lambda: None)
     repo = tmp_path / "repo"
     repo.mkdir()
     assert main(["--rootdir", str(repo), "init", "--no-workflow"]) == 0

@@ -92,13 +92,13 @@ def test_init_checks_the_workflow_folder_before_writing_anything(tmp_path, capsy
 
 def test_init_on_a_read_only_filesystem_is_a_clean_error(tmp_path, capsys, monkeypatch):
     """As root, permissions do not stop a write; a read-only mount does (EROFS), here faked."""
-    import perfsuite.cli
+    import perfsuite.init_command
 
     def read_only(path, text):
         raise OSError(30, "Read-only file system", str(path))
 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n')
-    monkeypatch.setattr(perfsuite.cli, "atomic_write_text", read_only)
+    monkeypatch.setattr(perfsuite.init_command, "atomic_write_text", read_only)
     assert _init(tmp_path, "--factory", "models:build") == 2
     assert "cannot be written (Read-only file system); left as it was" in _no_traceback(capsys)
     assert (tmp_path / "pyproject.toml").read_text() == '[project]\nname = "mine"\n'
