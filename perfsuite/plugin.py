@@ -24,7 +24,8 @@ from perfsuite.config.benchmark_options import (
     refusals,
     take_compare,
 )
-from perfsuite.config.settings import SuiteConfig, load_config, policy_changes
+from perfsuite.config.parts import policy_changes
+from perfsuite.config.settings import SuiteConfig, load_config
 from perfsuite.errors import BackendUnavailable, PerfsuiteError
 from perfsuite.gate.ab_gate import AbComparison
 from perfsuite.gate.baseline_gate import BaselineComparison, GateOptions

@@ -15,27 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.config.model_table import MODEL_KEYS, parse_models
-from perfsuite.config.parts import (  # noqa: F401 (the parts are importable from here too)
+from perfsuite.config.parts import (
     AB_KEYS,
     AGREEMENT_KEYS,
     CALL_S,
-    DEFAULT_MAX_REL_L2,
-    DEFAULT_PROPERTY_REL_L2,
-    DEFAULT_TOLERANCES,
     DEVICES,
-    EXPORTERS,
     GATE_KEYS,
-    MAX_PAIRS,
     MAX_ROUNDS,
-    MAX_SECONDS,
-    MAX_TRIALS,
     ONNX_KEYS,
-    POLICY_KEYS,
     PRECISION_KEYS,
     PRECISIONS,
     TENSORRT_KEYS,
     TIMING_KEYS,
-    TOO_NOISY,
     TORCH_KEYS,
     AbConfig,
     AgreementConfig,
@@ -50,7 +41,6 @@ from perfsuite.config.parts import (  # noqa: F401 (the parts are importable fro
     parse_tensorrt,
     parse_timing,
     parse_torch_python,
-    policy_changes,
 )
 from perfsuite.config.preflight_policy import ON_FAILURE, PREFLIGHT_KEYS, PreflightConfig, parse_preflight
 from perfsuite.config.validate import (

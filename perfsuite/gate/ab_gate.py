@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 
 from perfsuite.config.gate_policy import GatePolicy
-from perfsuite.config.settings import GateConfig, SuiteConfig
+from perfsuite.config.parts import GateConfig
+from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import SideError, SideStopped
 from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
 from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from perfsuite.config.gate_policy import GatePolicy
-from perfsuite.config.settings import GateConfig
+from perfsuite.config.parts import GateConfig
 from perfsuite.errors import PerfsuiteError
 from perfsuite.gate.decide import (
     HOW_TO_QUIETEN,

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfsuite.backends.base import CaseSpec, Runner, ToolTimings
-from perfsuite.config.settings import AbConfig, TimingConfig
+from perfsuite.config.parts import AbConfig, TimingConfig
+from perfsuite.errors import SideError, SideStopped
 from perfsuite.lazy import require
 from perfsuite.machine.monitor import RunMonitor
 from perfsuite.measure.agreement import Drift
@@ -28,7 +29,6 @@ from perfsuite.measure.paired import PairedTrials, alternate
 from perfsuite.measure.timing import cuda_event_samples, warm_up
 from perfsuite.progress import Progress, RoundCounter, rounds_every_s, step
 from perfsuite.results import CaseResult, encode_case_result
-from perfsuite.run.ab.process import SideError, SideStopped
 from perfsuite.run.ab.sides import AbSides
 
 

@@ -11,13 +11,8 @@ import pytest
 
 from perfsuite import plugin
 from perfsuite.config.gate_policy import GatePolicy
-from perfsuite.config.settings import (
-    OnnxConfig,
-    SuiteConfig,
-    TensorRTConfig,
-    TimingConfig,
-    configuration_keys,
-)
+from perfsuite.config.parts import OnnxConfig, TensorRTConfig, TimingConfig
+from perfsuite.config.settings import SuiteConfig, configuration_keys
 from perfsuite.gate.summary import GATE_WORDS
 from perfsuite.measure.latency_stats import WARNING_LABELS
 

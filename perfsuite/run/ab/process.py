@@ -22,12 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from perfsuite.config.settings import SuiteConfig
-from perfsuite.errors import (  # noqa: F401 (SideError, SideStopped: this module's errors)
-    CacheError,
-    PerfsuiteError,
-    SideError,
-    SideStopped,
-)
+from perfsuite.errors import CacheError, PerfsuiteError, SideError, SideStopped
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.progress import HEARTBEAT_ENV, Progress, heartbeat_seconds
 from perfsuite.run.ab.wire import BOOT, receive, send

@@ -15,14 +15,12 @@ from typing import Any
 
 from perfsuite.backends.base import CaseSpec
 from perfsuite.config.settings import SuiteConfig
-from perfsuite.errors import PerfsuiteError
+from perfsuite.errors import PerfsuiteError, SideError, SideStopped
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.torch_model import import_folders
 from perfsuite.progress import Progress
 from perfsuite.run.ab.process import (
-    SideError,
     SideSpec,
-    SideStopped,
     WorkerSide,
     harness,
     timing_core,
