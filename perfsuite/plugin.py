@@ -134,6 +134,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     perf test fails it with its message (no traceback); a backend that cannot run skips it."""
     perf = item.config.stash[RUN_KEY]
     perf.take_item_records()
+    ab = item.config.stash[AB_KEY]
+    if ab is not None:  # the A/B pairs stop at the limits this item is judged at
+        perf.ab_rule = lambda name, statistic: ab.stopping_rule(name, statistic,
+                                                                _marker_limits(item), perf.config.ab)
     uses_perf = any(name in getattr(item, "fixturenames", ()) for name in (*_PERF_FIXTURES, "perf"))
     skip = failure = None
     try:
@@ -153,16 +157,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     records = perf.take_item_records()
     gate = item.config.stash[GATE_KEY]
     if records and gate.judging:
-        marker = item.get_closest_marker("perf_gate")
         try:
-            limits = policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
-            failures = gate.judge(records, limits)
+            failures = gate.judge(records, _marker_limits(item))
         except PerfsuiteError as exc:
             pytest.fail(str(exc), pytrace=False)
         _note_verdicts(item, gate.gate_cells(), records)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
     return outcome
+
+
+def _marker_limits(item: pytest.Item) -> dict[str, float] | None:
+    """The item's perf_gate marker's limits (None without one); PerfsuiteError when bad."""
+    marker = item.get_closest_marker("perf_gate")
+    return policy_changes(marker.kwargs, "perf_gate marker ") if marker else None
 
 
 def _note_verdicts(item: pytest.Item, cells: dict[str, str], records: list[Any]) -> None:
@@ -275,7 +283,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
                                 "benchmarks:\n  " + "\n  ".join(refused))
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
-        config.stash[GATE_KEY].prepare()
+        config.stash[GATE_KEY].prepare(sum(
+            "benchmark" in getattr(item, "fixturenames", ()) for item in items
+            if item.nodeid in perf_items))
     ab = config.stash[AB_KEY]
     if ab is not None:
         perf = config.stash[RUN_KEY]

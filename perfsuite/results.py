@@ -118,7 +118,8 @@ def encode_case_result(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
     if result.paired:  # --perf-ab: the pairs the verdicts are made from
         info["paired"] = [{"statistic": trials.statistic,
                            "base_trial_medians_ms": list(trials.base_ms),
-                           "current_trial_medians_ms": list(trials.current_ms)}
+                           "current_trial_medians_ms": list(trials.current_ms),
+                           "stopped": trials.stopped, "bound": trials.bound}
                           for trials in result.paired]
     return info
 
@@ -134,7 +135,8 @@ def decode_case_result(info: Mapping[str, Any]) -> CaseResult:
                    _ranged(info, "cosine", -1.000001, 1.000001), _ranged(info, "top1_agreement", 0.0, 1.0))
              if "rel_l2" in info else None)
     paired = tuple(PairedTrials(str(p["statistic"]), tuple(map(float, p["base_trial_medians_ms"])),
-                                tuple(map(float, p["current_trial_medians_ms"])))
+                                tuple(map(float, p["current_trial_medians_ms"])), (), (),
+                                str(p.get("stopped", "")), int(p.get("bound", 0)))
                    for p in _list(info, "paired"))
     return CaseResult(
         case, int(info["artifact_bytes"]), stats["latency"], stats["gpu_latency"],

@@ -12,6 +12,8 @@ BUILDS_FILE_ENV = "PERFSUITE_TEST_BUILDS_FILE"
 
 
 SPIN_MS_ENV = "PERFSUITE_TEST_SPIN_MS"  # a fixed, exact amount of extra work per forward
+# "EVERY:MS": every EVERY-th call of the spin takes MS milliseconds instead (a tail-only change)
+TAIL_ENV = "PERFSUITE_TEST_TAIL"
 COPIES_ENV = "PERFSUITE_TEST_COPIES"  # an ensemble of N copies: N times the parameters
 # Set: the spin advances `virtual_clock` instead of burning CPU time, so a benchmark timed with
 # `--benchmark-timer=tiny_models.virtual_clock` measures exactly the spin, whatever the load.
@@ -39,10 +41,16 @@ class Spin(nn.Module):
         self.ms = ms
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ms = self.ms
+        tail = os.environ.get(TAIL_ENV)
+        if tail:
+            every, slow_ms = tail.split(":")
+            self.calls = getattr(self, "calls", 0) + 1
+            ms = float(slow_ms) if self.calls % int(every) == 0 else ms
         if os.environ.get(VIRTUAL_CLOCK_ENV):
-            _virtual_seconds[0] += self.ms / 1e3
+            _virtual_seconds[0] += ms / 1e3
             return x
-        end = time.perf_counter() + self.ms / 1e3
+        end = time.perf_counter() + ms / 1e3
         while time.perf_counter() < end:
             pass
         return x

@@ -3,7 +3,11 @@ the pytest_perfsuite_gate_policy hook); perfsuite.gate.decide applies them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from statistics import NormalDist
+
+CHECKS_PER_BENCHMARK = 4  # the latency statistics a benchmark can fail on: median and p90 of
+# GPU compute and of end to end
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,29 @@ class GatePolicy:
     # on a CPU), which the pairs of one run cannot see
     ab_e2e_min_increase: float = 0.03
     energy_max_increase: float = 0.05  # the rise of energy per inference that must be caught
+    # a tail percentile of the end-to-end calls (90, 99, ...) gated by its distribution-free
+    # bounds at tail_max_increase (perfsuite.measure.tail); 0: not gated
+    tail_percentile: float = 0.0
+    # the share of unchanged whole runs allowed to flag anything: with many benchmarks each
+    # check's bar is raised (Bonferroni over the run's checks; at_scale); 0: per check only
+    run_false_alarms: float = 0.01
+
+    def at_scale(self, benchmarks: int) -> GatePolicy:
+        """This policy for a run of `benchmarks` latency benchmarks: `noise_k` raised so that
+        the run's checks together flag an unchanged run at most `run_false_alarms` of the time
+        (normal noise; never below the configured noise_k); with one benchmark, as configured."""
+        if not self.run_false_alarms or benchmarks <= 1:
+            return self
+        per_check = self.run_false_alarms / (benchmarks * CHECKS_PER_BENCHMARK)
+        return replace(self, noise_k=max(self.noise_k, NormalDist().inv_cdf(1 - per_check)))
+
+    def ab_confidence(self, benchmarks: int) -> float:
+        """The confidence of the final A/B interval in a run of `benchmarks` latency benchmarks:
+        99%, or more where the run's budget `run_false_alarms` asks (one deciding check a
+        benchmark; half the budget for the final look, half for the early ones)."""
+        if not self.run_false_alarms or benchmarks <= 1:
+            return 0.99
+        return max(0.99, 1 - self.run_false_alarms / (2 * benchmarks))
 
     def ab_limit(self, statistic: str) -> float:
         """The A/B practical limit of `statistic` ('gpu' or 'e2e')."""

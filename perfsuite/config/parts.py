@@ -51,7 +51,9 @@ class TimingConfig:
 class AbConfig:
     """--perf-ab: how the base and the current side alternate."""
 
-    pairs: int = 150  # ABBA pairs of trials per latency benchmark
+    pairs: int = 150  # ABBA pairs of trials per latency benchmark, at most
+    min_pairs: int = 30  # the first look at whether the answer is clear (= pairs: no early stop)
+    block_pairs: int = 10  # pairs between looks
     rounds_per_trial: int = 1  # timed calls per side per trial
     gpu_rounds_per_trial: int = 5  # GPU-compute trials: back-to-back calls, their median
     worker_timeout_s: float = 900.0  # a side's worker silent longer than this is stopped
@@ -98,7 +100,8 @@ MAX_TRIALS = 1000
 MAX_PAIRS = 100_000
 MAX_SECONDS = 3600.0
 TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
-AB_KEYS = {"pairs", "rounds_per_trial", "gpu_rounds_per_trial", "worker_timeout_s"}
+AB_KEYS = {"pairs", "min_pairs", "block_pairs", "rounds_per_trial", "gpu_rounds_per_trial",
+           "worker_timeout_s"}
 TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
 TORCH_KEYS = {"python"}
 ONNX_KEYS = {"exporter", "opset"}
@@ -130,9 +133,17 @@ def parse_timing(table: Any, where: str) -> TimingConfig:
 def parse_ab(table: Any, where: str) -> AbConfig:
     check_keys(table, AB_KEYS, where)
     base = AbConfig()
+    pairs = check_int(table.get("pairs", base.pairs), f"{where}pairs", 20, MAX_PAIRS, 4 * CALL_S)
+    min_pairs = check_int(table.get("min_pairs", min(base.min_pairs, pairs)), f"{where}min_pairs",
+                          20, MAX_PAIRS)
+    if min_pairs > pairs:
+        raise ConfigError(f"{where}min_pairs | {min_pairs} is more than pairs = {pairs}: the "
+                          f"first look comes before the last pair; set min_pairs <= pairs "
+                          f"(min_pairs = pairs turns early stopping off).")
     return AbConfig(
-        pairs=check_int(table.get("pairs", base.pairs), f"{where}pairs", 20, MAX_PAIRS,
-                        4 * CALL_S),
+        pairs=pairs, min_pairs=min_pairs,
+        block_pairs=check_int(table.get("block_pairs", base.block_pairs), f"{where}block_pairs",
+                              1, MAX_PAIRS),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
                                    f"{where}rounds_per_trial", 1, MAX_TRIALS),
         gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",
@@ -209,7 +220,12 @@ GATE_KEYS = POLICY_KEYS | {"overrides", "too_noisy"}
 def policy_changes(table: Any, where: str) -> dict[str, float]:
     """Validated GatePolicy fields from a table (config override or perf_gate marker)."""
     check_keys(table, POLICY_KEYS, where)
-    return {key: check_number(value, f"{where}{key}") for key, value in table.items()}
+    changes = {key: check_number(value, f"{where}{key}") for key, value in table.items()}
+    tail = changes.get("tail_percentile", 0.0)
+    if tail and not 50 <= tail < 100:
+        raise ConfigError(f"{where}tail_percentile | {tail:g} is no tail percentile: use one "
+                          f"from 50 to below 100 (99 gates p99), or 0 to gate none.")
+    return changes
 
 
 def parse_gate(table: Any, where: str) -> GateConfig:

@@ -12,14 +12,15 @@ from dataclasses import replace
 import pytest
 
 from perfsuite.config.gate_policy import GatePolicy
-from perfsuite.config.parts import GateConfig
+from perfsuite.config.parts import AbConfig, GateConfig
 from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import SideError, SideStopped
 from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
-from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size
+from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size, judge_tail
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
-from perfsuite.measure.paired import PairedVerdict, decide, judge_pairs
+from perfsuite.measure.paired import PairedVerdict, Sequential, decide, judge_pairs
+from perfsuite.measure.tail import samples_needed
 from perfsuite.results import CaseSpec, ItemRecord, RunResults
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
@@ -67,6 +68,7 @@ class AbComparison:
         self.verdicts: list[Verdict] = []
         self.decisions: dict[str, PairedVerdict] = {}
         self.notes: list[str] = []
+        self.benchmarks = 1  # latency benchmarks in the run (prepare)
 
     @property
     def judging(self) -> bool:
@@ -76,12 +78,28 @@ class AbComparison:
         """The sides REF's numbers come from (sizes and drift are asked of REF's worker)."""
         self.sides = sides
 
-    def prepare(self) -> None:
-        """Nothing to check before the run: the sides say what they cannot do as they start."""
+    def prepare(self, latency_benchmarks: int) -> None:
+        """Nothing to check before the run: the sides say what they cannot do as they start.
+        The count of latency benchmarks sets the intervals' confidence (the run's budget)."""
+        self.benchmarks = latency_benchmarks
 
     def finish(self, run: RunResults, exitstatus: int) -> bool:
         """Nothing is written at the end of an A/B run."""
         return True
+
+    def stopping_rule(self, name: str, statistic: str, marker: Mapping[str, float] | None,
+                      ab: AbConfig) -> Sequential:
+        """When `name`'s pairs of `statistic` may stop: at its practical limit, looks every
+        `block_pairs` from `min_pairs` on (later where a gated tail percentile needs more
+        calls), each at its share of the run's false-alarm budget."""
+        policy = chosen_policy(self.config, self.settings, name, marker)
+        first = ab.min_pairs
+        if statistic == "e2e" and policy.tail_percentile:
+            first = max(first, -(-samples_needed(policy.tail_percentile) // ab.rounds_per_trial))
+        looks = max(1, -(-(ab.pairs - first) // ab.block_pairs))
+        final = policy.ab_confidence(self.benchmarks)
+        return Sequential(policy.ab_limit(statistic), first, ab.block_pairs,
+                          1 - (1 - final) / looks)
 
     def judge(self, records: Sequence[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
@@ -102,10 +120,14 @@ class AbComparison:
             if not paired:
                 return []  # REF's side could not run: noted in failures
             verdicts = decide([judge_pairs(record.name, ab.label, trials,
-                                           policy.ab_limit(trials.statistic))
+                                           policy.ab_limit(trials.statistic),
+                                           policy.ab_confidence(self.benchmarks))
                                for trials in paired])
             self.decisions[record.name] = next(v for v in verdicts if v.decides)
-            return list(verdicts)
+            host = paired[0]
+            tail = judge_tail(record.name, host.current_samples_ms, host.base_samples_ms, policy,
+                              against=ab.label)
+            return [*verdicts, *filter(None, [tail])]
         if record.kind == "size":
             if record.name not in {spec.name for spec in ab.base_config.models}:
                 return []
@@ -137,7 +159,7 @@ class AbComparison:
         statistic that decided and the verdict."""
         return {name: (f"{v.ref} {v.base_median_ms:.3f} ms, x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
                        f"{'GPU' if v.statistic == 'gpu' else 'e2e'} "
-                       f"{'REGRESSED' if v.failed else 'ok'}")
+                       f"{'REGRESSED' if v.failed else 'ok'}, {v.pairs} pairs")
                 for name, v in self.decisions.items()}
 
     def one_side_only(self, run: RunResults) -> tuple[list[str], list[str]]:
@@ -155,7 +177,15 @@ class AbComparison:
             return lines
         failed = sum(v.failed for v in self.verdicts)
         lines.append(f"perfsuite A/B vs {ab.label}: {len(self.verdicts)} checks, {failed} "
-                     f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs).")
+                     f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs, "
+                     f"{sum(v.pairs for v in self.decisions.values())} pairs used of up to "
+                     f"{sum(v.bound or v.pairs for v in self.decisions.values())}).")
+        confidence = self.settings.policy.ab_confidence(self.benchmarks)
+        if confidence > 0.99:
+            lines.append(f"perfsuite A/B: {self.benchmarks} latency benchmarks: intervals at "
+                         f"{confidence:.3%}, so an unchanged run flags anything at most "
+                         f"{self.settings.policy.run_false_alarms:.0%} of the time "
+                         f"(run_false_alarms).")
         lines += [f"perfsuite A/B side {line}" for line in ab.describe_sides()]
         for name, why in sorted(ab.failures.items()):
             lines.append(f"perfsuite A/B: {name} not compared: {why}")
@@ -179,7 +209,7 @@ class AbComparison:
             mark = "**REGRESSED**" if v.failed else "ok"
             if isinstance(v, PairedVerdict):
                 decides = " decides" if v.decides else ""
-                rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs} pairs)",
+                rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs_used})",
                              f"{v.base_median_ms:.4g} ms", f"{v.current_median_ms:.4g} ms",
                              f"x{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", mark))
             else:

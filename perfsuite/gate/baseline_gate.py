@@ -25,6 +25,7 @@ from perfsuite.gate.decide import (
     judge_identity,
     judge_latency,
     judge_size,
+    judge_tail,
 )
 from perfsuite.gate.store import (
     RECORD_HINT,
@@ -110,6 +111,7 @@ class BaselineComparison:
         self.verdicts: list[GateVerdict] = []
         self.decisions: dict[str, GateVerdict] = {}  # case id -> its deciding latency verdict
         self.notes: list[str] = []
+        self.benchmarks = 1  # latency benchmarks in the run (prepare)
         self.energy_ungated: list[str] = []  # measured now, absent from the baseline
 
     # -- which baseline ----------------------------------------------------------------------
@@ -144,9 +146,11 @@ class BaselineComparison:
             self._loaded = True
         return self._baseline
 
-    def prepare(self) -> None:
+    def prepare(self, latency_benchmarks: int) -> None:
         """Before the first perf test: the baseline must be readable, and must exist under
-        --benchmark-compare. Raises pytest.UsageError naming the file and the fix."""
+        --benchmark-compare. Raises pytest.UsageError naming the file and the fix. The run's
+        count of latency benchmarks raises each check's bar (GatePolicy.at_scale)."""
+        self.benchmarks = latency_benchmarks
         if not (self.options.gate or self.options.recording):
             return
         try:
@@ -199,7 +203,7 @@ class BaselineComparison:
         verdicts: list[GateVerdict] = []
         for record in records:
             policy = chosen_policy(self.config, self.settings, record.name, marker)
-            verdicts += self._judge_record(baseline, record, policy)
+            verdicts += self._judge_record(baseline, record, policy.at_scale(self.benchmarks))
         self.verdicts += verdicts
         return [f"perfsuite gate | {v.describe()} [baseline {self.path}]"
                 for v in verdicts if v.failed]
@@ -227,10 +231,10 @@ class BaselineComparison:
                     for key in GATED_DRIFT if key in old_drift and key in drift]
         if record.result is None:
             return []
-        return self._judge_latency(record.result, baseline, policy)
+        return self._judge_latency(record.result, baseline, policy, record.samples_ms)
 
-    def _judge_latency(self, result: CaseResult, baseline: Baseline,
-                       policy: GatePolicy) -> list[GateVerdict]:
+    def _judge_latency(self, result: CaseResult, baseline: Baseline, policy: GatePolicy,
+                       samples_ms: tuple[float, ...] = ()) -> list[GateVerdict]:
         current = recording_of(result, ())
         if current is None:  # nothing was timed (--benchmark-disable)
             return []
@@ -245,10 +249,13 @@ class BaselineComparison:
         if current.energy is not None and not energy:
             self.energy_ungated.append(name)
         latency_failed = name in self.decisions and self.decisions[name].failed
-        for verdict in energy:
+        tail = judge_tail(name, samples_ms,
+                          [ms for r in baseline.latency[name] for ms in r.samples_ms], policy)
+        for verdict in (*energy, *filter(None, [tail])):
             if verdict.failed and not latency_failed:  # the table shows why the item failed
                 self.decisions[name] = verdict
-        return [*verdicts, *energy]
+                latency_failed = True
+        return [*verdicts, *energy, *filter(None, [tail])]
 
     # -- the end of the run ------------------------------------------------------------------
     def finish(self, run: RunResults, exitstatus: int) -> bool:
@@ -362,6 +369,17 @@ class BaselineComparison:
         lines.append(f"perfsuite gate: {len(self.verdicts)} checks against {self.path}, "
                      f"{counts['regression']} regressed, {counts['too noisy']} advisory (too "
                      f"noisy), {counts['not comparable']} not comparable.")
+        scaled = self.settings.policy.at_scale(self.benchmarks)
+        if scaled.noise_k > self.settings.policy.noise_k:
+            lines.append(f"perfsuite gate: {self.benchmarks} latency benchmarks: each check at "
+                         f"k={scaled.noise_k:.3g} noise widths (not "
+                         f"{self.settings.policy.noise_k:g}), so an unchanged run flags "
+                         f"anything at most {scaled.run_false_alarms:.0%} of the time "
+                         f"(run_false_alarms); each verdict gives its resolution.")
+        short = [v.subject for v in self.verdicts if v.status == "too few samples"]
+        if short:
+            lines.append(f"perfsuite gate: tail not gated, too few calls for its bound: "
+                         f"{', '.join(short)} (each verdict says how many it needs).")
         noisy = ", ".join(f"{name} (resolves +{v.resolution or 0:.0%})"
                           for name, v in self.decisions.items() if v.status == "too noisy")
         if noisy:

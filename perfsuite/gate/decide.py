@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.gate.store import LatencyRecording
+from perfsuite.measure.tail import samples_needed, tail_bound
 
 Z_DETECT = 1.645  # one-sided 95%: the resolution is the slowdown caught 95% of the time
 ENQUEUE_BOUND_RATIO = 0.8  # trtexec's rule: host launch time above 0.8x GPU time
@@ -236,7 +237,10 @@ def judge_latency(name: str, current: LatencyRecording, recordings: Sequence[Lat
     why = (f"decided by {STATISTICS[decider.statistic]}, the steadiest statistic"
            + "".join(f" (noise {decider.noise.cv:.2%} vs {STATISTICS[o.statistic]} "
                      f"{o.noise.cv:.2%})" for o in others))
-    return [_verdict(check, check is decider, decider, why, policy, too_noisy_fails)
+    moved = {c.statistic for c in medians
+             if c.current - c.baseline > c.significance * c.baseline}
+    return [_verdict(check, check is decider, decider, why, policy, too_noisy_fails,
+                     corroborated=check.which == "median" or check.statistic in moved)
             for check in checks]
 
 
@@ -280,10 +284,15 @@ def _non_finite(recording: LatencyRecording) -> str:
 
 def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why: str,
              policy: GatePolicy, too_noisy_fails: bool, unit: str = "ms",
-             floor: float | None = None) -> GateVerdict:
-    detail = (f"resolves +{check.resolution:.1%}; {check.noise.describe()}, k={policy.noise_k:g}, "
-              f"practical limit +{check.limit:.0%}; {why}")
+             floor: float | None = None, corroborated: bool = True) -> GateVerdict:
+    detail = (f"resolves +{check.resolution:.1%}; {check.noise.describe()}, "
+              f"k={policy.noise_k:.3g}, practical limit +{check.limit:.0%}; {why}")
     regressed = check.exceeded(policy.floor_ms if floor is None else floor)
+    if regressed and not corroborated:  # a p90 that moved while its median held: a burst
+        # within the run, not a slower benchmark (tail_percentile gates the tail on its own)
+        regressed = False
+        detail = (f"beyond its threshold, but its median did not move beyond its noise: not "
+                  f"failed (a tail-only change; gate it with tail_percentile); {detail}")
     if decider.gateable or regressed:
         status = "regression" if regressed else "pass"
         failed = regressed
@@ -299,6 +308,37 @@ def _verdict(check: StatisticCheck, decides: bool, decider: StatisticCheck, why:
     return GateVerdict(check.subject, status, check.current, check.baseline,
                        1 + check.threshold, unit, detail, failed, check.resolution, decides,
                        check.statistic)
+
+
+def judge_tail(name: str, current_ms: Sequence[float], baseline_ms: Sequence[float],
+               policy: GatePolicy, against: str = "baseline") -> GateVerdict | None:
+    """The gated tail percentile of the end-to-end calls (None when none is gated): fails when
+    this run's lower bound lies above `against`'s upper bound by more than the tail limit, so
+    a change inside what the calls can tell never fails; too few calls on either side to bound
+    it: 'too few samples', not gated."""
+    percentile = policy.tail_percentile
+    if not percentile:
+        return None
+    now, before = tail_bound(current_ms, percentile), tail_bound(baseline_ms, percentile)
+    subject = f"{name} {now.label} end to end"
+    if not (now.supported and before.supported):
+        needed = samples_needed(percentile, now.confidence)
+        short = " and ".join(f"{side} has {bound.samples}" for side, bound
+                             in (("this run", now), (against, before)) if not bound.supported)
+        return GateVerdict(
+            subject, "too few samples", now.estimate_ms, before.estimate_ms, 0.0, "ms",
+            f"a {now.confidence:.0%} bound of {now.label} needs {needed} calls, {short}: not "
+            f"gated; to gate it, time at least {needed} calls (--perf-rounds, [tool.perfsuite"
+            f".timing] rounds, or A/B pairs)", statistic="e2e", against=against)
+    assert now.low_ms is not None and before.high_ms is not None  # supported
+    limit = before.high_ms * (1 + policy.tail_max_increase)
+    regressed = now.low_ms > limit and now.low_ms - before.high_ms > policy.floor_ms
+    detail = (f"this run {now.describe()}; {against} {before.describe()}; fails when this run's "
+              f"lower bound is above {against}'s upper bound by more than "
+              f"+{policy.tail_max_increase:.0%}")
+    return GateVerdict(subject, "regression" if regressed else "pass", now.estimate_ms,
+                       before.estimate_ms, limit / before.estimate_ms, "ms", detail, regressed,
+                       statistic="e2e", against=against)
 
 
 def judge_identity(name: str, stored: Mapping[str, str], current: Mapping[str, str],

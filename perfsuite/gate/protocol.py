@@ -1,7 +1,7 @@
 """The one protocol both gates implement (the baseline gate and the A/B gate): the plugin calls
 it without knowing which gate it holds.
 
-The plugin's order: `prepare()` once the perf tests are collected; `judge(records, limits)`
+The plugin's order: `prepare(latency_benchmarks)` once the perf tests are collected; `judge(records, limits)`
 after each test item with what that item recorded (failures fail the item); `finish(run,
 exitstatus)` at the end (a recording gate writes its baseline there); then `gate_cells()` for
 the results table, `summary_lines(run)` for the terminal and `report_summary(run)` for the
@@ -24,9 +24,10 @@ class Gate(Protocol):
     def judging(self) -> bool:
         """Whether this run's records are judged at all (False while recording a baseline)."""
 
-    def prepare(self) -> None:
+    def prepare(self, latency_benchmarks: int) -> None:
         """Before the first perf test: what the gate compares against must be usable
-        (pytest.UsageError naming the file and the fix when not)."""
+        (pytest.UsageError naming the file and the fix when not); `latency_benchmarks` (the
+        run's count) sets each check's bar from the run's false-alarm budget."""
 
     def judge(self, records: Sequence[ItemRecord],
               limits: Mapping[str, float] | None) -> list[str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from perfsuite.measure.tail import TAIL_CONFIDENCE, samples_needed, tail_bound
+
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -28,6 +30,9 @@ class LatencyStats:
     cv: float  # standard deviation over mean
     trial_medians_ms: tuple[float, ...]
     trial_p90_ms: tuple[float, ...] = ()
+    # p99's distribution-free 99% bounds (perfsuite.measure.tail); None: too few calls
+    p99_low_ms: float | None = None
+    p99_high_ms: float | None = None
 
     @property
     def throughput_per_s(self) -> float:
@@ -44,6 +49,8 @@ class LatencyStats:
             "cv": self.cv,
             "trial_medians_ms": list(self.trial_medians_ms),
             "trial_p90_ms": list(self.trial_p90_ms),
+            **({"p99_low_ms": self.p99_low_ms, "p99_high_ms": self.p99_high_ms}
+               if self.p99_high_ms is not None else {}),
         }
 
     @classmethod
@@ -63,6 +70,10 @@ class LatencyStats:
             cv=float(data["cv"]),
             trial_medians_ms=medians,
             trial_p90_ms=tuple(positive(v, "trial_p90_ms") for v in data["trial_p90_ms"]),
+            p99_low_ms=(positive(data["p99_low_ms"], "p99_low_ms")
+                        if data.get("p99_low_ms") is not None else None),
+            p99_high_ms=(positive(data["p99_high_ms"], "p99_high_ms")
+                         if data.get("p99_high_ms") is not None else None),
         )
 
 
@@ -87,6 +98,7 @@ def summarize(samples_s: Sequence[float], trials: int = 1) -> LatencyStats:
     medians = tuple(float(np.median(chunk)) for chunk in chunks)
     p90s = tuple(float(np.percentile(chunk, 90)) for chunk in chunks)
     mean = float(ms.mean())
+    p99 = tail_bound(ms.tolist(), 99)
     return LatencyStats(
         samples=int(ms.size),
         median_ms=float(np.median(medians)),
@@ -97,7 +109,18 @@ def summarize(samples_s: Sequence[float], trials: int = 1) -> LatencyStats:
         cv=float(ms.std() / mean) if mean > 0 else 0.0,
         trial_medians_ms=medians,
         trial_p90_ms=p90s,
+        p99_low_ms=p99.low_ms if p99.supported else None,
+        p99_high_ms=p99.high_ms if p99.supported else None,
     )
+
+
+def p99_cell(stats: LatencyStats | None) -> str:
+    """The results table's p99: the percentile with its upper bound, or the calls it needs."""
+    if stats is None:
+        return "n/a"
+    if stats.p99_high_ms is None:
+        return f"needs {samples_needed(99, TAIL_CONFIDENCE)} calls"
+    return f"{stats.p99_ms:.3f} (<={stats.p99_high_ms:.3f})"
 
 
 def trials_cv(stats: LatencyStats) -> float:

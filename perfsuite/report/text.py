@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from perfsuite.backends.base import REFERENCE_BACKEND, REFERENCE_PRECISION
 from perfsuite.gate.summary import ReportSummary
+from perfsuite.measure.latency_stats import p99_cell
 from perfsuite.results import CaseResult
 
 GENERATOR = '<meta name="generator" content="perfsuite">'  # in every page report/html.py makes
 
-COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "GPU ms", "inf/s",
+COLUMNS = ("backend", "precision", "device", "median ms", "p90 ms", "p99 ms", "GPU ms", "inf/s",
            "speedup", "artifact MB", "drift rel_l2", "notes")
 ENERGY_COLUMNS = ("W", "mJ/inf")  # shown when some session was metered
 
@@ -52,6 +53,7 @@ def _row(result: CaseResult, reference_ms: float | None) -> tuple[str, ...]:
         result.case.device,
         _number(median),
         _number(latency.p90_ms if latency else None),
+        p99_cell(latency),
         _number(result.gpu_latency.median_ms if result.gpu_latency else None),
         _number(latency.throughput_per_s if latency else None, 1),
         "n/a" if speedup is None else f"{_number(speedup, 2)}x",
@@ -105,7 +107,7 @@ def table_blocks(results: Sequence[CaseResult],
 
 # Columns the terminal table leaves out first when it is wider than the terminal, in order;
 # the markdown and HTML reports keep every column.
-DROP_ORDER = ("inf/s", "p90 ms", "W", "artifact MB", "mJ/inf", "speedup", "drift rel_l2")
+DROP_ORDER = ("p99 ms", "inf/s", "p90 ms", "W", "artifact MB", "mJ/inf", "speedup", "drift rel_l2")
 SEPARATOR = "  "
 
 

@@ -25,7 +25,7 @@ from perfsuite.machine.monitor import RunMonitor
 from perfsuite.measure.agreement import Drift
 from perfsuite.measure.energy import Clock, EnergyStats, measure_energy
 from perfsuite.measure.latency_stats import LatencyStats, summarize, timing_warnings
-from perfsuite.measure.paired import PairedTrials, alternate
+from perfsuite.measure.paired import PairedTrials, Sequential, alternate
 from perfsuite.measure.timing import cuda_event_samples, warm_up
 from perfsuite.progress import Progress, RoundCounter, rounds_every_s, step
 from perfsuite.results import CaseResult, encode_case_result
@@ -48,6 +48,8 @@ class LatencyPlan:
     cpu_threads: int
     sides: AbSides | None
     drift: Callable[[], Drift | None]
+    # A/B: statistic ('gpu', 'e2e') -> when its pairs may stop (the A/B gate's rule)
+    ab_rule: Callable[[str], Sequential] = lambda statistic: Sequential(0.0, 2**31)
 
 
 @dataclass(frozen=True)
@@ -152,31 +154,15 @@ def _measure_paired(benchmark: Any, plan: LatencyPlan, ab: AbSides,
         return None
     timing, settings = plan.timing, plan.ab
     benchmark.group = case.model
-    trials = 2 * settings.pairs
-    counter = [0]
-
-    def counted(measure: Callable[[int], list[float]]) -> Callable[[int], list[float]]:
-        def run(rounds: int) -> list[float]:
-            counter[0] += 1
-            return measure(rounds)
-        return run
-
     try:
         with step(plan.progress, f"{case.id}: warming up both sides"):
             ab.warm(pair)
-        with step(plan.progress, f"{case.id}: {settings.pairs} ABBA pairs",
-                  status=lambda elapsed: f"{counter[0]} of {trials} trials"):
-            host = alternate(counted(pair.trials(pair.base, "e2e")),
-                             counted(pair.trials(pair.current, "e2e")),
-                             settings.pairs, settings.rounds_per_trial, "e2e")
+        host = _pairs(plan, pair.trials(pair.base, "e2e"), pair.trials(pair.current, "e2e"),
+                      settings.rounds_per_trial, "e2e", "ABBA pairs")
         gpu: PairedTrials | None = None
         if pair.gpu:  # several calls back to back: the first finds the GPU idle
-            counter[0] = 0
-            with step(plan.progress, f"{case.id}: {settings.pairs} ABBA pairs of GPU compute",
-                      status=lambda elapsed: f"{counter[0]} of {trials} trials"):
-                gpu = alternate(counted(pair.trials(pair.base, "gpu")),
-                                counted(pair.trials(pair.current, "gpu")),
-                                settings.pairs, settings.gpu_rounds_per_trial, "gpu")
+            gpu = _pairs(plan, pair.trials(pair.base, "gpu"), pair.trials(pair.current, "gpu"),
+                         settings.gpu_rounds_per_trial, "gpu", "ABBA pairs of GPU compute")
     except (SideError, SideStopped) as exc:
         ab.failures[case.id] = ab.side_failed(exc)
         return None
@@ -192,6 +178,27 @@ def _measure_paired(benchmark: Any, plan: LatencyPlan, ab: AbSides,
     )
     benchmark.extra_info.update(encode_case_result(result, plan.cpu_threads))
     return LatencyMeasurement(result, tuple(host.current_samples_ms))
+
+
+def _pairs(plan: LatencyPlan, base: Callable[[int], list[float]],
+           current: Callable[[int], list[float]], rounds: int, statistic: str,
+           what: str) -> PairedTrials:
+    """Up to `pairs` ABBA pairs of one statistic, stopping once the answer is clear (at the
+    statistic's practical limit, by the A/B gate's rule); the progress line counts the trials."""
+    settings = plan.ab
+    counter = [0]
+
+    def counted(measure: Callable[[int], list[float]]) -> Callable[[int], list[float]]:
+        def run(rounds: int) -> list[float]:
+            counter[0] += 1
+            return measure(rounds)
+        return run
+
+    rule = plan.ab_rule(statistic)
+    with step(plan.progress, f"{plan.case.id}: up to {settings.pairs} {what}",
+              status=lambda elapsed: f"{counter[0]} trials"):
+        return alternate(counted(base), counted(current), settings.pairs, rounds, statistic,
+                         rule)
 
 
 def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],

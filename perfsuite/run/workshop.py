@@ -4,6 +4,7 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +22,7 @@ from perfsuite.backends import (
     configured_cases,
     make_backend,
 )
+from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import BackendUnavailable, BuiltNotRunnable, PerfsuiteError
 from perfsuite.lazy import require
@@ -28,6 +30,7 @@ from perfsuite.machine.device import configure_torch, resolve_device
 from perfsuite.machine.monitor import RunMonitor
 from perfsuite.machine.preflight import failure_action
 from perfsuite.measure.agreement import Drift, drift
+from perfsuite.measure.paired import Sequential
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.models.inputs import input_set
@@ -126,6 +129,10 @@ class PerfRun:
         self._records: dict[tuple[str, str], ItemRecord] = {}  # (kind, name) -> the latest
         self._pending: list[ItemRecord] = []  # recorded since take_item_records last ran
         self.ab: AbSides | None = None  # --perf-ab: the two sides' workers (use_sides)
+        # --perf-ab: (case id, statistic) -> when its pairs may stop; the plugin sets the A/B
+        # gate's rule, with the test item's marker, before each test
+        self.ab_rule: Callable[[str, str], Sequential] = lambda name, statistic: Sequential(
+            GatePolicy().ab_limit(statistic), self.config.ab.min_pairs, self.config.ab.block_pairs)
         self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
@@ -250,7 +257,8 @@ class PerfRun:
         return LatencyPlan(case, self.config.timing, self.config.ab,
                            self.config.model(case.model).input_shape, self.inputs(case.model)[0],
                            self.monitor, self.progress, self.cpu_threads, self.ab,
-                           lambda: self.drift(case))
+                           lambda: self.drift(case),
+                           lambda statistic: self.ab_rule(case.id, statistic))
 
     def use_sides(self, sides: AbSides) -> None:
         """--perf-ab: latency is measured in the two sides' workers, in pairs."""

@@ -17,6 +17,9 @@ def test_latency(benchmark, perf, perf_case, perf_runner, pytestconfig):
         pytest.skip(f"{perf_case.id}: latency not timed (--benchmark-disable); its size and "
                     "drift were checked")
     assert result.latency.median_ms > 0
-    ab = perf.config.ab  # under --perf-ab the rounds are the current side's ABBA trials
-    rounds = ab.pairs * ab.rounds_per_trial if result.paired else perf.config.timing.rounds
+    ab = perf.config.ab  # under --perf-ab the rounds are the current side's ABBA trials, up to
+    # `pairs` of them: the comparison stops once its answer is clear
+    host_pairs = len(result.paired[0].current_ms) if result.paired else 0
+    assert host_pairs <= ab.pairs
+    rounds = host_pairs * ab.rounds_per_trial if result.paired else perf.config.timing.rounds
     assert result.latency.samples == rounds
