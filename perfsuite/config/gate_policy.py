@@ -27,7 +27,7 @@ class GatePolicy:
     ab_e2e_min_increase: float = 0.03
     energy_max_increase: float = 0.05  # the rise of energy per inference that must be caught
     # a tail percentile of the end-to-end calls (90, 99, ...) gated by its distribution-free
-    # bounds at tail_max_increase (perfsuite.measure.tail); 0: not gated
+    # bounds at tail_max_increase (perfsuite.measure.latency_stats); 0: not gated
     tail_percentile: float = 0.0
     # the share of unchanged whole runs allowed to flag anything: with many benchmarks each
     # check's bar is raised (Bonferroni over the run's checks; at_scale); 0: per check only

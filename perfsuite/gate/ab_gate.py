@@ -19,8 +19,8 @@ from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
 from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size, judge_tail
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
+from perfsuite.measure.latency_stats import samples_needed
 from perfsuite.measure.paired import PairedVerdict, Sequential, decide, judge_pairs
-from perfsuite.measure.tail import samples_needed
 from perfsuite.results import CaseSpec, ItemRecord, RunResults
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+

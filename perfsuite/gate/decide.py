@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.gate.store import LatencyRecording
-from perfsuite.measure.tail import samples_needed, tail_bound
+from perfsuite.measure.latency_stats import samples_needed, tail_bound
 
 Z_DETECT = 1.645  # one-sided 95%: the resolution is the slowdown caught 95% of the time
 ENQUEUE_BOUND_RATIO = 0.8  # trtexec's rule: host launch time above 0.8x GPU time

@@ -51,12 +51,12 @@ def test_the_default_suites_table_fits_100_columns():
     narrow = results_table(results, {"threads": "16"}, gate_cells(results), width=100)
     assert max(map(len, narrow)) <= 100
     assert narrow[0] == "perfsuite results: mobilenet_v3_small (device cuda, threads 16)"
-    # drift is n/a on every row here, so it goes first; then inf/s, p90 ms and the sizes
+    # drift is n/a on every row here, so it goes first; then p99 ms, inf/s, p90 ms and the sizes
     assert narrow[1].split() == ["backend", "precision", "median", "ms", "GPU", "ms", "speedup",
                                  "gate"]
     assert "x12.345 too noisy, resolves +164.2% e2e" in narrow[2]
     assert narrow[3].startswith("    fp16: fp16 ONNX"), "notes go under their row"
-    assert any("left out to fit 100 columns: inf/s, p90 ms, artifact MB" in line
+    assert any("left out to fit 100 columns: p99 ms, inf/s, p90 ms, artifact MB" in line
                for line in narrow)
 
 

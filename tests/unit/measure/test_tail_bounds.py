@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from perfsuite.measure.latency_stats import p99_cell, summarize
-from perfsuite.measure.tail import samples_needed, tail_bound
+from perfsuite.measure.latency_stats import p99_cell, samples_needed, summarize, tail_bound
 
 
 def test_samples_needed_is_the_first_count_whose_maximum_bounds_the_percentile():

@@ -1,0 +1,196 @@
+"""Whole-run false alarms and detection on a zoo of benchmarks (several models and sizes, every
+backend and precision asked for): the run's decision, not one benchmark's.
+
+    python benchmarks/run_false_alarms.py record --out zoo/ --runs 8 [--models a,b] [pytest options]
+    python benchmarks/run_false_alarms.py evaluate zoo/ [--slowdown 1.07] [--recordings 1,3]
+
+`record` writes a project whose [tool.perfsuite] table holds the zoo (torchvision models at
+`--size`) and runs the shipped latency suite in `--runs` fresh pytest processes, one
+pytest-benchmark JSON each. `evaluate` replays the baseline gate offline: every choice of
+`--recordings` runs as the baseline and every other run as the candidate; a candidate run is
+flagged when any benchmark's verdict fails. It compares the per-check bar (`run_false_alarms =
+0`, the gate before this change) with the run's budget (the default 1%: each check's bar set
+from the zoo's benchmark count), and replays each A/A candidate slowed exactly by
+`--slowdown` (every latency of the run) for the detection rate of the gated benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gate_quality import recording, scaled
+
+from perfsuite.config.gate_policy import GatePolicy
+from perfsuite.gate.decide import judge_latency
+
+REPO = Path(__file__).resolve().parents[1]
+ZOO = """[tool.perfsuite]
+backends = {backends}
+precisions = {precisions}
+device = "{device}"
+
+[tool.perfsuite.timing]
+energy_trial_seconds = 0.0
+"""
+MODEL = """
+[[tool.perfsuite.models]]
+name = "{name}_{size}"
+torchvision = "{name}"
+input_shape = [1, 3, {size}, {size}]
+"""
+
+
+def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: list[str],
+           precisions: list[str], device: str, extra: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    project = Path(tempfile.mkdtemp(prefix="zoo-"))
+    text = ZOO.format(backends=json.dumps(backends), precisions=json.dumps(precisions),
+                      device=device)
+    text += "".join(MODEL.format(name=m, size=s) for m in models for s in sizes)
+    (project / "pyproject.toml").write_text(text)
+    for index in range(runs):
+        target = out / f"aa_{index:02d}.json"
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   *_plugin_args(), "--perf-suite=only", "-k", "test_latency",
+                   f"--benchmark-json={target}", "--perf-preflight=warn", *extra]
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        print(f"{target.name}: exit {done.returncode}; {done.stdout.strip().splitlines()[-1:]}",
+              flush=True)
+        if done.returncode not in (0, 1):
+            print(done.stdout[-3000:], done.stderr[-3000:])
+
+
+def _plugin_args() -> list[str]:
+    """`-p perfsuite.plugin` where perfsuite is not installed (its entry point loads it)."""
+    from importlib.metadata import entry_points
+
+    found = entry_points()
+    group = (found.select(group="pytest11") if hasattr(found, "select")
+             else found.get("pytest11", []))  # Python 3.8-3.9
+    return [] if any(e.value.startswith("perfsuite") for e in group) else ["-p", "perfsuite.plugin"]
+
+
+def load_runs(folders: list[Path]) -> list[dict[str, dict]]:
+    """One {benchmark: extra_info} per complete run."""
+    runs = []
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            try:
+                benchmarks = json.loads(path.read_text())["benchmarks"]
+            except (ValueError, KeyError):
+                print(f"skipped {path}: incomplete")
+                continue
+            infos = {}
+            for bench in benchmarks:
+                info = bench["extra_info"]
+                if info.get("latency"):
+                    infos[f"{info['model']}-{info['backend']}-{info['precision']}"] = info
+            runs.append(infos)
+    return runs
+
+
+def judge_run(baseline: list[dict[str, dict]], run: dict[str, dict], policy: GatePolicy,
+              factor: float = 1.0) -> tuple[bool, list[str], Counter]:
+    """(flagged, the failed benchmarks, how each benchmark was decided) for one candidate run."""
+    failed, how = [], Counter()
+    names = [n for n in run if all(n in b for b in baseline)]
+    scaled_policy = policy.at_scale(len(names))
+    for name in names:
+        info = run[name] if factor == 1.0 else scaled(run[name], factor)
+        verdicts = judge_latency(name, recording(info), [recording(b[name]) for b in baseline],
+                                 info["device"], scaled_policy)
+        decider = next(v for v in verdicts if v.decides)
+        how["gated" if decider.status != "too noisy" else "too noisy"] += 1
+        if any(v.failed for v in verdicts):
+            failed.append(f"{name} ({', '.join(v.subject.split(' ', 1)[1] for v in verdicts if v.failed)})")
+    return bool(failed), failed, how
+
+
+def evaluate(folders: list[Path], recordings: list[int], slowdown: float) -> None:
+    runs = load_runs(folders)
+    benchmarks = len(set.intersection(*(set(r) for r in runs))) if runs else 0
+    print(f"{len(runs)} runs of {benchmarks} benchmarks")
+    print("| recordings | gate | A/A runs flagged | benchmarks gated | slowed "
+          f"x{slowdown:g}: gated benchmarks caught | comparisons |")
+    print("|---|---|---|---|---|---|")
+    for n in recordings:
+        for label, policy in (("per check (k=3)", GatePolicy(run_false_alarms=0.0)),
+                              ("run budget 1%", GatePolicy())):
+            flagged, caught, gated, comparisons = 0, [], Counter(), 0
+            examples: Counter = Counter()
+            for chosen in itertools.combinations(range(len(runs)), n):
+                baseline = [runs[i] for i in chosen]
+                for j, run in enumerate(runs):
+                    if j in chosen:
+                        continue
+                    comparisons += 1
+                    hit, which, how = judge_run(baseline, run, policy)
+                    flagged += hit
+                    examples.update(which)
+                    gated.update(how)
+                    if slowdown != 1.0:
+                        caught.append(_caught(baseline, run, policy, slowdown))
+            share = f"{gated['gated'] / max(1, sum(gated.values())):.0%}"
+            detection = (f"{statistics.fmean(caught):.1%}" if caught else "n/a")
+            print(f"| {n} | {label} | {flagged} of {comparisons} ({flagged / max(1, comparisons):.1%})"
+                  f" | {share} | {detection} | {comparisons} |")
+            for name, count in examples.most_common(5):
+                print(f"|  |  | flagged {count}x: {name} | | | |")
+
+
+def _caught(baseline: list[dict[str, dict]], run: dict[str, dict], policy: GatePolicy,
+            factor: float) -> float:
+    """The share of the benchmarks gated at their limit that fail when the run is slowed."""
+    names = [n for n in run if all(n in b for b in baseline)]
+    scaled_policy = policy.at_scale(len(names))
+    hits = gated = 0
+    for name in names:
+        verdicts = judge_latency(name, recording(scaled(run[name], factor)),
+                                 [recording(b[name]) for b in baseline], run[name]["device"],
+                                 scaled_policy)
+        decider = next(v for v in verdicts if v.decides)
+        if decider.status == "too noisy":
+            continue
+        gated += 1
+        hits += any(v.failed for v in verdicts)
+    return hits / gated if gated else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--out", type=Path, required=True)
+    rec.add_argument("--runs", type=int, default=8)
+    rec.add_argument("--models", default="mobilenet_v3_small,squeezenet1_1,shufflenet_v2_x0_5,"
+                     "resnet18")
+    rec.add_argument("--sizes", default="64", help="input sizes (comma-separated)")
+    rec.add_argument("--backends", default="torch,onnxruntime")
+    rec.add_argument("--precisions", default="fp32,fp16,bf16")
+    rec.add_argument("--device", default="cpu")
+    ev = sub.add_parser("evaluate")
+    ev.add_argument("folders", type=Path, nargs="+")
+    ev.add_argument("--recordings", default="1,3")
+    ev.add_argument("--slowdown", type=float, default=1.0,
+                    help="replay every candidate slowed exactly by this factor (1: none)")
+    args, extra = parser.parse_known_args()
+    if args.command == "record":
+        record(args.out, args.runs, args.models.split(","),
+               [int(s) for s in args.sizes.split(",")], args.backends.split(","),
+               args.precisions.split(","), args.device, extra)
+    else:
+        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.slowdown)
+
+
+if __name__ == "__main__":
+    main()
