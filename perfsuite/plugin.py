@@ -167,6 +167,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return outcome
 
 
+def _latency_benchmarks(config: pytest.Config, items: list[pytest.Item],
+                        perf_items: set[str]) -> int:
+    """The selected latency benchmarks whose backend can run on this device."""
+    perf = config.stash[RUN_KEY]
+    count = 0
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case = next((params[name] for name in _CASE_FIXTURES if name in params), None)
+        if (item.nodeid in perf_items and "benchmark" in getattr(item, "fixturenames", ())
+                and case is not None and perf.may_run(*case)):
+            count += 1
+    return count
+
+
 def _marker_limits(item: pytest.Item) -> dict[str, float] | None:
     """The item's perf_gate marker's limits (None without one); PerfsuiteError when bad."""
     marker = item.get_closest_marker("perf_gate")
@@ -283,9 +297,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
                                 "benchmarks:\n  " + "\n  ".join(refused))
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
-        config.stash[GATE_KEY].prepare(sum(
-            "benchmark" in getattr(item, "fixturenames", ()) for item in items
-            if item.nodeid in perf_items))
+        config.stash[GATE_KEY].prepare(_latency_benchmarks(config, items, perf_items))
     ab = config.stash[AB_KEY]
     if ab is not None:
         perf = config.stash[RUN_KEY]

@@ -143,6 +143,8 @@ class Backend(ABC):
     # the ONNX exports its sessions read, by precision (a run with one of these precisions
     # exports that file and records its size); () for a backend that reads no ONNX
     onnx_precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    # the devices its sessions run on (a run on another skips them)
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

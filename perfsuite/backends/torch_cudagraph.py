@@ -79,6 +79,7 @@ class TorchCudaGraphRunner(Runner):
 
 class TorchCudaGraphBackend(Backend):
     name: ClassVar[str] = "torch-cudagraph"
+    devices: ClassVar[tuple[str, ...]] = ("cuda",)
     onnx_precisions: ClassVar[tuple[str, ...]] = ()
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
 

@@ -172,7 +172,7 @@ class PairedVerdict:
         if not self.decides:
             verb += " (does not decide)"
         return (f"{self.name} {what} vs {self.ref} {verb}: x{self.ratio:.3f} "
-                f"[{self.low:.3f}, {self.high:.3f}] (median ratio, {self.confidence:.0%} bounds "
+                f"[{self.low:.3f}, {self.high:.3f}] (median ratio, {self.confidence * 100:.4g}% bounds "
                 f"over {self.pairs_used}; {self.current_median_ms:.3f} ms vs "
                 f"{self.base_median_ms:.3f} ms); resolves +{self.resolution:.1%}")
 

@@ -162,6 +162,12 @@ class PerfRun:
             self.cpu_threads = configure_torch(self.config.cpu_threads, self.config.tf32)
         return self._device
 
+    def may_run(self, model: str, backend: str, precision: str) -> bool:
+        """Whether the case's backend is installed and runs on this run's device: the latency
+        benchmarks a gate budgets the run's false alarms over (a build may still fail)."""
+        made = make_backend(backend)
+        return made.available()[0] and self.device in made.devices
+
     def case(self, model: str, backend: str, precision: str) -> CaseSpec:
         return CaseSpec(model, backend, precision, self.device)
 

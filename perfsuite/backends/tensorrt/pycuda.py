@@ -127,6 +127,7 @@ class PycudaRunner(Runner):
 
 class TensorRTPycudaBackend(Backend):
     name: ClassVar[str] = "tensorrt-pycuda"
+    devices: ClassVar[tuple[str, ...]] = ("cuda",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("tensorrt", "pycuda")
     extras: ClassVar[dict[str, str]] = {"pycuda": "trt"}

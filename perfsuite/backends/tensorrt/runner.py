@@ -288,6 +288,7 @@ class EngineFromOnnx:
 
 class TensorRTBackend(Backend):
     name: ClassVar[str] = "tensorrt"
+    devices: ClassVar[tuple[str, ...]] = ("cuda",)  # (host_buffers: emulators on a CPU too)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     packages: ClassVar[tuple[str, ...]] = ("tensorrt",)
 

@@ -172,6 +172,7 @@ class TrtexecRunner(Runner):
 
 class TrtexecBackend(Backend):
     name: ClassVar[str] = "trtexec"
+    devices: ClassVar[tuple[str, ...]] = ("cuda",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "fp16")
     # a program, not a package: its TensorRT version is in describe(), compared per benchmark
 
