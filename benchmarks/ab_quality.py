@@ -38,7 +38,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from perfsuite.config.gate_policy import GatePolicy  # noqa: E402
-from perfsuite.measure.paired import PairedTrials, decide, judge_pairs  # noqa: E402
+from perfsuite.config.parts import AbConfig  # noqa: E402
+from perfsuite.gate.ab_gate import sequential_rule  # noqa: E402
+from perfsuite.measure.paired import (  # noqa: E402
+    PairedTrials,
+    clear_answer,
+    decide,
+    judge_pairs,
+)
 
 FACTORY = """
 import torchvision
@@ -142,9 +149,11 @@ def evaluate(args: argparse.Namespace) -> None:
     limits = {"gpu": policy.ab_min_increase if args.min_increase is None else args.min_increase,
               "e2e": policy.ab_e2e_min_increase if args.e2e_min_increase is None
               else args.e2e_min_increase}
+    args.limits = limits
     rows: dict[tuple[str, str], list[tuple[bool, bool, float]]] = defaultdict(list)
     achieved: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     deciders: dict[tuple[str, str], int] = defaultdict(int)
+    used: dict[tuple[str, str], list[int]] = defaultdict(list)  # pairs taken per comparison
     for path in sorted(Path(args.folder).glob("*.json")):
         kind = path.name.split("-")[0]
         try:
@@ -168,11 +177,14 @@ def evaluate(args: argparse.Namespace) -> None:
                 cut = slice(start, start + args.chunk)
 
                 def judged(confidence: float) -> list:
-                    return [judge_pairs(name, "HEAD", PairedTrials(stat, tuple(b[cut]),
-                                                                   tuple(c[cut])),
+                    return [judge_pairs(name, "HEAD", PairedTrials(stat, *_taken(b[cut], c[cut],
+                                                                              stat, args)),
                                         limits[stat], confidence) for stat, b, c in sides]
 
-                decider = next(v for v in decide(judged(0.99)) if v.decides)
+                final = policy.ab_confidence(args.benchmarks) if args.sequential else 0.99
+                verdicts = decide(judged(final))
+                used[(name, kind)].append(sum(v.pairs for v in verdicts))
+                decider = next(v for v in verdicts if v.decides)
                 # the alternative: any statistic failing at 99.5% (two looks, Bonferroni)
                 anyone = any(v.status == "regression" for v in judged(0.995))
                 rows[(name, kind)].append((decider.failed, anyone, decider.resolution))
@@ -181,8 +193,8 @@ def evaluate(args: argparse.Namespace) -> None:
           f"ratio's lower 99% bound above +{limits['gpu']:.1%} (GPU compute) or "
           f"+{limits['e2e']:.1%} (end to end); any: either statistic's 99.5% bound")
     print("| benchmark | runs | A/A flagged | any | slowed run | achieved | slowed flagged | any "
-          "| resolves (median) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| resolves (median) | pairs used (mean, statistics together) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in sorted({name for name, _ in rows}):
         aa = rows.get((name, "aa"), [])
         resolves = np.median([r for _, _, r in aa]) if aa else float("nan")
@@ -194,8 +206,12 @@ def evaluate(args: argparse.Namespace) -> None:
                 len(achieved.get((name, kind, stats[0]), []))
             made = ", ".join(f"{stat} {100 * (np.mean(achieved[(name, kind, stat)]) - 1):+.1f}%"
                              for stat in stats if (name, kind, stat) in achieved) or "-"
+            taken = used.get((name, kind), []) + used.get((name, "aa"), [])
             print(f"| {name} | {runs} | {_share(aa, 0)} | {_share(aa, 1)} | {kind or '-'} | {made} "
-                  f"| {_share(slow, 0)} | {_share(slow, 1)} | +{100 * resolves:.1f}% |")
+                  f"| {_share(slow, 0)} | {_share(slow, 1)} | +{100 * resolves:.1f}% | "
+                  f"A/A {np.mean(used.get((name, 'aa'), [0])):.0f}, slowed "
+                  f"{np.mean(used.get((name, kind), [0])):.0f} of {args.chunk * len(stats)} "
+                  f"({len(taken)} comparisons) |")
         for stat in stats:
             each = achieved.get((name, "aa", stat), [])
             print(f"  {name} A/A processes' overall ratios ({stat}): "
@@ -203,6 +219,22 @@ def evaluate(args: argparse.Namespace) -> None:
                   + (f"; sd {100 * np.std(each, ddof=1):.2f}%" if len(each) > 1 else ""))
     print("deciding statistic (comparisons):",
           ", ".join(f"{name} {stat}: {count}" for (name, stat), count in sorted(deciders.items())))
+
+
+def _taken(base: np.ndarray, current: np.ndarray, statistic: str,
+           args: argparse.Namespace) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The pairs a comparison takes: all of them, or with --sequential up to where the gate's
+    stopping rule (in a run of --benchmarks latency benchmarks) finds the answer clear."""
+    if not args.sequential:
+        return tuple(base), tuple(current)
+    ab = AbConfig(pairs=len(base), min_pairs=min(AbConfig().min_pairs, len(base)))
+    rule = sequential_rule(GatePolicy(ab_min_increase=args.limits["gpu"],
+                                      ab_e2e_min_increase=args.limits["e2e"]),
+                           ab, statistic, args.benchmarks)
+    for taken in range(rule.min_pairs, len(base), rule.block):
+        if clear_answer(base[:taken], current[:taken], rule):
+            return tuple(base[:taken]), tuple(current[:taken])
+    return tuple(base), tuple(current)
 
 
 def _share(rows: list[tuple[bool, bool, float]], column: int) -> str:
@@ -230,6 +262,10 @@ def main() -> None:
     ev = sub.add_parser("evaluate")
     ev.add_argument("folder")
     ev.add_argument("--chunk", type=int, default=150)
+    ev.add_argument("--sequential", action="store_true",
+                    help="stop each comparison where the gate's stopping rule would")
+    ev.add_argument("--benchmarks", type=int, default=1,
+                    help="with --sequential: the run's latency benchmarks (its budget's share)")
     ev.add_argument("--min-increase", type=float, default=None,
                     help="ab_min_increase (GPU compute) to judge at (default: the gate's)")
     ev.add_argument("--e2e-min-increase", type=float, default=None,

@@ -51,7 +51,7 @@ class TimingConfig:
 class AbConfig:
     """--perf-ab: how the base and the current side alternate."""
 
-    pairs: int = 150  # ABBA pairs of trials per latency benchmark, at most
+    pairs: int = 300  # ABBA pairs of trials per latency benchmark, at most
     min_pairs: int = 30  # the first look at whether the answer is clear (= pairs: no early stop)
     block_pairs: int = 10  # pairs between looks
     rounds_per_trial: int = 1  # timed calls per side per trial

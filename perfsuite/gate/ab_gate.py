@@ -26,6 +26,20 @@ from perfsuite.results import CaseSpec, ItemRecord, RunResults
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
 
+def sequential_rule(policy: GatePolicy, ab: AbConfig, statistic: str,
+                    benchmarks: int) -> Sequential:
+    """When pairs of `statistic` may stop in a run of `benchmarks` latency benchmarks: at the
+    statistic's limit, looks every `block_pairs` from `min_pairs` on (later where a gated tail
+    percentile needs more calls); the early "slower" looks share the half of the benchmark's
+    false-alarm budget that the final interval leaves (GatePolicy.ab_confidence)."""
+    first = ab.min_pairs
+    if statistic == "e2e" and policy.tail_percentile:
+        first = max(first, -(-samples_needed(policy.tail_percentile) // ab.rounds_per_trial))
+    looks = max(1, -(-(ab.pairs - first) // ab.block_pairs))
+    final = policy.ab_confidence(benchmarks)
+    return Sequential(policy.ab_limit(statistic), first, ab.block_pairs, 1 - (1 - final) / looks)
+
+
 class SideState(typing.Protocol):
     stopped: str  # why the side cannot go on ('' while it can)
 
@@ -93,13 +107,7 @@ class AbComparison:
         `block_pairs` from `min_pairs` on (later where a gated tail percentile needs more
         calls), each at its share of the run's false-alarm budget."""
         policy = chosen_policy(self.config, self.settings, name, marker)
-        first = ab.min_pairs
-        if statistic == "e2e" and policy.tail_percentile:
-            first = max(first, -(-samples_needed(policy.tail_percentile) // ab.rounds_per_trial))
-        looks = max(1, -(-(ab.pairs - first) // ab.block_pairs))
-        final = policy.ab_confidence(self.benchmarks)
-        return Sequential(policy.ab_limit(statistic), first, ab.block_pairs,
-                          1 - (1 - final) / looks)
+        return sequential_rule(policy, ab, statistic, self.benchmarks)
 
     def judge(self, records: Sequence[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
