@@ -7,12 +7,16 @@ timing code:
   (mean per call), against the suite's per-call event median;
 - end to end: a bare synchronised loop over the same torch model (eager: copy in, forward, copy
   out; CUDA graph: its own capture and replay), against the suite's end-to-end median;
-- harness overhead: `Runner.run` and the bare call alternated N times, difference of medians.
+- harness overhead: `Runner.run` and the bare call alternated N times, difference of medians;
+- repeated (`--repeat K`): K repetitions, in alternating order, of a loop of `Runner.run` timed
+  as the suite times it and of the bare loop, each repetition's median kept: whether the
+  suite's in-run figure differs from the bare loop by noise, by the machine's state when it was
+  timed (the suite's trials in order show a warm-up drift), or by the harness.
 
 On a CPU (`--device cpu`, the CI smoke run) only eager torch fp32 is measured, with no GPU
 columns.
 
-    python benchmarks/fidelity.py [--rounds 300] [--device cuda|cpu] [--out fidelity.json]
+    python benchmarks/fidelity.py [--rounds 300] [--repeat 5] [--device cuda|cpu] [--out f.json]
 """
 
 from __future__ import annotations
@@ -100,11 +104,23 @@ def interleaved_overhead_us(session, bare, x, rounds):
     return (statistics.median(harness) - statistics.median(raw)) * 1e6
 
 
+def repeated_ms(session, bare, x, rounds, repeat):
+    """(suite-path medians, bare medians): `repeat` repetitions of a timed loop of each, the
+    first one's side alternating, so a drift of the machine lands on both."""
+    suite, raw = [], []
+    for index in range(repeat):
+        loops = ((session.run, suite), (bare, raw))
+        for call, out in loops if index % 2 == 0 else loops[::-1]:
+            out.append(median_ms(call, x, rounds))
+    return suite, raw
+
+
 class Fidelity:
     """Collects raw measurements at the end of the pytest session, before sessions close."""
 
-    def __init__(self, rounds: int) -> None:
+    def __init__(self, rounds: int, repeat: int) -> None:
         self.rounds = rounds
+        self.repeat = repeat
         self.rows: list[dict] = []
 
     @pytest.hookimpl(tryfirst=True)
@@ -121,7 +137,14 @@ class Fidelity:
             raw_gpu = raw_gpu_ms(live.device_enqueue(x), self.rounds) if on_gpu else math.nan
             suite_gpu = result.gpu_latency.median_ms if on_gpu else math.nan
             overhead = interleaved_overhead_us(live, bare, x, self.rounds)
+            suite_loops, bare_loops = repeated_ms(live, bare, x, self.rounds, self.repeat)
             self.rows.append({
+                "repeat_suite_ms": suite_loops,
+                "repeat_bare_ms": bare_loops,
+                "repeat_ratio": statistics.median(suite_loops) / statistics.median(bare_loops),
+                "repeat_harness_us": statistics.median(
+                    (s - b) * 1e3 for s, b in zip(suite_loops, bare_loops)),
+                "suite_trial_medians_ms": list(result.latency.trial_medians_ms),
                 "case": case.id,
                 "suite_gpu_ms": suite_gpu,
                 "raw_gpu_ms": raw_gpu,
@@ -139,13 +162,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="interleaved repetitions of the suite's loop and the bare loop")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print("fidelity: needs a CUDA GPU; none is visible to torch (--device cpu measures the "
               "CPU)", file=sys.stderr)
         return 2
-    fidelity = Fidelity(args.rounds)
+    fidelity = Fidelity(args.rounds, args.repeat)
     backends = "torch,torch-cudagraph" if args.device == "cuda" else "torch"
     precisions = [] if args.device == "cuda" else ["--perf-precisions", "fp32"]
     with tempfile.TemporaryDirectory() as scratch:
@@ -157,12 +182,15 @@ def main() -> int:
     if code != 0:
         return int(code)
     header = ("case", "suite GPU ms", "raw GPU ms", "ratio", "suite e2e ms", "raw e2e ms",
-              "ratio", "harness us")
+              "ratio", "harness us", f"repeated x{args.repeat}: suite loop / bare", "harness us",
+              "suite trials ms")
     print("\n" + " | ".join(header))
     for row in fidelity.rows:
         print(" | ".join([row["case"]] + [f"{row[k]:.4f}" for k in (
             "suite_gpu_ms", "raw_gpu_ms", "gpu_ratio", "suite_e2e_ms", "raw_e2e_ms", "e2e_ratio")]
-            + [f"{row['harness_us_interleaved']:.1f}"]))
+            + [f"{row['harness_us_interleaved']:.1f}", f"{row['repeat_ratio']:.4f}",
+               f"{row['repeat_harness_us']:.1f}",
+               " ".join(f"{t:.3f}" for t in row["suite_trial_medians_ms"])]))
     if args.out:
         args.out.write_text(json.dumps(fidelity.rows, indent=2))
     return 0

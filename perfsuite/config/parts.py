@@ -52,8 +52,9 @@ class AbConfig:
     """--perf-ab: how the base and the current side alternate."""
 
     pairs: int = 300  # ABBA pairs of trials per latency benchmark, at most
-    min_pairs: int = 30  # the first look at whether the answer is clear (= pairs: no early stop)
+    min_pairs: int = 20  # the first look at whether the answer is clear (= pairs: no early stop)
     block_pairs: int = 10  # pairs between looks
+    max_seconds: float = 4.0  # per statistic: a look after this many seconds of pairs stops
     rounds_per_trial: int = 1  # timed calls per side per trial
     gpu_rounds_per_trial: int = 5  # GPU-compute trials: back-to-back calls, their median
     worker_timeout_s: float = 900.0  # a side's worker silent longer than this is stopped
@@ -100,7 +101,7 @@ MAX_TRIALS = 1000
 MAX_PAIRS = 100_000
 MAX_SECONDS = 3600.0
 TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
-AB_KEYS = {"pairs", "min_pairs", "block_pairs", "rounds_per_trial", "gpu_rounds_per_trial",
+AB_KEYS = {"pairs", "min_pairs", "block_pairs", "max_seconds", "rounds_per_trial", "gpu_rounds_per_trial",
            "worker_timeout_s"}
 TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
 TORCH_KEYS = {"python"}
@@ -144,6 +145,8 @@ def parse_ab(table: Any, where: str) -> AbConfig:
         pairs=pairs, min_pairs=min_pairs,
         block_pairs=check_int(table.get("block_pairs", base.block_pairs), f"{where}block_pairs",
                               1, MAX_PAIRS),
+        max_seconds=check_number(table.get("max_seconds", base.max_seconds),
+                                 f"{where}max_seconds", above_zero=True, maximum=MAX_SECONDS),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
                                    f"{where}rounds_per_trial", 1, MAX_TRIALS),
         gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",

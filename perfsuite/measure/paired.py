@@ -25,6 +25,7 @@ plainer 99%.
 from __future__ import annotations
 
 import math
+import time
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -66,7 +67,7 @@ class Sequential:
     `look_confidence`, against the statistic's practical `limit` (a fraction)."""
 
     limit: float
-    min_pairs: int = 30
+    min_pairs: int = 20
     block: int = 10
     look_confidence: float = 0.999  # for "clearly slower": what a false alarm costs
     within_confidence: float = 0.95  # for "clearly within": a stop that fails nothing
@@ -92,10 +93,14 @@ def clear_answer(base_ms: Sequence[float], current_ms: Sequence[float], rule: Se
 
 def alternate(base: Callable[[int], Sequence[float]], current: Callable[[int], Sequence[float]],
               pairs: int, rounds_per_trial: int, statistic: str,
-              rule: Sequential | None = None) -> PairedTrials:
+              rule: Sequential | None = None, max_seconds: float = math.inf,
+              clock: Clock = time.perf_counter) -> PairedTrials:
     """Run up to `pairs` pairs of trials, ABBA order; each callable times `rounds_per_trial`
     calls and returns their durations in seconds. With a `rule`, stop at the first look (every
-    `rule.block` pairs from `rule.min_pairs`) whose answer is clear."""
+    `rule.block` pairs from `rule.min_pairs`) whose answer is clear, or at the first look after
+    `max_seconds` of pairs (`clock`): the cost of a slow benchmark's comparison is bounded, and
+    its verdict's resolution says what the pairs taken can tell."""
+    started = clock()
     base_ms: list[float] = []
     current_ms: list[float] = []
     all_base: list[float] = []
@@ -111,6 +116,8 @@ def alternate(base: Callable[[int], Sequence[float]], current: Callable[[int], S
         if (rule is not None and taken < pairs and taken >= rule.min_pairs
                 and (taken - rule.min_pairs) % rule.block == 0):
             stopped = clear_answer(base_ms, current_ms, rule)
+            if not stopped and clock() - started > max_seconds:
+                stopped = f"its {max_seconds:g} s of pairs spent"
             if stopped:
                 break
     return PairedTrials(statistic, tuple(base_ms), tuple(current_ms), tuple(all_base),

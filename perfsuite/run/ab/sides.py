@@ -184,8 +184,11 @@ class AbSides:
         return found, failure
 
     def warm(self, pair: PreparedPair) -> None:
-        for side in (pair.base, pair.current):  # one at a time: they would disturb each other
-            side.call("warm", pair.key, what=f"warming up {'-'.join(pair.key)}")
+        """Both sides warm up at once (untimed; the first trial after a switch of side starts
+        with an untimed call of its own)."""
+        _, failure = self._both("warm", pair.key, what=f"warming up {'-'.join(pair.key)}")
+        if failure is not None:
+            raise failure
 
     def sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
         return self.base.call("sizes", model, fp16_onnx, what=f"measuring {model}'s sizes")

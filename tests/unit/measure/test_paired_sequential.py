@@ -56,3 +56,21 @@ def test_looks_come_only_every_block_from_min_pairs():
 def test_without_a_rule_every_pair_is_taken():
     trials = alternate(side([1.0]), side([2.0]), 40, 1, "e2e")
     assert len(trials.base_ms) == 40 and trials.stopped == ""
+
+
+def test_a_slow_comparison_stops_at_the_first_look_past_its_time():
+    now = [0.0]
+
+    def slow_side(ms):
+        def measure(rounds):
+            now[0] += rounds * ms / 1e3
+            return [ms / 1e3] * rounds
+        return measure
+
+    # every ratio 1.03: never clear; each pair costs 20 ms of the clock, 2 s allowed
+    trials = alternate(slow_side(10.0), slow_side(10.3), 300, 1, "e2e", RULE, max_seconds=2.0,
+                       clock=lambda: now[0])
+    assert len(trials.base_ms) == 110  # the first look (every 10 from 30) after 100 pairs
+    assert trials.stopped == "its 2 s of pairs spent"
+    assert "110 of 300 ABBA pairs, its 2 s of pairs spent" in judge_pairs(
+        "m", "main", trials, 0.03).describe()
