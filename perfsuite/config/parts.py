@@ -54,7 +54,14 @@ class AbConfig:
     pairs: int = 300  # ABBA pairs of trials per latency benchmark, at most
     min_pairs: int = 20  # the first look at whether the answer is clear (= pairs: no early stop)
     block_pairs: int = 10  # pairs between looks
-    max_seconds: float = 4.0  # per statistic: a look after this many seconds of pairs stops
+    # per statistic: a look after this many seconds of pairs stops; 0: 2 s on a CPU (where
+    # what keeps a comparison open is mostly between the two processes, which more pairs
+    # cannot see), 6 s on CUDA (where more pairs narrow it)
+    max_seconds: float = 0.0
+
+    def pairs_seconds(self, device: str) -> float:
+        """The time bound of one statistic's pairs on `device`."""
+        return self.max_seconds or (6.0 if device == "cuda" else 2.0)
     rounds_per_trial: int = 1  # timed calls per side per trial
     gpu_rounds_per_trial: int = 5  # GPU-compute trials: back-to-back calls, their median
     worker_timeout_s: float = 900.0  # a side's worker silent longer than this is stopped
@@ -146,7 +153,7 @@ def parse_ab(table: Any, where: str) -> AbConfig:
         block_pairs=check_int(table.get("block_pairs", base.block_pairs), f"{where}block_pairs",
                               1, MAX_PAIRS),
         max_seconds=check_number(table.get("max_seconds", base.max_seconds),
-                                 f"{where}max_seconds", above_zero=True, maximum=MAX_SECONDS),
+                                 f"{where}max_seconds", maximum=MAX_SECONDS),
         rounds_per_trial=check_int(table.get("rounds_per_trial", base.rounds_per_trial),
                                    f"{where}rounds_per_trial", 1, MAX_TRIALS),
         gpu_rounds_per_trial=check_int(table.get("gpu_rounds_per_trial",

@@ -198,7 +198,7 @@ def _pairs(plan: LatencyPlan, base: Callable[[int], list[float]],
     with step(plan.progress, f"{plan.case.id}: up to {settings.pairs} {what}",
               status=lambda elapsed: f"{counter[0]} trials"):
         return alternate(counted(base), counted(current), settings.pairs, rounds, statistic,
-                         rule, settings.max_seconds)
+                         rule, settings.pairs_seconds(plan.case.device))
 
 
 def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],

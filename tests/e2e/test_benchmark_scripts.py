@@ -80,6 +80,27 @@ def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "| onnxruntime fp32 | 2 | " in done.stdout and " of 1 (" in done.stdout, done.stdout
     assert "A/A processes' overall ratios (e2e): x" in done.stdout
+    done = script("benchmarks/ab_quality.py", "evaluate", str(runs), "--chunk", "20",
+                  "--sequential", "--benchmarks", "5")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"\| A/A \d+, slowed \d+ of 20 \(2 comparisons\) \|", done.stdout), done.stdout
+
+
+def test_run_false_alarms_records_a_zoo_and_replays_whole_runs(tmp_path):
+    runs = tmp_path / "zoo"
+    done = script("benchmarks/run_false_alarms.py", "record", "--out", str(runs), "--runs", "2",
+                  "--models", "squeezenet1_1", "--sizes", "64", "--backends", "onnxruntime",
+                  "--precisions", "fp32", "--perf-rounds", "5",
+                  PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "aa_00.json: exit 0" in done.stdout and "aa_01.json: exit 0" in done.stdout
+    done = script("benchmarks/run_false_alarms.py", "evaluate", str(runs), "--recordings", "1",
+                  "--slowdown", "3")
+    assert done.returncode == 0, done.stderr
+    assert "2 runs of 1 benchmarks" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 1 |")]
+    assert [row.split(" | ")[1] for row in rows] == ["per check (k=3)", "run budget 1%"]
+    assert all(" of 2 (" in row for row in rows), done.stdout
 
 
 def test_fidelity_measures_the_suite_against_a_bare_loop_on_a_cpu(tmp_path):
@@ -88,9 +109,11 @@ def test_fidelity_measures_the_suite_against_a_bare_loop_on_a_cpu(tmp_path):
                   "--out", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert re.search(r"^mobilenet_v3_small-torch-fp32 \| nan \| nan \| nan \| [0-9.]+ \| [0-9.]+ "
-                     r"\| [0-9.]+ \| -?[0-9.]+$", done.stdout, re.MULTILINE), done.stdout[-2000:]
+                     r"\| [0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \| ([0-9.]+ ){4}[0-9.]+$",
+                     done.stdout, re.MULTILINE), done.stdout[-2000:]
     (row,) = json.loads(out.read_text())
     assert row["suite_e2e_ms"] > 0 and row["raw_e2e_ms"] > 0
+    assert len(row["repeat_suite_ms"]) == len(row["repeat_bare_ms"]) == 5
 
 
 def test_every_benchmark_script_has_a_smoke_run_here():
