@@ -80,7 +80,6 @@ class AbSides:
             self.base.close()
             raise
         self.isolated = bool(base.other)
-        self._built: set[str] = set()  # models both workers have been asked to build
 
     # -- starting ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,7 +150,6 @@ class AbSides:
         key = (case.model, case.backend, case.precision)
         if not self.configures(*key):
             return None  # new since REF: listed, not compared
-        self._build_both(case.model)
         found, failure = self._both("prepare", key, what=f"preparing {case.id}")
         if failure is not None:
             self.failures[case.id] = self.side_failed(failure)
@@ -164,13 +162,6 @@ class AbSides:
             return None
         return PreparedPair(key, self.base, self.current,
                             all(info["gpu"] for info in found.values()))
-
-    def _build_both(self, model: str) -> None:
-        """Both workers build `model` side by side the first time either needs it (untimed; a
-        failure is met again, and reported, by the request that needed the model)."""
-        if model not in self._built:
-            self._built.add(model)
-            self._both("build", model, what=f"building {model}")
 
     def _both(self, op: str, *args: Any, what: str) -> tuple[dict[str, Any], Exception | None]:
         """`op` on both sides at once (their models build side by side, untimed): each side's
@@ -200,11 +191,9 @@ class AbSides:
             raise failure
 
     def sizes(self, model: str, fp16_onnx: bool) -> dict[str, int]:
-        self._build_both(model)
         return self.base.call("sizes", model, fp16_onnx, what=f"measuring {model}'s sizes")
 
     def drift(self, case: CaseSpec) -> dict[str, float] | None:
-        self._build_both(case.model)
         return self.base.call("drift", (case.model, case.backend, case.precision),
                               what=f"measuring {case.id}'s drift")
 

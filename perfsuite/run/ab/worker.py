@@ -92,11 +92,6 @@ class Worker:
     def _case(self, key: tuple[str, str, str]) -> Any:
         return self.perf.case(*key)
 
-    def op_build(self, model: str) -> bool:
-        """Build `model` (weights, no session): what every later request for it starts from."""
-        self.perf.artifacts(model).torch_model()
-        return True
-
     def op_prepare(self, key: tuple[str, str, str]) -> dict[str, Any]:
         case = self._case(key)
         runner = self.perf.runner(case)
