@@ -90,7 +90,7 @@ def test_unchanged_tree_passes(repo):
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
         "torch*fp32*cpu*x1.000 ?1.000, 1.000? e2e ok*",
-        "perfsuite A/B vs HEAD: 7 checks, 0 regressed (latency: 2 benchmarks in ABBA pairs).",
+        "perfsuite A/B vs HEAD: 7 checks, 0 regressed (latency: 2 benchmarks in ABBA pairs, 40 pairs used of up to 40).",
     ])
 
 
@@ -101,14 +101,14 @@ def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines([
         "perfsuite A/B | tiny-torch-fp32 end to end vs HEAD REGRESSED: x1.500 ?1.500, 1.500? "
-        "(median ratio, 99% bounds over 20 ABBA pairs; 3.000 ms vs 2.000 ms)*",
+        "(median ratio, 99.75% bounds over 20 ABBA pairs; 3.000 ms vs 2.000 ms)*",
     ])
     result.stdout.fnmatch_lines(["FAILED *test_latency?tiny-torch-fp16?*"])
-    assert "| tiny-torch-fp32 (e2e decides, 20 pairs) | 2 ms | 3 ms | x1.500 |" in \
+    assert "| tiny-torch-fp32 (e2e decides, 20 ABBA pairs) | 2 ms | 3 ms | x1.500 |" in \
         (repo.path / "ab.md").read_text(), "both sides' times beside the ratio"
     page = (repo.path / "ab.html").read_text()
     assert "tiny: A/B trial medians per benchmark (HEAD vs this tree)" in page
-    assert ('<td class="text">tiny-torch-fp32 (e2e decides, 20 pairs)</td><td>2 ms</td>'
+    assert ('<td class="text">tiny-torch-fp32 (e2e decides, 20 ABBA pairs)</td><td>2 ms</td>'
             '<td>3 ms</td><td>x1.500</td><td>[1.500, 1.500]</td><td class="text bad"><strong>REGRESSED</strong></td>') in page
     assert page.count('<td class="text bad">HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED') == 2
 
@@ -174,7 +174,7 @@ def test_each_side_reads_perfsuite_config_from_its_own_tree(repo, monkeypatch):
     result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
-        "perfsuite A/B vs HEAD: * checks, 0 regressed (latency: 1 benchmarks in ABBA pairs).",
+        "perfsuite A/B vs HEAD: * checks, 0 regressed (latency: 1 benchmarks in ABBA pairs, * pairs used of up to *).",
         "perfsuite A/B: new since HEAD (not compared): tiny-torch-fp16",
     ])
 
