@@ -90,7 +90,8 @@ def test_unchanged_tree_passes(repo):
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
         "torch*fp32*cpu*x1.000 ?1.000, 1.000? e2e ok*",
-        "perfsuite A/B vs HEAD: 7 checks, 0 regressed (latency: 2 benchmarks in ABBA pairs, 40 pairs used of up to 40).",
+        "perfsuite A/B vs HEAD: 7 checks, 0 regressed (latency: 2 benchmarks in ABBA pairs, "
+        "40 pairs used of up to 40).",
     ])
 
 
@@ -174,7 +175,8 @@ def test_each_side_reads_perfsuite_config_from_its_own_tree(repo, monkeypatch):
     result = repo.runpytest_subprocess(*ARGS, "--perf-ab=HEAD")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines([
-        "perfsuite A/B vs HEAD: * checks, 0 regressed (latency: 1 benchmarks in ABBA pairs, * pairs used of up to *).",
+        "perfsuite A/B vs HEAD: * checks, 0 regressed (latency: 1 benchmarks in ABBA pairs, "
+        "* pairs used of up to *).",
         "perfsuite A/B: new since HEAD (not compared): tiny-torch-fp16",
     ])
 
