@@ -186,7 +186,7 @@ def _merge(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     from perfsuite.backends import BACKEND_TYPES
     from perfsuite.config.settings import load_config
-    from perfsuite.gate.baseline_gate import policy_for
+    from perfsuite.gate.limits import policy_for
     from perfsuite.report.history import baseline_versions, history_page, run_versions
     from perfsuite.report.run_files import load_runs
 

@@ -15,8 +15,8 @@ from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.config.parts import AbConfig, GateConfig
 from perfsuite.config.settings import SuiteConfig
 from perfsuite.errors import SideError, SideStopped
-from perfsuite.gate.baseline_gate import GATED_DRIFT, chosen_policy
 from perfsuite.gate.decide import GateVerdict, judge_drift, judge_size, judge_tail
+from perfsuite.gate.limits import GATED_DRIFT, chosen_policy
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.latency_stats import samples_needed

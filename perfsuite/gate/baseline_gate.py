@@ -9,7 +9,7 @@ options arrive as one frozen GateOptions, parsed once by the plugin.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from perfsuite.gate.decide import (
     judge_size,
     judge_tail,
 )
+from perfsuite.gate.limits import GATED_DRIFT, chosen_policy
 from perfsuite.gate.store import (
     RECORD_HINT,
     Baseline,
@@ -46,7 +47,6 @@ from perfsuite.machine.fingerprint import MachineFingerprint
 from perfsuite.machine.identity import MachineIdentity
 from perfsuite.results import CaseResult, ItemRecord, RunResults
 
-GATED_DRIFT = ("rel_l2", "max_abs")
 # The stored fingerprint's fields that say which machine it is (what the default key is made of)
 MACHINE_IDENTITY = ("isa", "cpu_model", "cpu_count", "gpu_name", "jetson_model", "nvpmodel_mode")
 
@@ -78,22 +78,6 @@ def recording_of(result: CaseResult, samples_ms: tuple[float, ...]) -> LatencyRe
         return None
     enqueue = result.enqueue_latency.median_ms if result.enqueue_latency else None
     return LatencyRecording(result.latency, result.gpu_latency, enqueue, samples_ms, result.energy)
-
-
-def policy_for(settings: GateConfig, benchmark: str,
-               marker: Mapping[str, float] | None = None) -> GatePolicy:
-    """The defaults, then the config override for this benchmark, then the perf_gate marker."""
-    changes = {**settings.overrides.get(benchmark, {}), **(marker or {})}
-    return replace(settings.policy, **changes) if changes else settings.policy
-
-
-def chosen_policy(config: pytest.Config, settings: GateConfig, benchmark: str,
-                  marker: Mapping[str, float] | None) -> GatePolicy:
-    """The limits for `benchmark`: configuration and marker, then the policy hook's say."""
-    policy = policy_for(settings, benchmark, marker)
-    chosen = config.hook.pytest_perfsuite_gate_policy(config=config, benchmark=benchmark,
-                                                      policy=policy)
-    return chosen if chosen is not None else policy
 
 
 class BaselineComparison:
