@@ -2,7 +2,7 @@
 # Verdicts at scale on a lent GPU machine (docs/gate.md): A/A whole runs of a zoo of 25 GPU
 # benchmarks (5 torchvision models x eager fp32/fp16/bf16 and CUDA graph fp32/fp16), replayed
 # by benchmarks/run_false_alarms.py, and eager fidelity repeated (benchmarks/fidelity.py
-# --repeat) with the default warm-up and with 2 s. Files go to $OUT.
+# --repeat) with the default warm-up and with 2 s (FIDELITY=0: the zoo alone). Files go to $OUT.
 # Usage: bash benchmarks/device_verdicts.sh [zoo runs, default 6]
 set -uo pipefail
 OUT=${OUT:-/tmp/perfsuite-out}; mkdir -p "$OUT"
@@ -17,6 +17,7 @@ timeout "${ZOO_LIMIT_S:-300}" python3 benchmarks/run_false_alarms.py record --ou
 echo "zoo rc=$? in $(( $(date +%s) - start )) s"
 tar -C "$(dirname "$zoo")" -czf "$OUT/$(basename "$zoo").tgz" "$(basename "$zoo")"
 python3 benchmarks/run_false_alarms.py evaluate "$zoo" --slowdown 1.02 | tee "$OUT/zoo_eval.txt"
+[ "${FIDELITY:-1}" = 0 ] && exit 0
 for warmup in default 2.0; do
   if [ "$warmup" != default ]; then
     printf '\n[tool.perfsuite.timing]\nwarmup_seconds = %s\n' "$warmup" >> pyproject.toml

@@ -1,8 +1,10 @@
 """Whole-run false alarms and detection on a zoo of benchmarks (several models and sizes, every
 backend and precision asked for): the run's decision, not one benchmark's.
 
-    python benchmarks/run_false_alarms.py record --out zoo/ --runs 8 [--models a,b] [pytest options]
-    python benchmarks/run_false_alarms.py evaluate zoo/ [--slowdown 1.07] [--recordings 1,3]
+    python benchmarks/run_false_alarms.py record --out zoo/ --runs 8 [--models a,b] [--ab] \
+        [pytest options]
+    python benchmarks/run_false_alarms.py evaluate zoo/ [--slowdown 1.07] [--recordings 1,3] \
+        [--max-increase 0.01]
 
 `record` writes a project whose [tool.perfsuite] table holds the zoo (torchvision models at
 `--size`) and runs the shipped latency suite in `--runs` fresh pytest processes, one
@@ -12,6 +14,8 @@ flagged when any benchmark's verdict fails. It compares the per-check bar (`run_
 0`, the gate before this change) with the run's budget (the default 1%: each check's bar set
 from the zoo's benchmark count), and replays each A/A candidate slowed exactly by
 `--slowdown` (every latency of the run) for the detection rate of the gated benchmarks.
+With `record --ab` each run is an A/B run of the unchanged zoo against its own HEAD, and
+`evaluate` counts the runs in which any A/B check failed.
 """
 
 from __future__ import annotations
@@ -51,19 +55,28 @@ input_shape = [1, 3, {size}, {size}]
 
 
 def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: list[str],
-           precisions: list[str], device: str, extra: list[str]) -> None:
+           precisions: list[str], device: str, ab: bool, extra: list[str]) -> None:
+    """`runs` fresh pytest processes of the zoo's latency suite; with `ab`, each an A/B run of
+    the unchanged project against its own HEAD (A/A), its output kept beside the JSON."""
     out.mkdir(parents=True, exist_ok=True)
     project = Path(tempfile.mkdtemp(prefix="zoo-"))
     text = ZOO.format(backends=json.dumps(backends), precisions=json.dumps(precisions),
                       device=device)
     text += "".join(MODEL.format(name=m, size=s) for m in models for s in sizes)
     (project / "pyproject.toml").write_text(text)
+    if ab:
+        for step in (["init", "-q"], ["add", "pyproject.toml"], ["commit", "-qm", "zoo"]):
+            subprocess.run(["git", "-c", "user.email=zoo@perfsuite", "-c", "user.name=zoo",
+                            *step], cwd=project, check=True)
     for index in range(runs):
-        target = out / f"aa_{index:02d}.json"
+        target = out / f"{'ab' if ab else 'aa'}_{index:02d}.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    *_plugin_args(), "--perf-suite=only", "-k", "test_latency",
-                   f"--benchmark-json={target}", "--perf-preflight=warn", *extra]
+                   f"--benchmark-json={target}", "--perf-preflight=warn",
+                   *(["--perf-ab=HEAD"] if ab else []), *extra]
         done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        if ab:
+            target.with_suffix(".txt").write_text(f"exit {done.returncode}\n{done.stdout}")
         print(f"{target.name}: exit {done.returncode}; {done.stdout.strip().splitlines()[-1:]}",
               flush=True)
         if done.returncode not in (0, 1):
@@ -116,7 +129,35 @@ def judge_run(baseline: list[dict[str, dict]], run: dict[str, dict], policy: Gat
     return bool(failed), failed, how
 
 
-def evaluate(folders: list[Path], recordings: list[int], slowdown: float) -> None:
+def evaluate_ab(folders: list[Path]) -> None:
+    """A/A whole runs under --perf-ab: the share of runs where any A/B check failed, from each
+    run's exit status and its failure lines (kept by `record --ab`)."""
+    outputs = sorted(p for folder in folders for p in folder.glob("ab_*.txt"))
+    flagged, pairs = [], []
+    for path in outputs:
+        text = path.read_text()
+        failures = [line for line in text.splitlines() if "perfsuite A/B |" in line
+                    and "REGRESSED" in line]
+        if not text.startswith("exit 0") or failures:
+            flagged.append(f"{path.name}: {text.splitlines()[0]}; {'; '.join(failures[:3])}")
+        info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(
+            ".json").exists() else {"benchmarks": []}
+        for bench in info["benchmarks"]:
+            for paired in bench["extra_info"].get("paired") or []:
+                pairs.append(len(paired["base_trial_medians_ms"]))
+    share = len(flagged) / max(1, len(outputs))
+    print(f"A/B A/A whole runs: {len(flagged)} of {len(outputs)} flagged ({share:.1%}); "
+          f"pairs a statistic took: mean {statistics.fmean(pairs) if pairs else 0:.0f}, "
+          f"{len(pairs)} comparisons")
+    for line in flagged:
+        print(f"  {line}")
+
+
+def evaluate(folders: list[Path], recordings: list[int], slowdown: float,
+             max_increase: float) -> None:
+    if any(next(folder.glob("ab_*.txt"), None) for folder in folders):
+        evaluate_ab(folders)
+        return
     runs = load_runs(folders)
     benchmarks = len(set.intersection(*(set(r) for r in runs))) if runs else 0
     print(f"{len(runs)} runs of {benchmarks} benchmarks")
@@ -124,8 +165,8 @@ def evaluate(folders: list[Path], recordings: list[int], slowdown: float) -> Non
           f"x{slowdown:g}: gated benchmarks caught | comparisons |")
     print("|---|---|---|---|---|---|")
     for n in recordings:
-        for label, policy in (("per check (k=3)", GatePolicy(run_false_alarms=0.0)),
-                              ("run budget 1%", GatePolicy())):
+        for label, policy in (("per check (k=3)", GatePolicy(max_increase, run_false_alarms=0.0)),
+                              ("run budget 1%", GatePolicy(max_increase))):
             flagged, caught, gated, comparisons = 0, [], Counter(), 0
             examples: Counter = Counter()
             for chosen in itertools.combinations(range(len(runs)), n):
@@ -178,18 +219,23 @@ def main() -> None:
     rec.add_argument("--backends", default="torch,onnxruntime")
     rec.add_argument("--precisions", default="fp32,fp16,bf16")
     rec.add_argument("--device", default="cpu")
+    rec.add_argument("--ab", action="store_true",
+                     help="A/B runs of the unchanged project against its HEAD (A/A)")
     ev = sub.add_parser("evaluate")
     ev.add_argument("folders", type=Path, nargs="+")
     ev.add_argument("--recordings", default="1,3")
     ev.add_argument("--slowdown", type=float, default=1.0,
                     help="replay every candidate slowed exactly by this factor (1: none)")
+    ev.add_argument("--max-increase", type=float, default=GatePolicy().max_increase,
+                    help="the practical limit of the median (max_increase)")
     args, extra = parser.parse_known_args()
     if args.command == "record":
         record(args.out, args.runs, args.models.split(","),
                [int(s) for s in args.sizes.split(",")], args.backends.split(","),
-               args.precisions.split(","), args.device, extra)
+               args.precisions.split(","), args.device, args.ab, extra)
     else:
-        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.slowdown)
+        evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.slowdown,
+                 args.max_increase)
 
 
 if __name__ == "__main__":

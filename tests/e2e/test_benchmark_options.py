@@ -20,7 +20,7 @@ CANT_COMPARE = "Can't compare"
 @pytest.fixture
 def repo(pytester, tmp_path, monkeypatch):
     pytester.makefile(".toml", pyproject=TINY_CONFIG + "\n[tool.perfsuite.gate]\n"
-                      "max_increase = 0.5\ntail_max_increase = 0.6\n")
+                      "max_increase = 0.6\ntail_max_increase = 0.7\n")
     pytester.makeini("[pytest]\naddopts = -ra\n")
     shutil.copy(REPO / "tests" / "tiny_models.py", pytester.path / "tiny_models.py")
     monkeypatch.setenv("PERFSUITE_CACHE_DIR", str(tmp_path / "cache"))

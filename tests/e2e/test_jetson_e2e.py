@@ -22,10 +22,10 @@ KEY = "orin-test"
 ARGS = ("-p", "no:cacheprovider", "--perf-backends=torch", "--perf-precisions=fp32",
         f"--perf-machine-key={KEY}", "--benchmark-timer=tiny_models.virtual_clock",
         "--perf-suite=only", "-k", "test_latency or test_size")
-# CPU prior noise is 25% for latency and energy: limits the tiny benchmark can be gated at.
+# CPU prior noise is 30% for latency and energy: limits the tiny benchmark can be gated at.
 CONFIG = (TINY_CONFIG.replace("rounds = 5", "rounds = 20\nenergy_trial_seconds = 0.01") +
-          "\n[tool.perfsuite.gate]\nmax_increase = 0.5\ntail_max_increase = 0.6\n"
-          "energy_max_increase = 0.5\n")
+          "\n[tool.perfsuite.gate]\nmax_increase = 0.6\ntail_max_increase = 0.7\n"
+          "energy_max_increase = 0.6\n")
 
 
 @pytest.fixture
@@ -108,14 +108,14 @@ def test_an_energy_regression_fails_the_item_while_latency_passes(orin):
     orin.runpytest_subprocess(*ARGS, "--perf-save-baseline").assert_outcomes(passed=2)
     stored = json.loads((orin.path / "baselines" / KEY / "baseline.json").read_text())
     assert stored["latency"]["tiny-torch-fp32"][0]["energy"]["median_mj"] == pytest.approx(25.0)
-    set_file(f"{ORIN_HWMON_A}/curr1_input", "6200")  # GPU rail 6 W -> 31 W: 37.5 W in all
+    set_file(f"{ORIN_HWMON_A}/curr1_input", "8700")  # GPU rail 6 W -> 43.5 W: 50 W in all
     result = orin.runpytest_subprocess(*ARGS)
     result.assert_outcomes(passed=1, failed=1)
-    # CPU prior 25%, one recording: fails above x(1 + 3 x 25% x sqrt 2) = x2.061
+    # CPU prior 30%, one recording: fails above e^(3 x 30% x sqrt 2) = x3.571
     result.stdout.fnmatch_lines([
-        "perfsuite gate | tiny-torch-fp32 energy per inference REGRESSED: 75 mJ vs baseline "
-        "25 mJ (x3.000, fails above x2.061)*"])
-    result.stdout.fnmatch_lines(["torch*fp32*cpu*37.5*75.00*REGRESSED, resolves +*% energy"])
+        "perfsuite gate | tiny-torch-fp32 energy per inference REGRESSED: 100 mJ vs baseline "
+        "25 mJ (x4.000, fails above x3.571)*"])
+    result.stdout.fnmatch_lines(["torch*fp32*cpu*50*100.0*REGRESSED, resolves +*% energy"])
     assert "median end to end REGRESSED" not in result.stdout.str()
 
 

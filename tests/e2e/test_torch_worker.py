@@ -68,8 +68,8 @@ python = "{python}"
 trtexec = "{trtexec}"
 
 [tool.perfsuite.gate]
-max_increase = 0.5
-tail_max_increase = 0.6
+max_increase = 0.6
+tail_max_increase = 0.7
 
 [[tool.perfsuite.models]]
 name = "tiny"

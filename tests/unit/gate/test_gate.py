@@ -88,21 +88,22 @@ def test_this_runs_trial_spread_is_a_floor():
 
 
 def test_quiet_statistic_is_gated_to_catch_its_practical_limit():
-    # 3 identical recordings, prior 0.3%: noise 0.3%/sqrt(2); width x sqrt(1 + 1/3);
-    # significance 3 widths = 0.73%; threshold = 3% - 1.645 widths = 2.60%; resolution 3%
+    # 3 identical recordings, prior 0.3%: noise 0.3%/sqrt(2); width x sqrt(1 + 1/3); widths
+    # add as logarithms: significance e^(3 widths) - 1 = 0.74%; threshold = 3% less 1.645
+    # widths = 2.62%; resolution 3%
     check = check_statistic("m", "gpu", "median", [1.0], [1.0, 1.0, 1.0], 0.03, 0.003, "k", POLICY)
     width = 0.003 / math.sqrt(2) * math.sqrt(4 / 3)
-    assert check.significance == pytest.approx(3 * width)
-    assert check.threshold == pytest.approx(0.03 - 1.645 * width)
+    assert check.significance == pytest.approx(math.expm1(3 * width))
+    assert check.threshold == pytest.approx(1.03 * math.exp(-1.645 * width) - 1)
     assert check.resolution == pytest.approx(0.03) and check.gateable
 
 
 def test_noisy_statistic_is_not_gateable_at_its_limit():
-    # one recording, prior 3%: width 4.24% > the 3% limit; significance 12.7%
+    # one recording, prior 3%: width 4.24% > the 3% limit; significance e^0.127 - 1 = 13.6%
     check = check_statistic("m", "e2e", "median", [1.0], [1.0], 0.03, 0.03, "k", POLICY)
     assert check.width == pytest.approx(0.03 * math.sqrt(2))
-    assert check.threshold == pytest.approx(3 * 0.03 * math.sqrt(2))
-    assert check.resolution == pytest.approx(4.645 * 0.03 * math.sqrt(2))
+    assert check.threshold == pytest.approx(math.expm1(3 * 0.03 * math.sqrt(2)))
+    assert check.resolution == pytest.approx(math.expm1(4.645 * 0.03 * math.sqrt(2)))
     assert not check.gateable
     assert check_statistic("m", "e2e", "median", [1.0], [1.0], 0.03, 0.02, "k", POLICY).gateable
 
@@ -124,7 +125,7 @@ def test_gpu_compute_decides_a_graph_session_and_catches_five_percent():
 
 
 def test_launch_bound_session_is_too_noisy_and_advisory_inside_its_noise():
-    # launch-bound prior 20%, one recording: width 28.3%, gated at 3 widths, +84.9%
+    # launch-bound prior 20%, one recording: width 28.3%, gated at 3 widths, e^0.849: +133.6%
     baseline = [recording(4.5, 5.0, enqueue=4.4)]
     slower = recording(6.3, 7.0, enqueue=6.2)  # x1.4: inside the noise
     assert session_kind("cuda", slower, baseline) == "launch-bound"
@@ -132,30 +133,30 @@ def test_launch_bound_session_is_too_noisy_and_advisory_inside_its_noise():
     assert {v.status for v in verdicts} == {"too noisy"} and not any(v.failed for v in verdicts)
     decider = next(v for v in verdicts if v.decides)
     assert decider.describe().startswith("m-torch-fp32 median GPU compute TOO NOISY")
-    assert decider.threshold == pytest.approx(1 + 3 * 0.2 * math.sqrt(2))
-    assert "too noisy to gate at +3%, gated at +84.9% (advisory; resolves +" in decider.detail
+    assert decider.threshold == pytest.approx(math.exp(3 * 0.2 * math.sqrt(2)))
+    assert "too noisy to gate at +3%, gated at +133.6% (advisory; resolves +" in decider.detail
     strict = judge_latency("m-torch-fp32", slower, baseline, "cuda", POLICY, too_noisy_fails=True)
     assert [v.failed for v in strict] == [v.decides for v in strict]
 
 
 def test_too_noisy_benchmark_still_fails_a_change_its_noise_cannot_explain():
     baseline = [recording(4.5, 5.0, enqueue=4.4)]
-    twice = recording(9.0, 10.0, enqueue=8.8)  # x2 > x1.849
-    verdicts = judge_latency("m-torch-fp32", twice, baseline, "cuda", POLICY)
+    thrice = recording(13.5, 15.0, enqueue=13.2)  # x3 > x2.337
+    verdicts = judge_latency("m-torch-fp32", thrice, baseline, "cuda", POLICY)
     decider = next(v for v in verdicts if v.decides)
     assert decider.status == "regression" and decider.failed
-    assert "gated at +84.9% (a change beyond its noise fails" in decider.detail
-    # the CPU case from the field: 5 ms -> 40 ms with one recording (prior 25%, gated at +106%)
+    assert "gated at +133.6% (a change beyond its noise fails" in decider.detail
+    # the CPU case from the field: 5 ms -> 40 ms with one recording (prior 30%, gated at +257%)
     cpu = judge_latency("m-onnxruntime-fp32", recording(None, 40.0), [recording(None, 5.0)],
                         "cpu", POLICY)
     assert all(v.failed for v in cpu)
 
 
 def test_raised_practical_limit_makes_a_noisy_benchmark_gateable():
-    policy = GatePolicy(max_increase=0.5, tail_max_increase=0.6)
+    policy = GatePolicy(max_increase=0.6, tail_max_increase=0.7)
     baseline = [recording(None, 5.0)]
-    # CPU prior 25%, one recording: width 35% <= 50%; fails above 3 widths, x2.061
-    verdicts = judge_latency("m", recording(None, 12.0), baseline, "cpu", policy)
+    # CPU prior 30%, one recording: width 42.4% <= log 1.6 (47%); fails above e^(3 widths), x3.57
+    verdicts = judge_latency("m", recording(None, 18.0), baseline, "cpu", policy)
     assert [v.status for v in verdicts] == ["regression", "regression"]
     assert not any(v.failed for v in judge_latency("m", recording(None, 5.2), baseline, "cpu",
                                                    policy))
@@ -285,12 +286,12 @@ def energy_recording(trial_mj: tuple[float, ...], source: str = "NVML total ener
 
 def test_energy_regression_fails_at_its_own_limit():
     """GPU-bound prior 1%, one recording: width 1% x sqrt(2) = 1.41%; threshold
-    max(3 x 1.41%, 5% - 1.645 x 1.41%) = 4.24%: +6% fails, +3% passes."""
+    e^max(3 x 1.41%, log 1.05 - 1.645 x 1.41%) = x1.043: +6% fails, +3% passes."""
     baseline = [energy_recording((60.0,) * 5)]
     (worse,) = judge_energy("m-tensorrt-fp16", energy_recording((63.6,) * 5), baseline, "cuda",
                             POLICY)
     assert worse.status == "regression" and worse.failed and worse.unit == "mJ"
-    assert worse.threshold == pytest.approx(1 + 3 * 0.01 * math.sqrt(2))
+    assert worse.threshold == pytest.approx(math.exp(3 * 0.01 * math.sqrt(2)))
     assert worse.describe().startswith("m-tensorrt-fp16 energy per inference REGRESSED: 63.6 mJ "
                                        "vs baseline 60 mJ (x1.060")
     (fine,) = judge_energy("m", energy_recording((61.8,) * 5), baseline, "cuda", POLICY)
@@ -316,3 +317,34 @@ def test_energy_survives_the_baseline_file(tmp_path):
     path = tmp_path / "k" / "baseline.json"
     write_baseline(path, Baseline("k", {}, {}, {"m": (rec,)}))
     assert load_baseline(path).latency["m"][0].energy == rec.energy
+
+
+def test_agreeing_recordings_lower_the_noise_only_where_processes_run_at_one_speed():
+    # three CPU recordings within 1% may share one of the process speeds: the 30% prior stays
+    cpu = estimate_noise([1.0, 1.01, 0.99], [1.0] * 5, prior=0.3, kind="cpu", prior_weight=2,
+                         one_speed=False)
+    assert cpu.cv == pytest.approx(0.3) and not cpu.evidence_agrees
+    # a spread wider than the prior still raises it
+    wide = estimate_noise([1.0, 2.0, 3.0], [1.0] * 5, prior=0.3, kind="cpu", prior_weight=2,
+                          one_speed=False)
+    assert wide.cv > 0.3
+    # GPU compute of a CUDA graph: the recordings outweigh the prior as they agree
+    graph = estimate_noise([1.0, 1.001, 0.999], [1.0] * 5, prior=0.003, kind="gpu",
+                           prior_weight=2, one_speed=True)
+    assert graph.cv < 0.003 and graph.evidence_agrees
+    # prior_weight 0: the recordings alone, wherever the session runs
+    alone = estimate_noise([1.0, 1.01, 0.99], [1.0] * 5, prior=0.3, kind="cpu", prior_weight=0,
+                           one_speed=False)
+    assert alone.cv == pytest.approx(0.01)
+
+
+def test_a_second_cpu_process_speed_is_no_regression_but_a_tenfold_slowdown_is():
+    # the 2-core machine's fresh processes run ONNX Runtime at 0.37 or 1.21 ms (x3.3)
+    baseline = [recording(None, 0.37) for _ in range(3)]
+    other_speed = judge_latency("m-onnxruntime-fp16", recording(None, 1.21), baseline, "cpu",
+                                POLICY.at_scale(30))
+    assert not any(v.failed for v in other_speed)
+    assert {v.status for v in other_speed} == {"too noisy"}
+    tenfold = judge_latency("m-onnxruntime-fp16", recording(None, 3.7), baseline, "cpu",
+                            POLICY.at_scale(30))
+    assert all(v.failed for v in tenfold)

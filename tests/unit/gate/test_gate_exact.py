@@ -76,16 +76,16 @@ def test_a_verdict_line_with_and_without_detail():
 
 
 def test_an_energy_verdict_whole():
-    """GPU-bound NVML prior 1%, one recording: width 1.41%, threshold 4.24%, resolution 4.24% +
-    1.645 x 1.41% = 6.57%."""
+    """GPU-bound NVML prior 1%, one recording: width 1.41%, threshold e^(3 widths) - 1 = 4.33%,
+    resolution e^(4.645 widths) - 1 = 6.79%."""
     baseline = [energy_recording((60.0,) * 5)]
     (worse,) = judge_energy("m", energy_recording((63.6,) * 5), baseline, "cuda", POLICY)
     width = 0.01 * math.sqrt(2)
     assert worse == GateVerdict(
-        "m energy per inference", "regression", 63.6, 60.0, pytest.approx(1 + 3 * width), "mJ",
-        "resolves +6.6%; noise CV 1.00% (prior 1.00% for energy (gpu-bound), 1 recording, this "
+        "m energy per inference", "regression", 63.6, 60.0, pytest.approx(math.exp(3 * width)),
+        "mJ", "resolves +6.8%; noise CV 1.00% (prior 1.00% for energy (gpu-bound), 1 recording, this "
         "run's trials 0.00%), k=3, practical limit +5%; energy is gated on its own", True,
-        pytest.approx(4.645 * width), True, "energy")
+        pytest.approx(math.expm1(4.645 * width)), True, "energy")
 
 
 def test_p90_checks_use_the_trial_p90s_and_name_themselves():
