@@ -1,4 +1,5 @@
-"""The A/B worker's own parts: how it spells its import path and where its timing thread runs."""
+"""The A/B worker's own parts: how it spells its import path, where its timing thread runs, and
+what both sides build."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import threading
 
 import pytest
 
+from perfsuite.results import CaseSpec
 from perfsuite.run.ab.layout import SideLayout, padded
+from perfsuite.run.ab.sides import AbSides
 from perfsuite.run.ab.worker import Worker, _pin_other_threads
 
 
@@ -200,3 +203,24 @@ def test_a_tree_under_the_interpreters_prefix_is_still_a_tree(tmp_path):
     assert layout.owner(str(ref / "pkg" / "m.py")) == "own"
     assert layout.owner(str(this / ".venv" / "lib" / "torch.py")) == ""
     assert layout.owner(str(prefix / "lib" / "os.py")) == ""
+
+
+class _RecordingSide:
+    def __init__(self, label: str, calls: list) -> None:
+        self.label, self.calls = label, calls
+
+    def call(self, op, *args, what=""):
+        self.calls.append((self.label, op))
+        return {"answered by": self.label}
+
+
+def test_what_refs_side_builds_for_sizes_and_drift_this_trees_side_builds_too_in_step():
+    """A worker keeps what an op builds and times it later: a drift run only REF's side did made
+    torch bf16 A/A comparisons lean x1.04-1.06 (docs/gate.md)."""
+    calls: list = []
+    sides = object.__new__(AbSides)
+    sides.base, sides.current = _RecordingSide("REF", calls), _RecordingSide("this tree", calls)
+    assert sides.sizes("m", True) == {"answered by": "REF"}
+    assert sides.drift(CaseSpec("m", "torch", "bf16", "cpu")) == {"answered by": "REF"}
+    assert calls == [("REF", "sizes"), ("this tree", "sizes"),
+                     ("REF", "drift"), ("this tree", "drift")]
