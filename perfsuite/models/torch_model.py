@@ -68,8 +68,11 @@ def import_folders(roots: Sequence[Path]) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def build_model(spec: ModelSpec) -> torch.nn.Module:
-    """The fp32 CPU model in eval mode, with the spec's weights file or realistic seeded weights."""
+def build_model(spec: ModelSpec,
+                realistic: Callable[[torch.nn.Module, ModelSpec], None] | None = None
+                ) -> torch.nn.Module:
+    """The fp32 CPU model in eval mode, with the spec's weights file or realistic seeded weights
+    (made by `realistic`, `make_weights_realistic` unless given: the run's passes a cached one)."""
     torch = require("torch")
     torch.manual_seed(spec.seed)
     model = _construct(spec)
@@ -88,7 +91,7 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
     if spec.weights is not None:
         load_weights(model, spec.weights, spec.name)
     else:
-        make_weights_realistic(model, spec)
+        (realistic or make_weights_realistic)(model, spec)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model

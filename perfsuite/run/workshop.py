@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.models.inputs import input_set
 from perfsuite.models.torch_model import ModelSpec, build_model, code_digest, weights_digest
+from perfsuite.models.weights_cache import cached_realistic_weights
 from perfsuite.progress import Progress, step
 from perfsuite.results import CaseResult, ItemRecord, RunResults
 from perfsuite.run.ab.sides import AbSides
@@ -61,7 +63,8 @@ class SuiteModelArtifacts(ModelArtifacts):
         if self._model is None:
             try:
                 with step(self._progress, f"building model {self.spec.name} ({self.spec.source})"):
-                    self._model = build_model(self.spec)
+                    self._model = build_model(self.spec, partial(cached_realistic_weights,
+                                                                 cache=self._cache))
             except PerfsuiteError as exc:
                 self._failure = exc
                 raise
