@@ -167,18 +167,18 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return outcome
 
 
-def _latency_benchmarks(config: pytest.Config, items: list[pytest.Item],
-                        perf_items: set[str]) -> int:
-    """The selected latency benchmarks whose backend can run on this device."""
+def _latency_cases(config: pytest.Config, items: list[pytest.Item],
+                   perf_items: set[str]) -> list[tuple[str, str, str]]:
+    """The selected latency benchmarks whose backend can run on this device, in run order."""
     perf = config.stash[RUN_KEY]
-    count = 0
+    cases = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         case = next((params[name] for name in _CASE_FIXTURES if name in params), None)
         if (item.nodeid in perf_items and "benchmark" in getattr(item, "fixturenames", ())
                 and case is not None and perf.may_run(*case)):
-            count += 1
-    return count
+            cases.append(tuple(case))
+    return cases
 
 
 def _marker_limits(item: pytest.Item) -> dict[str, float] | None:
@@ -296,8 +296,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if refused:
         raise pytest.UsageError("perfsuite cannot honour these pytest-benchmark options for its "
                                 "benchmarks:\n  " + "\n  ".join(refused))
+    latency = _latency_cases(config, items, perf_items)
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
-        config.stash[GATE_KEY].prepare(_latency_benchmarks(config, items, perf_items))
+        config.stash[GATE_KEY].prepare(len(latency))
     ab = config.stash[AB_KEY]
     if ab is not None:
         perf = config.stash[RUN_KEY]
@@ -305,7 +306,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             sides = start_sides(perf.config, perf.cache, perf.progress, config.rootpath,
                                 config.getoption("perf_ab"), config.getoption("perf_ab_python"),
                                 _timer_name(config), cli_overrides(config), list(BACKEND_TYPES),
-                                os.environ)
+                                os.environ, list(dict.fromkeys(case[0] for case in latency)))
         perf.use_sides(sides)
         ab.attach(sides)
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]

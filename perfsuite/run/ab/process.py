@@ -130,6 +130,7 @@ class WorkerSide:
         self.timeout_s = timeout_s
         self.progress = progress
         self.stopped = ""  # why the side cannot go on
+        self._ahead = ""  # what a request sent ahead (not waited for) is doing
         self.versions: dict[str, str] = {}
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         to_worker, self._requests = os.pipe()
@@ -160,7 +161,20 @@ class WorkerSide:
         except (OSError, ValueError):  # closed by close() while a stuck worker still held it
             return
 
+    def ahead(self, op: str, *args: Any, what: str) -> None:
+        """Send `op` without waiting: the worker does it while this process goes on. Its reply
+        is read before the next request; a failure in it is dropped, as the request that needs
+        what it made meets the same failure and reports it."""
+        self.send(op, *args)
+        self._ahead = what
+
     def send(self, op: str, *args: Any) -> None:
+        if self._ahead:
+            what, self._ahead = self._ahead, ""
+            try:
+                self.wait(what)
+            except SideError:
+                pass
         if self.stopped:
             raise SideStopped(self.stopped)
         try:

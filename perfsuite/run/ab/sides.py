@@ -82,9 +82,10 @@ class AbSides:
         self.isolated = bool(base.other)
 
     # -- starting ------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, models: Sequence[str] = ()) -> None:
         """Start both workers side by side, then import every factory's module on each and check
-        that no module came from the other side's tree (IsolationError otherwise)."""
+        that no module came from the other side's tree (IsolationError otherwise). Each then
+        builds `models` (the run's, in order) while this process goes on with its tests."""
         sides = (self.base, self.current)
         lengths = [max(len(os.path.realpath(p)) for p in pair)
                    for pair in zip(self.base.spec.own, self.current.spec.own)]
@@ -122,6 +123,11 @@ class AbSides:
             except (SideError, SideStopped):
                 continue
         self.check_isolation()
+        for side in self._running() if models else ():
+            try:
+                side.ahead("build_models", list(models), what="building its models")
+            except SideStopped:
+                continue  # the next request to it says why
 
     def _running(self) -> list[WorkerSide]:
         return [side for side in (self.base, self.current) if not side.stopped]

@@ -86,6 +86,20 @@ class Worker:
                     errors.append(str(exc).splitlines()[0])
         return errors
 
+    def op_build_models(self, names: list[str]) -> int:
+        """Build the named models this side configures, ahead of the requests that use them; a
+        model that fails is left for the request that needs it to report (its artifacts keep
+        the failure)."""
+        from perfsuite.errors import PerfsuiteError
+
+        known = [spec.name for spec in self.perf.config.models]
+        for name in (n for n in names if n in known):
+            try:
+                self.perf.artifacts(name).torch_model()
+            except PerfsuiteError:
+                continue
+        return len(known)
+
     def op_leaks(self) -> list[tuple[str, str, str]]:
         return leaks(self.layout) if self.layout is not None else []
 

@@ -7,9 +7,9 @@ from functools import partial
 import pytest
 
 from perfsuite.errors import CacheError
+from perfsuite.models import weights_cache
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.torch_model import ModelSpec, build_model
-from perfsuite.models import weights_cache
 from perfsuite.models.weights_cache import WEIGHTS_FILE, cached_realistic_weights
 
 torch = pytest.importorskip("torch")

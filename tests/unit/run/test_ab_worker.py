@@ -224,3 +224,27 @@ def test_what_refs_side_builds_for_sizes_and_drift_this_trees_side_builds_too_in
     assert sides.drift(CaseSpec("m", "torch", "bf16", "cpu")) == {"answered by": "REF"}
     assert calls == [("REF", "sizes"), ("this tree", "sizes"),
                      ("REF", "drift"), ("this tree", "drift")]
+
+
+def test_a_request_sent_ahead_is_answered_before_the_next_and_its_failure_is_dropped(tmp_path):
+    """Workers build the run's models while the run goes on (`ahead`): the next request reads
+    the reply first, so replies never answer the wrong request; a failure there is left for the
+    request that needs what it made."""
+    import sys
+    from pathlib import Path
+
+    from perfsuite.config.settings import SuiteConfig
+    from perfsuite.run.ab.process import SideSpec, WorkerSide
+
+    root = Path(__file__).resolve().parents[3]
+    spec = SideSpec("REF", sys.executable, tmp_path, (tmp_path,), (), SuiteConfig())
+    side = WorkerSide(spec, root, 60.0, lambda line: None)
+    try:
+        side.ahead("no_such_request", what="doing nothing")
+        assert side.call("leaks") == []
+        side.ahead("leaks", what="listing")
+        side.ahead("no_such_request", what="doing nothing")
+        assert side.call("leaks") == []
+        assert not side.stopped
+    finally:
+        side.close()
