@@ -133,7 +133,9 @@ def evaluate_ab(folders: list[Path]) -> None:
     """A/A whole runs under --perf-ab: the share of runs where any A/B check failed, from each
     run's exit status and its failure lines (kept by `record --ab`)."""
     outputs = sorted(p for folder in folders for p in folder.glob("ab_*.txt"))
-    flagged, pairs = [], []
+    flagged: list[str] = []
+    pairs: list[int] = []
+    lows: list[tuple[float, str, str, str]] = []
     for path in outputs:
         text = path.read_text()
         failures = [line for line in text.splitlines() if "perfsuite A/B |" in line
@@ -145,10 +147,18 @@ def evaluate_ab(folders: list[Path]) -> None:
         for bench in info["benchmarks"]:
             for paired in bench["extra_info"].get("paired") or []:
                 pairs.append(len(paired["base_trial_medians_ms"]))
+                ratios = sorted(c / b for b, c in zip(paired["base_trial_medians_ms"],
+                                                      paired["current_trial_medians_ms"]))
+                lows.append((ratios[len(ratios) // 2], bench["extra_info"]["backend"],
+                             bench["extra_info"]["precision"], path.stem))
     share = len(flagged) / max(1, len(outputs))
     print(f"A/B A/A whole runs: {len(flagged)} of {len(outputs)} flagged ({share:.1%}); "
           f"pairs a statistic took: mean {statistics.fmean(pairs) if pairs else 0:.0f}, "
           f"{len(pairs)} comparisons")
+    if lows:
+        medians = [m for m, *_ in lows]
+        print(f"median ratios: {min(medians):.3f} to {max(medians):.3f}; highest: "
+              + ", ".join(f"x{m:.3f} {b} {p} ({run})" for m, b, p, run in sorted(lows)[-3:]))
     for line in flagged:
         print(f"  {line}")
 
