@@ -300,15 +300,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
         config.stash[GATE_KEY].prepare(len(latency))
     ab = config.stash[AB_KEY]
+    sides = None
     if ab is not None:
         perf = config.stash[RUN_KEY]
         with _usage_errors():
             sides = start_sides(perf.config, perf.cache, perf.progress, config.rootpath,
                                 config.getoption("perf_ab"), config.getoption("perf_ab_python"),
                                 _timer_name(config), cli_overrides(config), list(BACKEND_TYPES),
-                                os.environ, list(dict.fromkeys(case[0] for case in latency)))
-        perf.use_sides(sides)
+                                os.environ)
+        perf.use_sides(sides)  # closed with the run, a usage error below included
         ab.attach(sides)
+    _check_torchvision_names(config)  # while the workers start
+    if sides is not None:
+        with _usage_errors():
+            sides.ready(list(dict.fromkeys(case[0] for case in latency)))
+
+
+def _check_torchvision_names(config: pytest.Config) -> None:
+    """Every configured torchvision model name exists (UsageError otherwise)."""
     wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
     if not wanted:
         return

@@ -195,12 +195,11 @@ def base_config(tree: BaseTree, known_backends: Sequence[str], cli: CliOverrides
 
 def start_sides(current: SuiteConfig, cache: ArtifactCache, progress: Progress, rootdir: Path,
                 ref: str | None, python: str | None, timer: str | None, cli: CliOverrides,
-                known_backends: Sequence[str], environ: Mapping[str, str],
-                models: Sequence[str] = ()) -> AbSides:
-    """Start the run's two workers, which then build `models` (the run's) ahead. REF's side (or,
-    with only `python`, the working tree under the other interpreter) is measured the way this
-    run measures: device, timing, A/B pairs, agreement inputs, CPU threads, TF32 and cache are
-    this run's; models, factories, weights, export and backend settings are REF's."""
+                known_backends: Sequence[str], environ: Mapping[str, str]) -> AbSides:
+    """Launch the run's two workers; `AbSides.ready` waits for them. REF's side (or, with only
+    `python`, the working tree under the other interpreter) is measured the way this run
+    measures: device, timing, A/B pairs, agreement inputs, CPU threads, TF32 and cache are this
+    run's; models, factories, weights, export and backend settings are REF's."""
     interpreter = sides_python(python)
     if ref:
         tree = base_tree(rootdir, ref, cache)
@@ -226,7 +225,7 @@ def start_sides(current: SuiteConfig, cache: ArtifactCache, progress: Progress, 
     sides = AbSides(label, config, base, current_side, cache, current.ab.worker_timeout_s,
                     progress, cases)
     try:
-        sides.start(models)
+        sides.launch()
     except BaseException:
         sides.close()
         raise

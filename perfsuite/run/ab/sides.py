@@ -80,17 +80,15 @@ class AbSides:
             self.base.close()
             raise
         self.isolated = bool(base.other)
+        self._launch_failed: list[str] = []  # why a worker could not be asked to start
 
     # -- starting ------------------------------------------------------------------------------
-    def start(self, models: Sequence[str] = ()) -> None:
-        """Start both workers side by side, then import every factory's module on each and check
-        that no module came from the other side's tree (IsolationError otherwise). Each then
-        builds `models` (the run's, in order) while this process goes on with its tests."""
-        sides = (self.base, self.current)
+    def launch(self) -> None:
+        """Ask both workers to start (import their packages and trees) and return at once:
+        they start while this process goes on collecting; `ready` waits for them."""
         lengths = [max(len(os.path.realpath(p)) for p in pair)
                    for pair in zip(self.base.spec.own, self.current.spec.own)]
-        failed = []
-        for side in sides:
+        for side in (self.base, self.current):
             try:
                 side.send("start", {"own": [str(p) for p in side.spec.own],
                                     "other": [str(p) for p in side.spec.other],
@@ -99,8 +97,14 @@ class AbSides:
                                     "config": side.spec.config, "timer": side.spec.timer,
                                     "core": timing_core()})
             except SideStopped as exc:
-                failed.append(_start_failure(side, exc))
-        for side in sides:
+                self._launch_failed.append(_start_failure(side, exc))
+
+    def ready(self, models: Sequence[str] = ()) -> None:
+        """Wait for both workers to have started, then import every factory's module on each and
+        check that no module came from the other side's tree (IsolationError otherwise). Each
+        then builds `models` (the run's, in order) while this process goes on with its tests."""
+        failed = list(self._launch_failed)
+        for side in (self.base, self.current):
             if side.stopped:
                 continue
             try:
