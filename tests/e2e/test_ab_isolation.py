@@ -383,14 +383,15 @@ def test_a_long_silent_build_outlives_the_time_out_where_heartbeats_are_off(pyte
 
 # -- workers that crash, hang, or outlive pytest -----------------------------------------------
 @pytest.mark.parametrize(("body", "reason"), [
+    # (each worker builds the run's models right after starting: that is where REF's stops)
     # a C-level exit (os._exit itself is refused while a factory runs)
-    ("__import__('posix')._exit(3)", "HEAD's worker stopped (exit status 3) while measuring "
-                                     "tiny's sizes"),
-    ("os.kill(os.getpid(), 11)", "HEAD's worker stopped (killed by SIGSEGV) while measuring "
-                                 "tiny's sizes"),
+    ("__import__('posix')._exit(3)", "HEAD's worker stopped (exit status 3) while building its "
+                                     "models"),
+    ("os.kill(os.getpid(), 11)", "HEAD's worker stopped (killed by SIGSEGV) while building its "
+                                 "models"),
     # a stopped process says nothing (a sleeping one's heartbeat says it is alive)
     ("os.kill(os.getpid(), signal.SIGSTOP)", "HEAD's worker did not answer within 8 s "
-     "([tool.perfsuite.ab] worker_timeout_s) while measuring tiny's sizes"),
+     "([tool.perfsuite.ab] worker_timeout_s) while building its models"),
 ])
 def test_a_worker_that_dies_or_hangs_stops_only_its_side(pytester, tmp_path, monkeypatch, body,
                                                          reason):
