@@ -103,6 +103,25 @@ def test_run_false_alarms_records_a_zoo_and_replays_whole_runs(tmp_path):
     assert all(" of 2 (" in row for row in rows), done.stdout
 
 
+def test_run_false_alarms_records_ab_whole_runs_and_counts_the_flagged(tmp_path):
+    runs = tmp_path / "zoo_ab"
+    done = script("benchmarks/run_false_alarms.py", "record", "--ab", "--out", str(runs),
+                  "--runs", "1", "--models", "squeezenet1_1", "--sizes", "64", "--backends",
+                  "onnxruntime", "--precisions", "fp32", "--perf-rounds", "5",
+                  PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # exit 0, or 1 where this A/A run's one comparison was flagged (what evaluate counts)
+    exit_line = re.search(r"ab_00\.json: exit ([01]);", done.stdout)
+    assert exit_line, done.stdout[-3000:]
+    output = (runs / "ab_00.txt").read_text()
+    assert output.startswith(f"exit {exit_line[1]}\n") and "perfsuite A/B vs HEAD" in output
+    done = script("benchmarks/run_false_alarms.py", "evaluate", str(runs))
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"A/B A/A whole runs: {exit_line[1]} of 1 flagged \([0-9.]+%\); pairs a "
+                     r"statistic took: mean \d+, 1 comparisons", done.stdout), done.stdout
+    assert "median ratios: " in done.stdout
+
+
 def test_fidelity_measures_the_suite_against_a_bare_loop_on_a_cpu(tmp_path):
     out = tmp_path / "fidelity.json"
     done = script(str(REPO / "benchmarks" / "fidelity.py"), "--device", "cpu", "--rounds", "5",
