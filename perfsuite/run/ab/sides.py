@@ -213,7 +213,10 @@ class AbSides:
         built them, torch bf16 A/A comparisons of the default suite leaned x1.04-1.06 in 4 of 5
         runs on the 2-core machine (3 failed at +3%); with latency alone, x0.98-1.03."""
         found = self.base.call(op, *args, what=what)
-        self.current.call(op, *args, what=what)
+        try:
+            self.current.call(op, *args, what=what)
+        except (SideError, SideStopped):
+            pass  # REF's answer stands; the latency pairs say what this side cannot do
         return found
 
     def side_failed(self, error: Exception) -> str:

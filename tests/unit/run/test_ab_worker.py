@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from perfsuite.errors import SideError
 from perfsuite.results import CaseSpec
 from perfsuite.run.ab.layout import SideLayout, padded
 from perfsuite.run.ab.sides import AbSides
@@ -224,6 +225,12 @@ def test_what_refs_side_builds_for_sizes_and_drift_this_trees_side_builds_too_in
     assert sides.drift(CaseSpec("m", "torch", "bf16", "cpu")) == {"answered by": "REF"}
     assert calls == [("REF", "sizes"), ("this tree", "sizes"),
                      ("REF", "drift"), ("this tree", "drift")]
+
+    def broken(op, *args, what=""):
+        raise SideError("drift failed", "this tree")
+
+    sides.current.call = broken  # this side's answer is not needed: REF's stands
+    assert sides.drift(CaseSpec("m", "torch", "bf16", "cpu")) == {"answered by": "REF"}
 
 
 def test_a_request_sent_ahead_is_answered_before_the_next_and_its_failure_is_dropped(tmp_path):
