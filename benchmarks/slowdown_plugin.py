@@ -47,7 +47,7 @@ def pytest_configure(config):
         return
     original = perfsuite.run.workshop.build_model
 
-    def build(spec):
-        return slowed(original(spec), SLOW_OPS, SLOW_SIZE)
+    def build(spec, *args, **kwargs):
+        return slowed(original(spec, *args, **kwargs), SLOW_OPS, SLOW_SIZE)
 
     perfsuite.run.workshop.build_model = build
