@@ -32,7 +32,7 @@ from perfsuite.gate.baseline_gate import BaselineComparison, GateOptions
 from perfsuite.gate.protocol import Gate
 from perfsuite.machine.identity import MachineIdentity
 from perfsuite.machine.sysroot import system_files
-from perfsuite.models.torch_model import torchvision_classifiers
+from perfsuite.models.torch_model import check_torchvision_names
 from perfsuite.plugin_options import ab_requested, add_options, cli_overrides, gate_options, refuse_with_ab
 from perfsuite.progress import terminal_progress
 from perfsuite.report.files import report_files
@@ -310,27 +310,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                 os.environ)
         perf.use_sides(sides)  # closed with the run, a usage error below included
         ab.attach(sides)
-    _check_torchvision_names(config)  # while the workers start
+    try:  # while the workers start
+        check_torchvision_names(config.stash[RUN_KEY].config.models)
+    except PerfsuiteError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     if sides is not None:
         with _usage_errors():
             sides.ready(list(dict.fromkeys(case[0] for case in latency)))
-
-
-def _check_torchvision_names(config: pytest.Config) -> None:
-    """Every configured torchvision model name exists (UsageError otherwise)."""
-    wanted = [s for s in config.stash[RUN_KEY].config.models if s.torchvision]
-    if not wanted:
-        return
-    try:
-        known = set(torchvision_classifiers())
-    except BackendUnavailable as exc:
-        raise pytest.UsageError(f"perfsuite: torchvision models are configured but {exc}") from exc
-    for spec in wanted:
-        if spec.torchvision not in known:
-            raise pytest.UsageError(
-                f"perfsuite configuration: model {spec.name!r} | unknown torchvision model "
-                f"{spec.torchvision!r}. Valid names: {', '.join(sorted(known))}."
-            )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsuite.errors import ModelError
+from perfsuite.errors import BackendUnavailable, ModelError
 from perfsuite.lazy import require
 
 if TYPE_CHECKING:
@@ -50,6 +50,25 @@ class ModelSpec:
     @property
     def source(self) -> str:
         return f"torchvision:{self.torchvision}" if self.torchvision else f"factory:{self.factory}"
+
+
+def check_torchvision_names(specs: Sequence[ModelSpec]) -> None:
+    """Every torchvision model named in `specs` exists: a ModelError naming the first that does
+    not (with the valid names), or BackendUnavailable's words where torchvision is missing."""
+    wanted = [spec for spec in specs if spec.torchvision]
+    if not wanted:
+        return
+    try:
+        known = set(torchvision_classifiers())
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"perfsuite: torchvision models are configured but {exc}") \
+            from exc
+    for spec in wanted:
+        if spec.torchvision not in known:
+            raise ModelError(
+                f"perfsuite configuration: model {spec.name!r} | unknown torchvision model "
+                f"{spec.torchvision!r}. Valid names: {', '.join(sorted(known))}."
+            )
 
 
 def torchvision_classifiers() -> list[str]:
