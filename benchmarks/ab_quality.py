@@ -68,6 +68,7 @@ def make_repo(folder: Path, args: argparse.Namespace, pairs: int) -> Path:
         "[tool.perfsuite]\n[[tool.perfsuite.models]]\nname = \"mobilenet_v3_small\"\n"
         "factory = \"abq_model:build\"\ninput_shape = [1, 3, 224, 224]\n"
         f"[tool.perfsuite.ab]\npairs = {pairs}\n"
+        f"min_pairs = {pairs}\nmax_seconds = 3600.0\n"  # every pair kept: no early stop
         f"rounds_per_trial = {args.rounds_per_trial}\n")
     (folder / "abq_model.py").write_text(FACTORY)
     (folder / "abq_slow.py").write_text(f"SLOW_OPS = 0\nSLOW_SIZE = {args.size}\n")

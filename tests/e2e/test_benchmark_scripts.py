@@ -76,6 +76,10 @@ def test_ab_quality_records_and_evaluates_fresh_runs(tmp_path):
     assert f"[1/2] slow{ops} ops={ops}: exit " in done.stdout, "the slowed process first"
     assert "[2/2] aa ops=0: exit " in done.stdout
     assert {p.name for p in runs.glob("*.json")} == {"aa-000.json", f"slow{ops}-001.json"}
+    kept = [len(one["base_trial_medians_ms"]) for path in runs.glob("*.json")
+            for bench in json.loads(path.read_text())["benchmarks"]
+            for one in bench["extra_info"]["paired"]]
+    assert kept and set(kept) == {20}, f"every pair recorded, no early stop: {kept}"
     done = script("benchmarks/ab_quality.py", "evaluate", str(runs), "--chunk", "20")
     assert done.returncode == 0, done.stderr
     assert "| onnxruntime fp32 | 2 | " in done.stdout and " of 1 (" in done.stdout, done.stdout
