@@ -43,7 +43,7 @@ from perfsuite.gate.ab_gate import sequential_rule  # noqa: E402
 from perfsuite.measure.paired import (  # noqa: E402
     PairedTrials,
     clear_answer,
-    decide,
+    headline,
     judge_pairs,
 )
 
@@ -69,7 +69,8 @@ def make_repo(folder: Path, args: argparse.Namespace, pairs: int) -> Path:
         "factory = \"abq_model:build\"\ninput_shape = [1, 3, 224, 224]\n"
         f"[tool.perfsuite.ab]\npairs = {pairs}\n"
         f"min_pairs = {pairs}\nmax_seconds = 3600.0\n"  # every pair kept: no early stop
-        f"rounds_per_trial = {args.rounds_per_trial}\n")
+        f"rounds_per_trial = {args.rounds_per_trial}\n"
+        f"gpu_rounds_per_trial = {args.gpu_rounds_per_trial}\n")
     (folder / "abq_model.py").write_text(FACTORY)
     (folder / "abq_slow.py").write_text(f"SLOW_OPS = 0\nSLOW_SIZE = {args.size}\n")
     shutil.copy(REPO / "benchmarks/slowdown_plugin.py", folder / "slowdown.py")
@@ -151,7 +152,7 @@ def evaluate(args: argparse.Namespace) -> None:
               "e2e": policy.ab_e2e_min_increase if args.e2e_min_increase is None
               else args.e2e_min_increase}
     args.limits = limits
-    rows: dict[tuple[str, str], list[tuple[bool, bool, float]]] = defaultdict(list)
+    rows: dict[tuple[str, str], list[tuple[bool, float]]] = defaultdict(list)
     achieved: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     deciders: dict[tuple[str, str], int] = defaultdict(int)
     used: dict[tuple[str, str], list[int]] = defaultdict(list)  # pairs taken per comparison
@@ -170,37 +171,32 @@ def evaluate(args: argparse.Namespace) -> None:
             paired = paired if isinstance(paired, list) else [paired]
             name = f"{info['backend']} {info['precision']}"
             sides = [(p["statistic"], np.asarray(p["base_trial_medians_ms"]),
-                      np.asarray(p["current_trial_medians_ms"])) for p in paired]
-            for stat, base, current in sides:
+                      np.asarray(p["current_trial_medians_ms"]),
+                      p.get("calls_per_trial", args.gpu_calls if p["statistic"] == "gpu" else 1))
+                     for p in paired]
+            final = policy.ab_confidence(args.benchmarks if args.sequential else 1, len(sides))
+            for stat, base, current, _ in sides:
                 achieved[(name, kind, stat)].append(
                     float(np.exp(np.median(np.log(current / base)))))
             for start in range(0, len(sides[0][1]) - args.chunk + 1, args.chunk):
                 cut = slice(start, start + args.chunk)
-
-                def judged(confidence: float) -> list:
-                    return [judge_pairs(name, "HEAD", PairedTrials(stat, *_taken(b[cut], c[cut],
-                                                                              stat, args)),
-                                        limits[stat], confidence) for stat, b, c in sides]
-
-                final = policy.ab_confidence(args.benchmarks) if args.sequential else 0.99
-                verdicts = decide(judged(final))
+                verdicts = [judge_pairs(name, "HEAD",
+                                        PairedTrials(stat, *_taken(b[cut], c[cut], stat, calls,
+                                                                   len(sides), args)),
+                                        limits[stat], final) for stat, b, c, calls in sides]
                 used[(name, kind)].append(sum(v.pairs for v in verdicts))
-                decider = next(v for v in verdicts if v.decides)
-                # the alternative: any statistic failing, the confidence split between them
-                anyone = any(v.status == "regression"
-                             for v in judged(1 - (1 - final) / len(sides)))
-                rows[(name, kind)].append((decider.failed, anyone, decider.resolution))
-                deciders[(name, decider.statistic)] += 1
-    print(f"comparisons of {args.chunk} ABBA pairs; flagged = the deciding statistic's median "
-          f"ratio's lower 99% bound above +{limits['gpu']:.1%} (GPU compute) or "
-          f"+{limits['e2e']:.1%} (end to end); any: either statistic's bound, "
-          "the confidence split between them")
-    print("| benchmark | runs | A/A flagged | any | slowed run | achieved | slowed flagged | any "
+                shown = headline(verdicts)
+                rows[(name, kind)].append((any(v.failed for v in verdicts), shown.resolution))
+                deciders[(name, shown.statistic)] += 1
+    print(f"comparisons of {args.chunk} ABBA pairs; flagged = a statistic's median ratio's lower "
+          f"bound ({final:.4%}, the benchmark's confidence shared among its statistics) above "
+          f"+{limits['gpu']:.1%} (GPU compute) or +{limits['e2e']:.1%} (end to end)")
+    print("| benchmark | runs | A/A flagged | slowed run | achieved | slowed flagged "
           "| resolves (median) | pairs used (mean, statistics together) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for name in sorted({name for name, _ in rows}):
         aa = rows.get((name, "aa"), [])
-        resolves = np.median([r for _, _, r in aa]) if aa else float("nan")
+        resolves = np.median([r for _, r in aa]) if aa else float("nan")
         slowed = sorted(kind for other, kind in rows if other == name and kind != "aa")
         stats = sorted({stat for other, _, stat in achieved if other == name})
         for kind in slowed or [""]:
@@ -210,8 +206,8 @@ def evaluate(args: argparse.Namespace) -> None:
             made = ", ".join(f"{stat} {100 * (np.mean(achieved[(name, kind, stat)]) - 1):+.1f}%"
                              for stat in stats if (name, kind, stat) in achieved) or "-"
             taken = used.get((name, kind), []) + used.get((name, "aa"), [])
-            print(f"| {name} | {runs} | {_share(aa, 0)} | {_share(aa, 1)} | {kind or '-'} | {made} "
-                  f"| {_share(slow, 0)} | {_share(slow, 1)} | +{100 * resolves:.1f}% | "
+            print(f"| {name} | {runs} | {_share(aa)} | {kind or '-'} | {made} "
+                  f"| {_share(slow)} | +{100 * resolves:.1f}% | "
                   f"A/A {np.mean(used.get((name, 'aa'), [0])):.0f}, slowed "
                   f"{np.mean(used.get((name, kind), [0])):.0f} of {args.chunk * len(stats)} "
                   f"({len(taken)} comparisons) |")
@@ -220,28 +216,30 @@ def evaluate(args: argparse.Namespace) -> None:
             print(f"  {name} A/A processes' overall ratios ({stat}): "
                   + " ".join(f"x{r:.3f}" for r in each)
                   + (f"; sd {100 * np.std(each, ddof=1):.2f}%" if len(each) > 1 else ""))
-    print("deciding statistic (comparisons):",
+    print("statistic shown (failed, else the finest; comparisons):",
           ", ".join(f"{name} {stat}: {count}" for (name, stat), count in sorted(deciders.items())))
 
 
-def _taken(base: np.ndarray, current: np.ndarray, statistic: str,
+def _taken(base: np.ndarray, current: np.ndarray, statistic: str, calls: int, statistics: int,
            args: argparse.Namespace) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The pairs a comparison takes: all of them, or with --sequential up to where the gate's
-    stopping rule (in a run of --benchmarks latency benchmarks) finds the answer clear."""
+    stopping rule (in a run of --benchmarks latency benchmarks) finds the answer clear or, with
+    --max-seconds, its time bound is spent (`calls` calls a trial)."""
     if not args.sequential:
         return tuple(base), tuple(current)
     ab = AbConfig(pairs=len(base), min_pairs=min(AbConfig().min_pairs, len(base)))
     rule = sequential_rule(GatePolicy(ab_min_increase=args.limits["gpu"],
                                       ab_e2e_min_increase=args.limits["e2e"]),
-                           ab, statistic, args.benchmarks)
+                           ab, statistic, args.benchmarks, statistics)
+    spent = np.cumsum(calls * (base + current)) / 1e3  # seconds of pairs, as the gate's clock
     for taken in range(rule.min_pairs, len(base), rule.block):
-        if clear_answer(base[:taken], current[:taken], rule):
+        if clear_answer(base[:taken], current[:taken], rule) or spent[taken - 1] > args.max_seconds:
             return tuple(base[:taken]), tuple(current[:taken])
     return tuple(base), tuple(current)
 
 
-def _share(rows: list[tuple[bool, bool, float]], column: int) -> str:
-    flagged = sum(row[column] for row in rows)
+def _share(rows: list[tuple[bool, float]]) -> str:
+    flagged = sum(row[0] for row in rows)
     return f"{flagged} of {len(rows)} ({100 * flagged / len(rows) if rows else 0:.1f}%)"
 
 
@@ -257,6 +255,8 @@ def main() -> None:
     rec.add_argument("--size", type=int, default=40000, help="elements per pass (0: the output)")
     rec.add_argument("--pairs", type=int, default=1500)
     rec.add_argument("--rounds-per-trial", type=int, default=1)
+    rec.add_argument("--gpu-rounds-per-trial", type=int, default=AbConfig().gpu_rounds_per_trial,
+                     help="calls a GPU-compute trial (the gate picks fewer for slow calls)")
     rec.add_argument("--slow-first", action="store_true", help="the slowed processes first")
     rec.add_argument("--calibrate", type=float, default=0.0,
                      help="scale the first --ops level to this slowdown in percent")
@@ -269,6 +269,12 @@ def main() -> None:
                     help="stop each comparison where the gate's stopping rule would")
     ev.add_argument("--benchmarks", type=int, default=1,
                     help="with --sequential: the run's latency benchmarks (its budget's share)")
+    ev.add_argument("--max-seconds", type=float, default=float("inf"),
+                    help="with --sequential: the time bound of a statistic's pairs (the gate's "
+                         "max_seconds: 6 on CUDA, 2 on a CPU; default: not replayed)")
+    ev.add_argument("--gpu-calls", type=int, default=5,
+                    help="with --max-seconds: calls a GPU-compute trial where the recording "
+                         "does not say (recorded before it did)")
     ev.add_argument("--min-increase", type=float, default=None,
                     help="ab_min_increase (GPU compute) to judge at (default: the gate's)")
     ev.add_argument("--e2e-min-increase", type=float, default=None,

@@ -136,8 +136,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     perf.take_item_records()
     ab = item.config.stash[AB_KEY]
     if ab is not None:  # the A/B pairs stop at the limits this item is judged at
-        perf.ab_rule = lambda name, statistic: ab.stopping_rule(name, statistic,
-                                                                _marker_limits(item), perf.config.ab)
+        perf.ab_rule = lambda name, statistic, statistics: ab.stopping_rule(
+            name, statistic, statistics, _marker_limits(item), perf.config.ab)
     uses_perf = any(name in getattr(item, "fixturenames", ()) for name in (*_PERF_FIXTURES, "perf"))
     skip = failure = None
     try:

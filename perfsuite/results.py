@@ -119,7 +119,8 @@ def encode_case_result(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         info["paired"] = [{"statistic": trials.statistic,
                            "base_trial_medians_ms": list(trials.base_ms),
                            "current_trial_medians_ms": list(trials.current_ms),
-                           "stopped": trials.stopped, "bound": trials.bound}
+                           "stopped": trials.stopped, "bound": trials.bound,
+                           "calls_per_trial": trials.calls_per_trial}
                           for trials in result.paired]
     return info
 
@@ -136,7 +137,8 @@ def decode_case_result(info: Mapping[str, Any]) -> CaseResult:
              if "rel_l2" in info else None)
     paired = tuple(PairedTrials(str(p["statistic"]), tuple(map(float, p["base_trial_medians_ms"])),
                                 tuple(map(float, p["current_trial_medians_ms"])), (), (),
-                                str(p.get("stopped", "")), int(p.get("bound", 0)))
+                                str(p.get("stopped", "")), int(p.get("bound", 0)),
+                                int(p.get("calls_per_trial", 1)))
                    for p in _list(info, "paired"))
     return CaseResult(
         case, int(info["artifact_bytes"]), stats["latency"], stats["gpu_latency"],

@@ -42,13 +42,15 @@ class GatePolicy:
         per_check = self.run_false_alarms / (benchmarks * CHECKS_PER_BENCHMARK)
         return replace(self, noise_k=max(self.noise_k, NormalDist().inv_cdf(1 - per_check)))
 
-    def ab_confidence(self, benchmarks: int) -> float:
-        """The confidence of the final A/B interval in a run of `benchmarks` latency benchmarks:
-        99%, or more where the run's budget `run_false_alarms` asks (one deciding check a
-        benchmark; half the budget for the final look, half for the early ones)."""
-        if not self.run_false_alarms or benchmarks <= 1:
-            return 0.99
-        return max(0.99, 1 - self.run_false_alarms / (2 * benchmarks))
+    def ab_confidence(self, benchmarks: int, statistics: int = 1) -> float:
+        """The confidence of one statistic's final A/B interval in a run of `benchmarks` latency
+        benchmarks: 99% a benchmark, or more where the run's budget `run_false_alarms` asks
+        (half the budget for the final looks, half for the early ones), shared among the
+        `statistics` that gate each benchmark (GPU compute and end to end on CUDA)."""
+        alarms = 0.01
+        if self.run_false_alarms and benchmarks > 1:
+            alarms = min(alarms, self.run_false_alarms / (2 * benchmarks))
+        return 1 - alarms / max(1, statistics)
 
     def ab_limit(self, statistic: str) -> float:
         """The A/B practical limit of `statistic` ('gpu' or 'e2e')."""

@@ -20,23 +20,24 @@ from perfsuite.gate.limits import GATED_DRIFT, chosen_policy
 from perfsuite.gate.store import drift_name, size_name
 from perfsuite.gate.summary import ReportSummary
 from perfsuite.measure.latency_stats import samples_needed
-from perfsuite.measure.paired import PairedVerdict, Sequential, decide, judge_pairs
+from perfsuite.measure.paired import PairedVerdict, Sequential, headline, judge_pairs
 from perfsuite.results import CaseSpec, ItemRecord, RunResults
 
 Verdict = typing.Union[GateVerdict, PairedVerdict]  # `|` between classes is Python 3.10+
 
 
-def sequential_rule(policy: GatePolicy, ab: AbConfig, statistic: str,
-                    benchmarks: int) -> Sequential:
-    """When pairs of `statistic` may stop in a run of `benchmarks` latency benchmarks: at the
-    statistic's limit, looks every `block_pairs` from `min_pairs` on (later where a gated tail
-    percentile needs more calls); the early "slower" looks share the half of the benchmark's
-    false-alarm budget that the final interval leaves (GatePolicy.ab_confidence)."""
+def sequential_rule(policy: GatePolicy, ab: AbConfig, statistic: str, benchmarks: int,
+                    statistics: int = 1) -> Sequential:
+    """When pairs of `statistic` may stop in a run of `benchmarks` latency benchmarks, each
+    gated on `statistics` statistics: at the statistic's limit, looks every `block_pairs` from
+    `min_pairs` on (later where a gated tail percentile needs more calls); the early "slower"
+    looks share the half of the statistic's false-alarm budget that the final interval leaves
+    (GatePolicy.ab_confidence)."""
     first = ab.min_pairs
     if statistic == "e2e" and policy.tail_percentile:
         first = max(first, -(-samples_needed(policy.tail_percentile) // ab.rounds_per_trial))
     looks = max(1, -(-(ab.pairs - first) // ab.block_pairs))
-    final = policy.ab_confidence(benchmarks)
+    final = policy.ab_confidence(benchmarks, statistics)
     return Sequential(policy.ab_limit(statistic), first, ab.block_pairs, 1 - (1 - final) / looks)
 
 
@@ -101,13 +102,13 @@ class AbComparison:
         """Nothing is written at the end of an A/B run."""
         return True
 
-    def stopping_rule(self, name: str, statistic: str, marker: Mapping[str, float] | None,
-                      ab: AbConfig) -> Sequential:
-        """When `name`'s pairs of `statistic` may stop: at its practical limit, looks every
-        `block_pairs` from `min_pairs` on (later where a gated tail percentile needs more
-        calls), each at its share of the run's false-alarm budget."""
+    def stopping_rule(self, name: str, statistic: str, statistics: int,
+                      marker: Mapping[str, float] | None, ab: AbConfig) -> Sequential:
+        """When `name`'s pairs of `statistic` (one of `statistics` gating it) may stop: at its
+        practical limit, looks every `block_pairs` from `min_pairs` on (later where a gated
+        tail percentile needs more calls), each at its share of the run's false-alarm budget."""
         policy = chosen_policy(self.config, self.settings, name, marker)
-        return sequential_rule(policy, ab, statistic, self.benchmarks)
+        return sequential_rule(policy, ab, statistic, self.benchmarks, statistics)
 
     def judge(self, records: Sequence[ItemRecord],
               marker: Mapping[str, float] | None) -> list[str]:
@@ -127,11 +128,11 @@ class AbComparison:
             paired = record.result.paired if record.result is not None else ()
             if not paired:
                 return []  # REF's side could not run: noted in failures
-            verdicts = decide([judge_pairs(record.name, ab.label, trials,
-                                           policy.ab_limit(trials.statistic),
-                                           policy.ab_confidence(self.benchmarks))
-                               for trials in paired])
-            self.decisions[record.name] = next(v for v in verdicts if v.decides)
+            confidence = policy.ab_confidence(self.benchmarks, len(paired))
+            verdicts = [judge_pairs(record.name, ab.label, trials,
+                                    policy.ab_limit(trials.statistic), confidence)
+                        for trials in paired]
+            self.decisions[record.name] = headline(verdicts)
             host = paired[0]
             tail = judge_tail(record.name, host.current_samples_ms, host.base_samples_ms, policy,
                               against=ab.label)
@@ -164,7 +165,7 @@ class AbComparison:
 
     def gate_cells(self) -> dict[str, str]:
         """Case id -> the results table's cell: REF's median, the ratio with its interval, the
-        statistic that decided and the verdict."""
+        statistic shown (the one that failed, else the finest) and the verdict."""
         return {name: (f"{v.ref} {v.base_median_ms:.3f} ms, x{v.ratio:.3f} [{v.low:.3f}, {v.high:.3f}] "
                        f"{'GPU' if v.statistic == 'gpu' else 'e2e'} "
                        f"{'REGRESSED' if v.failed else 'ok'}, {v.pairs} pairs")
@@ -216,8 +217,7 @@ class AbComparison:
         for v in self.verdicts:
             mark = "**REGRESSED**" if v.failed else "ok"
             if isinstance(v, PairedVerdict):
-                decides = " decides" if v.decides else ""
-                rows.append((f"{v.name} ({v.statistic}{decides}, {v.pairs_used})",
+                rows.append((f"{v.name} ({v.statistic}, {v.pairs_used})",
                              f"{v.base_median_ms:.4g} ms", f"{v.current_median_ms:.4g} ms",
                              f"x{v.ratio:.3f}", f"[{v.low:.3f}, {v.high:.3f}]", mark))
             else:

@@ -8,7 +8,10 @@ gives one ratio current/base; the verdict is on the median of their logarithms, 
 distribution-free confidence interval of a median (order statistics, the sign test's binomial
 law): bursts that make single pairs wild move it little, and no noise model is assumed. A change
 fails when the lower bound of the ratio lies above 1 + the statistic's practical limit
-(`ab_min_increase` for GPU compute, `ab_e2e_min_increase` for end to end).
+(`ab_min_increase` for GPU compute, `ab_e2e_min_increase` for end to end). Where both are timed
+(CUDA), each gates at its share of the benchmark's confidence (GatePolicy.ab_confidence): a
+slowdown near end to end's higher limit is still caught by GPU compute's, and a GPU compute
+interval widened by launch jitter does not hide one that end to end sees.
 
 Sequential: pairs are taken in blocks (`Sequential`), and after each block from `min_pairs` on
 the comparison stops once the answer is clear: the ratio's lower bound at the stricter
@@ -28,7 +31,7 @@ import math
 import time
 import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,6 +62,7 @@ class PairedTrials:
     current_samples_ms: tuple[float, ...] = ()
     stopped: str = ""  # why it stopped before its bound ('' when it ran every pair)
     bound: int = 0  # the most pairs it could have taken (0: as many as it took)
+    calls_per_trial: int = 1  # timed calls in each trial (its median is the trial's)
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ def alternate(base: Callable[[int], Sequence[float]], current: Callable[[int], S
             if stopped:
                 break
     return PairedTrials(statistic, tuple(base_ms), tuple(current_ms), tuple(all_base),
-                        tuple(all_current), stopped, pairs if rule is not None else 0)
+                        tuple(all_current), stopped, pairs if rule is not None else 0,
+                        rounds_per_trial)
 
 
 def host_timed(call: Callable[[], object], clock: Clock) -> Callable[[int], list[float]]:
@@ -154,7 +159,6 @@ class PairedVerdict:
     resolution: float  # the smallest slowdown caught 95% of the time at this noise
     status: str  # "pass" | "regression"
     confidence: float
-    decides: bool = True  # the statistic with the finer resolution decides (see decide())
     stopped: str = ""  # why the pairs stopped before their bound ('' when all were taken)
     bound: int = 0  # the most pairs the comparison could take
 
@@ -167,8 +171,8 @@ class PairedVerdict:
 
     @property
     def failed(self) -> bool:
-        """A regression of the deciding statistic; a timing that is not finite, always."""
-        return self.status == "not finite" or (self.decides and self.status == "regression")
+        """A regression, or a timing that is not finite."""
+        return self.status in ("regression", "not finite")
 
     @property
     def width(self) -> float:
@@ -179,8 +183,6 @@ class PairedVerdict:
         what = "GPU compute" if self.statistic == "gpu" else "end to end"
         verb = {"regression": "REGRESSED", "not finite": "NOT FINITE (a timing was NaN, "
                 "infinite or not above 0)"}.get(self.status, "ok")
-        if not self.decides:
-            verb += " (does not decide)"
         return (f"{self.name} {what} vs {self.ref} {verb}: x{self.ratio:.3f} "
                 f"[{self.low:.3f}, {self.high:.3f}] (median ratio, {self.confidence * 100:.4g}% bounds "
                 f"over {self.pairs_used}; {self.current_median_ms:.3f} ms vs "
@@ -212,13 +214,8 @@ def judge_pairs(name: str, ref: str, trials: PairedTrials, min_increase: float,
                          stopped=trials.stopped, bound=trials.bound)
 
 
-def decide(verdicts: Sequence[PairedVerdict]) -> list[PairedVerdict]:
-    """The verdicts with `decides` set on the one with the finest resolution (its practical
-    limit plus what its interval's width adds), as the baseline gate decides: GPU compute for
-    a CUDA graph, and for eager launches too where its 1% limit outweighs a wider interval than
-    end to end's (a +3.6% GPU slowdown of eager batch 1 on an H100 was caught 14 of 15 times
-    so, 9 of 15 when the narrowest interval decided; docs/gate.md)."""
-    if not verdicts:
-        return []
-    best = min(range(len(verdicts)), key=lambda i: verdicts[i].resolution)
-    return [replace(v, decides=i == best) for i, v in enumerate(verdicts)]
+def headline(verdicts: Sequence[PairedVerdict]) -> PairedVerdict:
+    """The verdict a comparison is shown by (table cell, history): the first that failed, else
+    the statistic with the finest resolution."""
+    return next((v for v in verdicts if v.failed), None) or min(verdicts,
+                                                               key=lambda v: v.resolution)

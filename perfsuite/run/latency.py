@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import median
 from typing import Any
 
 from perfsuite.backends.base import CaseSpec, Runner, ToolTimings
@@ -48,8 +49,9 @@ class LatencyPlan:
     cpu_threads: int
     sides: AbSides | None
     drift: Callable[[], Drift | None]
-    # A/B: statistic ('gpu', 'e2e') -> when its pairs may stop (the A/B gate's rule)
-    ab_rule: Callable[[str], Sequential] = lambda statistic: Sequential(0.0, 2**31)
+    # A/B: (statistic 'gpu' or 'e2e', how many gate the case) -> when its pairs may stop (the
+    # A/B gate's rule)
+    ab_rule: Callable[[str, int], Sequential] = lambda statistic, statistics: Sequential(0.0, 2**31)
 
 
 @dataclass(frozen=True)
@@ -157,12 +159,15 @@ def _measure_paired(benchmark: Any, plan: LatencyPlan, ab: AbSides,
     try:
         with step(plan.progress, f"{case.id}: warming up both sides"):
             ab.warm(pair)
+        gating = 2 if pair.gpu else 1  # statistics that gate the case
         host = _pairs(plan, pair.trials(pair.base, "e2e"), pair.trials(pair.current, "e2e"),
-                      settings.rounds_per_trial, "e2e", "ABBA pairs")
+                      settings.rounds_per_trial, "e2e", gating, "ABBA pairs")
         gpu: PairedTrials | None = None
-        if pair.gpu:  # several calls back to back: the first finds the GPU idle
+        if pair.gpu:
+            calls = gpu_calls_per_trial(settings, case.device,
+                                        median((*host.base_samples_ms, *host.current_samples_ms)))
             gpu = _pairs(plan, pair.trials(pair.base, "gpu"), pair.trials(pair.current, "gpu"),
-                         settings.gpu_rounds_per_trial, "gpu", "ABBA pairs of GPU compute")
+                         calls, "gpu", gating, f"ABBA pairs of GPU compute ({calls} calls a trial)")
     except (SideError, SideStopped) as exc:
         ab.failures[case.id] = ab.side_failed(exc)
         return None
@@ -180,8 +185,18 @@ def _measure_paired(benchmark: Any, plan: LatencyPlan, ab: AbSides,
     return LatencyMeasurement(result, tuple(host.current_samples_ms))
 
 
+def gpu_calls_per_trial(settings: AbConfig, device: str, call_ms: float) -> int:
+    """Back-to-back calls in a GPU-compute trial: `gpu_rounds_per_trial` (the first call of a
+    trial finds the GPU idle; the median leaves it out), fewer where that many would not let
+    every pair fit in the statistic's time bound at `call_ms` a call, and at least one. A
+    launch-bound eager call (milliseconds) gets one or two: the GPU waits for the host in
+    every call alike, and cutting its pairs short cost more than single calls (docs/gate.md)."""
+    fit = int(settings.pairs_seconds(device) * 1e3 / (2 * settings.pairs * max(call_ms, 1e-6)))
+    return max(1, min(settings.gpu_rounds_per_trial, fit))
+
+
 def _pairs(plan: LatencyPlan, base: Callable[[int], list[float]],
-           current: Callable[[int], list[float]], rounds: int, statistic: str,
+           current: Callable[[int], list[float]], rounds: int, statistic: str, statistics: int,
            what: str) -> PairedTrials:
     """Up to `pairs` ABBA pairs of one statistic, stopping once the answer is clear (at the
     statistic's practical limit, by the A/B gate's rule); the progress line counts the trials."""
@@ -194,7 +209,7 @@ def _pairs(plan: LatencyPlan, base: Callable[[int], list[float]],
             return measure(rounds)
         return run
 
-    rule = plan.ab_rule(statistic)
+    rule = plan.ab_rule(statistic, statistics)
     with step(plan.progress, f"{plan.case.id}: up to {settings.pairs} {what}",
               status=lambda elapsed: f"{counter[0]} trials"):
         return alternate(counted(base), counted(current), settings.pairs, rounds, statistic,

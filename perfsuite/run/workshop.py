@@ -132,9 +132,9 @@ class PerfRun:
         self._records: dict[tuple[str, str], ItemRecord] = {}  # (kind, name) -> the latest
         self._pending: list[ItemRecord] = []  # recorded since take_item_records last ran
         self.ab: AbSides | None = None  # --perf-ab: the two sides' workers (use_sides)
-        # --perf-ab: (case id, statistic) -> when its pairs may stop; the plugin sets the A/B
-        # gate's rule, with the test item's marker, before each test
-        self.ab_rule: Callable[[str, str], Sequential] = lambda name, statistic: Sequential(
+        # --perf-ab: (case id, statistic, statistics gating the case) -> when its pairs may
+        # stop; the plugin sets the A/B gate's rule, with the test item's marker, before each test
+        self.ab_rule: Callable[[str, str, int], Sequential] = lambda name, statistic, _: Sequential(
             GatePolicy().ab_limit(statistic), self.config.ab.min_pairs, self.config.ab.block_pairs)
         self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
@@ -267,7 +267,8 @@ class PerfRun:
                            self.config.model(case.model).input_shape, self.inputs(case.model)[0],
                            self.monitor, self.progress, self.cpu_threads, self.ab,
                            lambda: self.drift(case),
-                           lambda statistic: self.ab_rule(case.id, statistic))
+                           lambda statistic, statistics: self.ab_rule(case.id, statistic,
+                                                                      statistics))
 
     def use_sides(self, sides: AbSides) -> None:
         """--perf-ab: latency is measured in the two sides' workers, in pairs."""

@@ -105,11 +105,11 @@ def test_slower_model_in_the_working_tree_fails_naming_benchmark_and_ref(repo):
         "(median ratio, 99.75% bounds over 20 ABBA pairs; 3.000 ms vs 2.000 ms)*",
     ])
     result.stdout.fnmatch_lines(["FAILED *test_latency?tiny-torch-fp16?*"])
-    assert "| tiny-torch-fp32 (e2e decides, 20 ABBA pairs) | 2 ms | 3 ms | x1.500 |" in \
+    assert "| tiny-torch-fp32 (e2e, 20 ABBA pairs) | 2 ms | 3 ms | x1.500 |" in \
         (repo.path / "ab.md").read_text(), "both sides' times beside the ratio"
     page = (repo.path / "ab.html").read_text()
     assert "tiny: A/B trial medians per benchmark (HEAD vs this tree)" in page
-    assert ('<td class="text">tiny-torch-fp32 (e2e decides, 20 ABBA pairs)</td><td>2 ms</td>'
+    assert ('<td class="text">tiny-torch-fp32 (e2e, 20 ABBA pairs)</td><td>2 ms</td>'
             '<td>3 ms</td><td>x1.500</td><td>[1.500, 1.500]</td><td class="text bad"><strong>REGRESSED</strong></td>') in page
     assert page.count('<td class="text bad">HEAD 2.000 ms, x1.500 [1.500, 1.500] e2e REGRESSED') == 2
 

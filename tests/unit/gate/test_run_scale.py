@@ -30,6 +30,8 @@ def test_the_bar_rises_with_the_runs_benchmarks_to_keep_the_run_budget():
     assert GatePolicy(noise_k=5).at_scale(24).noise_k == 5
     assert policy.ab_confidence(1) == 0.99
     assert policy.ab_confidence(50) == 1 - 0.01 / 100
+    assert policy.ab_confidence(1, 2) == 1 - 0.01 / 2, "two statistics share a benchmark's 1%"
+    assert policy.ab_confidence(50, 2) == 1 - 0.01 / 200
 
 
 def test_a_p90_that_moved_alone_is_not_failed_but_said():

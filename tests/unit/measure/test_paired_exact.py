@@ -1,5 +1,5 @@
 """A/B's paired decision worked by hand: the order-statistic bound, one verdict's every field and
-line, the deciding statistic, the ABBA order and the host timer (closing gaps mutation testing
+line, the statistic a comparison is shown by, the ABBA order and the host timer (closing gaps mutation testing
 found; docs/mutation.md)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from perfsuite.measure.paired import (
     PairedTrials,
     alternate,
-    decide,
+    headline,
     host_timed,
     judge_pairs,
     order_statistic_bound,
@@ -58,7 +58,7 @@ def test_a_verdict_worked_by_hand():
     assert verdict.resolution == pytest.approx(
         math.expm1(math.log1p(0.01) + half * (1 + 1.6448536 / 2.3263479)), rel=1e-9)
     assert verdict.resolution == pytest.approx(0.0870910, abs=1e-7)
-    assert (verdict.status, verdict.failed, verdict.decides) == ("pass", False, True)
+    assert (verdict.status, verdict.failed) == ("pass", False)
     assert verdict.width == pytest.approx(math.log(1.09))
     assert verdict.describe() == (
         "m GPU compute vs main ok: x1.045 [1.000, 1.090] (median ratio, 99% bounds over 10 "
@@ -71,8 +71,6 @@ def test_a_regression_just_above_the_limit_and_one_at_it():
     assert above.describe().startswith("m end to end vs main REGRESSED: x1.010 [1.010, 1.010]")
     at = judge_pairs("m", "main", PairedTrials("e2e", (1.0,) * 10, (1.01,) * 10), 0.01)
     assert at.status == "pass", "a lower bound equal to 1 + limit is not above it"
-    quiet = replace(above, decides=False)
-    assert not quiet.failed and "REGRESSED (does not decide)" in quiet.describe()
 
 
 def test_too_few_pairs_give_no_bound_and_cannot_fail():
@@ -82,24 +80,25 @@ def test_too_few_pairs_give_no_bound_and_cannot_fail():
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
-def test_a_timing_that_is_not_finite_and_positive_fails_whoever_decides(bad):
+def test_a_timing_that_is_not_finite_and_positive_fails(bad):
     verdict = judge_pairs("m", "main", PairedTrials("gpu", (1.0, 1.0), (1.0, bad)), 0.01)
-    assert verdict.status == "not finite" and verdict.pairs == 2
-    assert replace(verdict, decides=False).failed
+    assert verdict.status == "not finite" and verdict.pairs == 2 and verdict.failed
     assert "NOT FINITE (a timing was NaN, infinite or not above 0)" in verdict.describe()
     empty = judge_pairs("m", "main", PairedTrials("gpu", (), ()), 0.01)
     assert empty.status == "not finite" and empty.pairs == 0
 
 
-def test_the_narrowest_interval_decides_and_a_tie_goes_to_the_first():
+def test_a_comparison_is_shown_by_what_failed_else_by_its_finest_resolution():
     wide = judge_pairs("m", "main", RISING, 0.01)
     narrow = judge_pairs("m", "main", replace(RISING, statistic="e2e",
                                               current_ms=tuple(1 + i / 1000 for i in range(10))),
                          0.01)
-    assert [v.decides for v in decide([wide, narrow])] == [False, True]
-    assert [v.decides for v in decide([narrow, wide])] == [True, False]
-    assert [v.decides for v in decide([wide, wide])] == [True, False]
-    assert decide([]) == []
+    assert headline([wide, narrow]) is narrow and headline([narrow, wide]) is narrow
+    assert headline([wide, replace(wide, statistic="e2e")]) is wide, "a tie: the first"
+    slower = judge_pairs("m", "main", PairedTrials("e2e", (2.0,) * 10,
+                                                   tuple(2.1 + i / 20 for i in range(10))), 0.01)
+    assert slower.failed and slower.resolution > narrow.resolution
+    assert headline([narrow, slower]) is slower, "a failure is shown whatever its resolution"
 
 
 def test_abba_order_and_every_sample_kept():
@@ -114,7 +113,7 @@ def test_abba_order_and_every_sample_kept():
     trials = alternate(side("A", 0.001), side("B", 0.002), 3, 3, "e2e")
     assert calls == ["A", "B", "B", "A", "A", "B"]
     assert trials == PairedTrials("e2e", (1.0, 1.0, 1.0), (2.0, 2.0, 2.0),
-                                  (1.0, 1.0, 3.0) * 3, (2.0, 2.0, 6.0) * 3)
+                                  (1.0, 1.0, 3.0) * 3, (2.0, 2.0, 6.0) * 3, calls_per_trial=3)
 
 
 def test_host_timed_reads_the_clock_around_each_call():
