@@ -185,14 +185,16 @@ class AbComparison:
         if ab is None:
             return lines
         failed = sum(v.failed for v in self.verdicts)
+        paired = [v for v in self.verdicts if isinstance(v, PairedVerdict)]
         lines.append(f"perfsuite A/B vs {ab.label}: {len(self.verdicts)} checks, {failed} "
                      f"regressed (latency: {len(self.decisions)} benchmarks in ABBA pairs, "
-                     f"{sum(v.pairs for v in self.decisions.values())} pairs used of up to "
-                     f"{sum(v.bound or v.pairs for v in self.decisions.values())}).")
+                     f"{sum(v.pairs for v in paired)} pairs used of up to "
+                     f"{sum(v.bound or v.pairs for v in paired)}).")
         confidence = self.settings.policy.ab_confidence(self.benchmarks)
         if confidence > 0.99:
             lines.append(f"perfsuite A/B: {self.benchmarks} latency benchmarks: intervals at "
-                         f"{confidence:.3%}, so an unchanged run flags anything at most "
+                         f"{confidence:.3%} a benchmark (shared by its statistics: GPU compute "
+                         f"and end to end on CUDA), so an unchanged run flags anything at most "
                          f"{self.settings.policy.run_false_alarms:.0%} of the time "
                          f"(run_false_alarms).")
         lines += [f"perfsuite A/B side {line}" for line in ab.describe_sides()]
