@@ -2,7 +2,8 @@
 # Verdicts at scale on a lent GPU machine (docs/gate.md): A/A whole runs of a zoo of 25 GPU
 # benchmarks (5 torchvision models x eager fp32/fp16/bf16 and CUDA graph fp32/fp16), replayed
 # by benchmarks/run_false_alarms.py, and eager fidelity repeated (benchmarks/fidelity.py
-# --repeat) with the default warm-up and with 2 s (FIDELITY=0: the zoo alone). Files go to $OUT.
+# --repeat) with the default warm-up and with 2 s (FIDELITY=0: the zoo alone). With ZOO_AB=1
+# each zoo run is an A/B run of the unchanged zoo against its HEAD (A/A). Files go to $OUT.
 # Usage: bash benchmarks/device_verdicts.sh [zoo runs, default 6]
 set -uo pipefail
 OUT=${OUT:-/tmp/perfsuite-out}; mkdir -p "$OUT"
@@ -13,7 +14,8 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu 
 start=$(date +%s)
 timeout "${ZOO_LIMIT_S:-300}" python3 benchmarks/run_false_alarms.py record --out "$zoo" \
   --runs "$runs" --device cuda --backends torch,torch-cudagraph --precisions fp32,fp16,bf16 \
-  --models mobilenet_v3_small,resnet18,squeezenet1_1,shufflenet_v2_x0_5,mnasnet0_5 --sizes 224
+  --models mobilenet_v3_small,resnet18,squeezenet1_1,shufflenet_v2_x0_5,mnasnet0_5 --sizes 224 \
+  $([ "${ZOO_AB:-0}" = 1 ] && echo --ab)
 echo "zoo rc=$? in $(( $(date +%s) - start )) s"
 tar -C "$(dirname "$zoo")" -czf "$OUT/$(basename "$zoo").tgz" "$(basename "$zoo")"
 python3 benchmarks/run_false_alarms.py evaluate "$zoo" --slowdown 1.02 | tee "$OUT/zoo_eval.txt"

@@ -135,6 +135,7 @@ def evaluate_ab(folders: list[Path]) -> None:
     outputs = sorted(p for folder in folders for p in folder.glob("ab_*.txt"))
     flagged: list[str] = []
     pairs: list[int] = []
+    calls: Counter = Counter()
     lows: list[tuple[float, str, str, str]] = []
     for path in outputs:
         text = path.read_text()
@@ -147,6 +148,7 @@ def evaluate_ab(folders: list[Path]) -> None:
         for bench in info["benchmarks"]:
             for paired in bench["extra_info"].get("paired") or []:
                 pairs.append(len(paired["base_trial_medians_ms"]))
+                calls[paired.get("calls_per_trial", 0)] += 1
                 ratios = sorted(c / b for b, c in zip(paired["base_trial_medians_ms"],
                                                       paired["current_trial_medians_ms"]))
                 lows.append((ratios[len(ratios) // 2], bench["extra_info"]["backend"],
@@ -155,6 +157,9 @@ def evaluate_ab(folders: list[Path]) -> None:
     print(f"A/B A/A whole runs: {len(flagged)} of {len(outputs)} flagged ({share:.1%}); "
           f"pairs a statistic took: mean {statistics.fmean(pairs) if pairs else 0:.0f}, "
           f"{len(pairs)} comparisons")
+    if any(calls):
+        print("calls a trial took: " + ", ".join(f"{n}: {count} comparisons"
+                                                 for n, count in sorted(calls.items())))
     if lows:
         medians = [m for m, *_ in lows]
         print(f"median ratios: {min(medians):.3f} to {max(medians):.3f}; highest: "
