@@ -224,9 +224,15 @@ def _history(args: argparse.Namespace) -> int:
 
 def _bisect(args: argparse.Namespace) -> int:
     from perfsuite.bisect.command import run_bisect
+    from perfsuite.bisect.report import bisect_markdown, bisect_page
 
     out = _report_out(args.out, (".html", ".md")) if args.out else None
-    return run_bisect(args, _root(args), out)
+    report = run_bisect(args, _root(args))
+    if out is not None:
+        _write_out(out, bisect_page(report) if out.suffix.lower() == ".html"
+                   else bisect_markdown(report))
+        print(f"perfsuite bisect: report -> {out}")
+    return 0 if report.benchmarks else 1  # 1: BAD is not slower than GOOD
 
 
 def _megabytes(size: int) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from perfsuite.bisect.report import BisectReport, bisect_markdown, bisect_page, short_subjects, step_line
+from perfsuite.bisect.outcome import BisectReport, short_subjects, step_line
 from perfsuite.bisect.search import Bisection
 from perfsuite.bisect.step import run_step
 from perfsuite.errors import CliError
@@ -16,8 +16,8 @@ from perfsuite.git import GitError, git
 REFUSED = ("-k", "--perf-ab", "--benchmark-json")
 
 
-def run_bisect(args: argparse.Namespace, root: Path, out: Path | None) -> int:
-    """Bisect; 0 with an answer, 1 when BAD is not slower than GOOD. `out`: the report file."""
+def run_bisect(args: argparse.Namespace, root: Path) -> BisectReport:
+    """Bisect, printing each step as it ends; what it found."""
     pytest_args = list(args.pytest_args)
     if pytest_args[:1] == ["--"]:
         pytest_args = pytest_args[1:]
@@ -52,13 +52,7 @@ def run_bisect(args: argparse.Namespace, root: Path, out: Path | None) -> int:
     report = BisectReport(good, bad, benchmarks, tuple(steps),
                           tuple(search.answer()) if benchmarks else (), subjects)
     print(f"perfsuite bisect: {report.headline()}")
-    if out is not None:
-        text = bisect_page(report) if out.suffix.lower() in (".html", ".htm") else bisect_markdown(report)
-        from perfsuite.files import atomic_write_text
-
-        atomic_write_text(out, text)
-        print(f"perfsuite bisect: report -> {out}")
-    return 0 if benchmarks else 1
+    return report
 
 
 def _toplevel(root: Path) -> Path:

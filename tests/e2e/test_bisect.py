@@ -118,7 +118,7 @@ def test_bisect_names_the_first_slower_commit_in_at_most_five_steps(tmp_path, sl
     for name in skipped:
         assert f"{name}: skipped (pytest exited" in done.stdout
         assert f"skipped {commits[name]} {name}: pytest exited" in (folder / "bisect.md").read_text()
-    for index, commit_id, name, outcome in measured:
+    for _, _, name, outcome in measured:
         number = int(name[1:])
         assert outcome == ("slower" if number >= min(slow) else "same"), done.stdout
     report = (folder / "bisect.md").read_text()
