@@ -1,6 +1,7 @@
 """The `perfsuite` command: set a repository up (`init`), look after its artifact cache
 (`cache`), say what this machine is and whether it is fit to time (`machine`), merge several
-machines' results into one report (`merge`) and plot each benchmark over time (`history`).
+machines' results into one report (`merge`), plot each benchmark over time (`history`) and
+find the commit that made it slower (`bisect`).
 Running the suite is plain `pytest`.
 
 Errors print one message naming the thing and the fix, and exit 2; nothing the user had is
@@ -81,6 +82,20 @@ def _parser() -> argparse.ArgumentParser:
                          help="a committed baseline, e.g. baselines/<machine-key>/baseline.json")
     history.add_argument("--out", type=Path, required=True, metavar="FILE.html")
     history.set_defaults(run=_history)
+    bisect = commands.add_parser(
+        "bisect", help="which commit made it slower: A/B runs of commits between GOOD and BAD "
+        "(git bisect's choice of commits) for the benchmarks that regressed",
+        usage="perfsuite bisect [--out FILE] [--first-parent] GOOD BAD [pytest options]")
+    bisect.add_argument("--out", type=Path, metavar="FILE",
+                        help="also write the report: FILE.html or FILE.md")
+    bisect.add_argument("--first-parent", action="store_true",
+                        help="follow only the first parent of merges (as git bisect "
+                             "--first-parent)")
+    bisect.add_argument("good", metavar="GOOD", help="a commit as fast as you expect")
+    bisect.add_argument("bad", metavar="BAD", help="a later commit that is slower")
+    bisect.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="pytest options",
+                        help="passed to each step's pytest run (e.g. --perf-backends torch)")
+    bisect.set_defaults(run=_bisect)
     return parser
 
 
@@ -205,6 +220,19 @@ def _history(args: argparse.Namespace) -> int:
         print(f"perfsuite history: {note}", file=sys.stderr)
     print(f"perfsuite history: {len(series)} benchmarks from {source} -> {out}")
     return 0
+
+
+def _bisect(args: argparse.Namespace) -> int:
+    from perfsuite.bisect.command import run_bisect
+    from perfsuite.bisect.report import bisect_markdown, bisect_page
+
+    out = _report_out(args.out, (".html", ".md")) if args.out else None
+    report = run_bisect(args, _root(args))
+    if out is not None:
+        _write_out(out, bisect_page(report) if out.suffix.lower() == ".html"
+                   else bisect_markdown(report))
+        print(f"perfsuite bisect: report -> {out}")
+    return 0 if report.benchmarks else 1  # 1: BAD is not slower than GOOD
 
 
 def _megabytes(size: int) -> str:

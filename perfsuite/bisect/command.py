@@ -1,0 +1,83 @@
+"""`perfsuite bisect GOOD BAD [pytest options]`: step 0 runs BAD against GOOD for every
+benchmark; the ones that regressed are then bisected, one A/B run of a commit against GOOD per
+step, until one commit is left (or only commits that could not be measured beside it)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perfsuite.bisect.outcome import BisectReport, short_subjects, step_line
+from perfsuite.bisect.search import Bisection
+from perfsuite.bisect.step import run_step
+from perfsuite.errors import CliError
+from perfsuite.git import GitError, git
+
+REFUSED = ("-k", "--perf-ab", "--benchmark-json")
+
+
+def run_bisect(args: argparse.Namespace, root: Path) -> BisectReport:
+    """Bisect, printing each step as it ends; what it found."""
+    pytest_args = list(args.pytest_args)
+    if pytest_args[:1] == ["--"]:
+        pytest_args = pytest_args[1:]
+    for option in pytest_args:
+        if option.split("=", 1)[0] in REFUSED:
+            raise CliError(f"bisect {option} | perfsuite bisect sets it for each step.\n"
+                           "Remedy: leave it out; narrow the benchmarks with --perf-models, "
+                           "--perf-backends and --perf-precisions.")
+    top = _toplevel(root)
+    good, bad = _commit(top, args.good, "GOOD"), _commit(top, args.bad, "BAD")
+    if good == bad or not _is_ancestor(top, good, bad):
+        raise CliError(f"bisect {args.good} {args.bad} | GOOD must be an ancestor of BAD (and "
+                       "not BAD itself).\nRemedy: name the older, fast commit first, e.g. "
+                       "perfsuite bisect v1.2 main.")
+    subjects = short_subjects(git(top, "log", "--format=%H %s", bad, "--not", f"{good}^@").splitlines())
+    search = Bisection(top, bad, [good], first_parent=args.first_parent)
+    between = len(search.candidates())
+    print(f"perfsuite bisect: {between} commits after GOOD {subjects[good]}; step 0 measures "
+          f"BAD {subjects[bad]} against it, every benchmark", flush=True)
+    steps = [run_step(top, root, bad, good, (), pytest_args)]
+    print(step_line(0, steps[0], subjects), flush=True)
+    if steps[0].outcome == "skipped":
+        raise CliError(f"bisect BAD {subjects[bad]} | could not be measured against GOOD: "
+                       + "; ".join(steps[0].lines) + "\nRemedy: run pytest --perf-ab="
+                       f"{args.good} at BAD to see why.")
+    benchmarks = steps[0].regressed
+    while benchmarks and (commit := search.next_commit()) is not None:
+        step = run_step(top, root, commit, good, benchmarks, pytest_args)
+        search.record(commit, step.outcome)
+        steps.append(step)
+        print(step_line(len(steps) - 1, step, subjects), flush=True)
+    report = BisectReport(good, bad, benchmarks, tuple(steps),
+                          tuple(search.answer()) if benchmarks else (), subjects)
+    print(f"perfsuite bisect: {report.headline()}")
+    return report
+
+
+def _toplevel(root: Path) -> Path:
+    try:
+        return Path(git(root, "rev-parse", "--show-toplevel").strip())
+    except GitError as exc:
+        raise CliError(f"bisect | {root} is not in a git checkout ({exc}).\nRemedy: run it in "
+                       "your repository's clone, or point --rootdir at it.") from exc
+
+
+def _commit(top: Path, name: str, what: str) -> str:
+    try:
+        if name.startswith("-"):
+            raise GitError("an option, not a revision")
+        return git(top, "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}").strip()
+    except GitError as exc:
+        raise CliError(f"bisect {what} {name!r} | no such commit in {top}.\nRemedy: name a "
+                       "branch, tag or commit (in CI, fetch enough history: git fetch "
+                       "--unshallow).") from exc
+
+
+def _is_ancestor(top: Path, good: str, bad: str) -> bool:
+    try:
+        git(top, "merge-base", "--is-ancestor", good, bad)
+    except GitError:
+        return False
+    return True
+
