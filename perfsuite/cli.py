@@ -215,9 +215,12 @@ def _history(args: argparse.Namespace) -> int:
     else:
         series, source = run_versions(load_runs(args.paths, notes)), "saved runs"
     gate = load_config(_root(args), list(BACKEND_TYPES)).gate
-    _write_out(out, history_page(series, lambda name: policy_for(gate, name), source, notes))
+    html, steps = history_page(series, lambda name: policy_for(gate, name), source, notes)
+    _write_out(out, html)
     for note in notes:
         print(f"perfsuite history: {note}", file=sys.stderr)
+    for step in steps:
+        print(f"perfsuite history: change point: {step.describe()}")
     print(f"perfsuite history: {len(series)} benchmarks from {source} -> {out}")
     return 0
 

@@ -1,6 +1,7 @@
 """How each benchmark moved over time (`perfsuite history`): its median and tail across the
 versions of a baseline file kept in git, or across saved pytest-benchmark runs
-(`--benchmark-autosave` files, `--benchmark-json` files), marking where the gate fired.
+(`--benchmark-autosave` files, `--benchmark-json` files), marking where the gate fired and
+where the series stepped (change points over the versions' medians: perfsuite.measure.change_points).
 
 Where the gate fired: a saved run carries the verdict its gate gave (extra_info "gate"); a
 baseline version does not, so the gate is replayed: each version's newest recording is judged
@@ -20,6 +21,7 @@ from perfsuite.errors import PerfsuiteError
 from perfsuite.gate.decide import judge_latency
 from perfsuite.gate.store import BaselineError, LatencyRecording, load_baseline
 from perfsuite.git import GitError, git
+from perfsuite.measure.change_points import ChangePoint, change_points
 from perfsuite.report import plots
 from perfsuite.report.html import esc, image, page, table
 from perfsuite.report.run_files import RunRecord
@@ -74,6 +76,26 @@ def replay(name: str, versions: Sequence[Version], policy: GatePolicy) -> list[P
                        f"(fails above x{decider.threshold:.3f})")
         points.append(Point(version.label, median, tail, "REGRESSED" in verdict, verdict))
     return points
+
+
+@dataclass(frozen=True)
+class Change:
+    """A step in one benchmark's series, between two versions."""
+
+    benchmark: str
+    before: str  # the last version at the old level
+    after: str  # the first version at the new level
+    point: ChangePoint
+
+    def describe(self) -> str:
+        return (f"{self.benchmark}: x{self.point.ratio:.3f} between {self.before} and "
+                f"{self.after} (confidence {self.point.confidence:.1%})")
+
+
+def changes(name: str, points: Sequence[Point]) -> list[Change]:
+    """The change points of a benchmark's medians, each with the versions around it."""
+    found = change_points([p.median_ms for p in points]) if points else []
+    return [Change(name, points[c.index - 1].label, points[c.index].label, c) for c in found]
 
 
 def git_versions(path: Path) -> list[tuple[str, str]]:
@@ -145,23 +167,37 @@ def run_versions(runs: Sequence[RunRecord]) -> dict[str, list[Version]]:
 
 
 def history_page(series: dict[str, list[Version]], policy_of: Callable[[str], GatePolicy],
-                 source: str, notes: Sequence[str] = ()) -> str:
-    """A plot and a table per benchmark; `policy_of(benchmark)` gives the limits to replay."""
+                 source: str, notes: Sequence[str] = ()) -> tuple[str, list[Change]]:
+    """A plot and a table per benchmark, and the change points found; `policy_of(benchmark)`
+    gives the limits to replay."""
     body = [f'<p class="meta">{esc(note)}</p>' for note in notes]
     fired_total = 0
+    steps: list[Change] = []
     for name, versions in sorted(series.items()):
         points = replay(name, versions, policy_of(name.split(" on ")[0]))
+        found = changes(name, points)
+        steps += found
         fired_total += sum(p.fired for p in points)
+        starts = {c.after: c for c in found}
         what = "GPU compute" if statistic_of(versions) == "gpu" else "end to end"
         body += [f"<h2>{esc(name)}</h2>", '<div class="plots">', image(plots.history(
             f"{name}: {what}", [p.label for p in points], [p.median_ms for p in points],
-            [p.tail_ms for p in points], [p.fired for p in points], "ms"),
-            f"{name}: median and p90 ({what}) per version; ringed where the gate fired"),
-            "</div>",
-            table(("version", "median ms", "p90 ms", "gate"),
-                  [(p.label, f"{p.median_ms:.4g}", f"{p.tail_ms:.4g}", p.verdict) for p in points],
-                  verdict_columns=[3])]
+            [p.tail_ms for p in points], [p.fired for p in points], "ms",
+            changes=[c.point.index for c in found]),
+            f"{name}: median and p90 ({what}) per version; ringed where the gate fired; dotted "
+            "lines where the series stepped"), "</div>",
+            table(("version", "median ms", "p90 ms", "change point", "gate"),
+                  [(p.label, f"{p.median_ms:.4g}", f"{p.tail_ms:.4g}",
+                    _change_cell(starts.get(p.label)), p.verdict) for p in points],
+                  verdict_columns=[4])]
     subtitle = (f"{source}: {len(series)} benchmarks; the gate fired {fired_total} times "
                 "(saved runs: as recorded; baseline versions: replayed with this repository's "
-                "gate settings)")
-    return page("perfsuite history", subtitle, body)
+                f"gate settings); {len(steps)} change points")
+    return page("perfsuite history", subtitle, body), steps
+
+
+def _change_cell(change: Change | None) -> str:
+    if change is None:
+        return ""
+    return (f"steps x{change.point.ratio:.3f} here (since {change.before}; confidence "
+            f"{change.point.confidence:.1%})")

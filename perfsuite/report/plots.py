@@ -140,9 +140,11 @@ def paired_sides(title: str, labels: Sequence[str], base: Sequence[Sequence[floa
 
 
 def history(title: str, labels: Sequence[str], median: Sequence[float], tail: Sequence[float],
-            fired: Sequence[bool], unit: str, tail_name: str = "p90") -> bytes:
+            fired: Sequence[bool], unit: str, tail_name: str = "p90",
+            changes: Sequence[int] = ()) -> bytes:
     """A benchmark's median and tail across versions (oldest left); versions where the gate
-    fired are ringed in the regression color."""
+    fired are ringed in the regression color, change points drawn as dotted lines before the
+    first version at the new level."""
     figure = _figure(0, min_height=3.2)
     axes = figure.add_subplot()
     x = list(range(len(labels)))
@@ -152,6 +154,9 @@ def history(title: str, labels: Sequence[str], median: Sequence[float], tail: Se
     if hits:
         axes.scatter(hits, [median[i] for i in hits], s=160, facecolors="none",
                      edgecolors=REGRESSION_COLOR, linewidths=2, label="gate fired", zorder=3)
+    for number, index in enumerate(changes):
+        axes.axvline(index - 0.5, color=REGRESSION_COLOR, linestyle=":", linewidth=1.5,
+                     label="change point" if number == 0 else None)
     axes.set_xticks(x, list(labels), rotation=30, ha="right", fontsize=7)
     _spread_axis(axes, [*median, *tail], axis="y")
     axes.set_ylabel(unit)

@@ -189,3 +189,29 @@ def test_names_from_files_cannot_inject_markup_into_the_page():
         assert hostile not in page and "https://example.invalid" in page  # only as escaped text
         assert page.count("<img") == len(IMAGE.findall(page)), "every image is an embedded plot"
         assert "&lt;img src=&quot;https://example.invalid/x.png&quot;" in page
+
+
+def test_history_names_where_a_series_stepped_and_marks_it(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    original = json.loads(CPU_RUN.read_text())
+    noise = [1.0, 1.01, 0.99, 1.0, 1.3, 1.31, 1.29, 1.3]  # +30% from the fifth run on
+    for index, factor in enumerate(noise):
+        run = json.loads(json.dumps(original))
+        run["datetime"] = f"2026-12-0{index + 1}T12:00:00+00:00"
+        run["commit_info"]["id"] = f"{index + 1}" * 12
+        for bench in run["benchmarks"]:
+            latency = bench["extra_info"].get("latency") or {}
+            for key in [k for k in latency if k.endswith("_ms") and isinstance(latency[k], float)]:
+                latency[key] *= factor
+        (runs / f"{index}.json").write_text(json.dumps(run))
+    out = tmp_path / "h.html"
+    assert main(["history", str(runs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "change point:" in line]
+    latencies = sum(1 for b in original["benchmarks"] if b["extra_info"].get("latency"))
+    assert len(lines) == latencies and latencies > 0
+    assert all(" x1.300 between 2026-12-04 12:00 4444" in line and "and 2026-12-05 12:00 5555"
+               in line for line in lines), printed
+    page = out.read_text()
+    assert f"{latencies} change points" in page and page.count("steps x1.300 here") == latencies
