@@ -34,7 +34,7 @@ device = "cpu"
 [[tool.perfsuite.models]]
 name = "convs"
 factory = "models:build"
-input_shape = [1, 3, 32, 32]
+input_shape = [1, 3, 16, 16]
 """
 MODELS = """
 from torch import nn
@@ -50,7 +50,7 @@ def build():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 """
 ANSWER = re.compile(r"^perfsuite bisect: first slower commit: \S+ (c\d+)", re.MULTILINE)
-STEP = re.compile(r"^step \d+: \w+ \S+ (c\d+): (\w+)", re.MULTILINE)
+STEP = re.compile(r"^step \d+: \w+ (c\d+): (\w+)", re.MULTILINE)
 
 
 def git(folder: Path, *args: str) -> str:

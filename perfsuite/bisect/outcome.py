@@ -33,7 +33,8 @@ class BisectReport:
     def rows(self) -> list[tuple[str, ...]]:
         said = {"slower": "REGRESSED", "same": "ok"}
         return [(str(i), self.subjects.get(s.commit, s.commit[:12]),
-                 said.get(s.outcome, s.outcome), ", ".join(s.regressed) or "-",
+                 said.get(s.outcome, s.outcome) + (f" ({s.note})" if s.note else ""),
+                 ", ".join(s.regressed) or "-",
                  f"{s.seconds:.1f} s") for i, s in enumerate(self.steps)]
 
     def bullets(self) -> list[str]:
@@ -51,7 +52,9 @@ def step_line(index: int, step: StepResult, subjects: dict[str, str]) -> str:
     """The progress line printed after each step."""
     said = step.outcome if step.outcome != "skipped" else f"skipped ({step.lines[0]})"
     what = f": {', '.join(step.regressed)}" if step.regressed else ""
-    return f"step {index}: {subjects.get(step.commit, step.commit[:12])}: {said}{what} ({step.seconds:.0f} s)"
+    note = f" [{step.note}]" if step.note else ""
+    return (f"step {index}: {subjects.get(step.commit, step.commit[:12])}: {said}{what}{note} "
+            f"({step.seconds:.0f} s)")
 
 
 def short_subjects(lines: Sequence[str]) -> dict[str, str]:

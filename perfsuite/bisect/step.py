@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,12 @@ class StepResult:
     regressed: tuple[str, ...]  # benchmarks whose latency regressed against GOOD
     lines: tuple[str, ...]  # the verdict lines, or why the commit could not be measured
     seconds: float  # the step's wall time, checkout included
+    levels: tuple[tuple[str, float], ...] = ()  # ('<case id> <statistic>', median pair ratio)
+    clear: bool = True  # every comparison stopped with a clear answer (slower, or within)
+    note: str = ""  # how an unclear answer was settled
+
+    def level(self, key: str) -> float | None:
+        return dict(self.levels).get(key)
 
 
 def selection(benchmarks: Sequence[str]) -> str:
@@ -70,7 +77,7 @@ def run_step(top: Path, rootdir: Path, commit: str, good: str, benchmarks: Seque
 def _verdict(commit: str, done: subprocess.CompletedProcess[str], result_file: Path,
              benchmarks: Sequence[str], seconds: float) -> StepResult:
     output = done.stdout.splitlines()
-    compared = _compared(result_file)
+    compared, levels, clear = _compared(result_file)
     asked = set(benchmarks) or compared
     regressed = tuple(sorted({m.group(1) for line in output
                               if (m := _REGRESSED.search(line)) and m.group(1) in asked}))
@@ -82,21 +89,32 @@ def _verdict(commit: str, done: subprocess.CompletedProcess[str], result_file: P
         if errors:
             why += f" ({errors[0]})"
         return StepResult(commit, "skipped", (), (why, *(errors[1:] or every[-6:])), seconds)
-    return StepResult(commit, "slower" if regressed else "same", regressed, lines, seconds)
+    return StepResult(commit, "slower" if regressed else "same", regressed, lines, seconds,
+                      tuple(sorted(levels.items())), bool(regressed) or clear)
 
 
-def _compared(result_file: Path) -> set[str]:
-    """The case ids with A/B pairs in pytest-benchmark's result file (none if it is missing)."""
+def _compared(result_file: Path) -> tuple[set[str], dict[str, float], bool]:
+    """From pytest-benchmark's result file: the case ids with A/B pairs, each comparison's
+    median pair ratio ('<case id> <statistic>'), and whether every comparison stopped clearly
+    (nothing if the file is missing)."""
     try:
         benchmarks = json.loads(result_file.read_text())["benchmarks"]
     except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    found = set()
+        return set(), {}, False
+    found, levels, clear = set(), {}, True
     for bench in benchmarks:
         info = bench.get("extra_info", {}) if isinstance(bench, dict) else {}
-        if info.get("paired"):
-            found.add(f"{info['model']}-{info['backend']}-{info['precision']}")
-    return found
+        if not info.get("paired"):
+            continue
+        case = f"{info['model']}-{info['backend']}-{info['precision']}"
+        found.add(case)
+        for paired in info["paired"]:
+            ratios = [c / b for b, c in zip(paired["base_trial_medians_ms"],
+                                            paired["current_trial_medians_ms"]) if b > 0]
+            if ratios:
+                levels[f"{case} {paired['statistic']}"] = statistics.median(ratios)
+            clear = clear and str(paired.get("stopped", "")).startswith("clearly")
+    return found, levels, clear
 
 
 def _remove(folder: Path) -> None:
