@@ -99,10 +99,24 @@ jobs:
             --perf-report=perfsuite-report.md --perf-report=perfsuite-report.html
 
       - name: Gate on the committed baseline
+        id: gate
         if: github.event_name != 'pull_request'
         run: |
           "$VENV/bin/python" -m pytest --benchmark-compare \\
             --perf-report=perfsuite-report.md --perf-report=perfsuite-report.html
+
+      - name: Which commit made it slower
+        # The gate failed on a push of several commits: bisect them, each step an A/B run of a
+        # commit against the one before the push (perfsuite bisect), the answer in the summary.
+        if: >-
+          failure() && steps.gate.outcome == 'failure' && github.event_name == 'push' &&
+          github.event.before != '0000000000000000000000000000000000000000'
+        env:
+          BEFORE: ${{{{ github.event.before }}}}
+        run: |
+          "$VENV/bin/python" -m perfsuite bisect --out perfsuite-bisect.md "$BEFORE" "$GITHUB_SHA" \\
+            || echo "perfsuite bisect ended without an answer (exit $?): see the job's log."
+          if [ -f perfsuite-bisect.md ]; then cat perfsuite-bisect.md >> "$GITHUB_STEP_SUMMARY"; fi
 
       - name: Job summary
         if: always()
@@ -118,7 +132,9 @@ jobs:
         uses: actions/upload-artifact@v4
         with:
           name: perfsuite-report
-          path: perfsuite-report.*
+          path: |
+            perfsuite-report.*
+            perfsuite-bisect.md
           if-no-files-found: ignore
 """
 

@@ -110,3 +110,13 @@ def test_the_generated_workflows_jetson_pins_run_and_keep_torch(tmp_path):
     from importlib import metadata
 
     assert f"torch=={metadata.version('torch')}" in done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("text", [JETSON_WORKFLOW.read_text(), workflow_text("main", "perfsuite",
+                                                                               "the index")])
+def test_a_failed_gate_on_a_push_bisects_the_pushed_commits(text):
+    step = text.split("- name: Which commit made it slower")[1].split("\n      - name:")[0]
+    assert "steps.gate.outcome == 'failure'" in step and "github.event_name == 'push'" in step
+    assert '-m perfsuite bisect --out perfsuite-bisect.md "$BEFORE" "$GITHUB_SHA"' in step
+    assert "GITHUB_STEP_SUMMARY" in step and "id: gate" in text
+    assert "perfsuite-bisect.md" in text.split("actions/upload-artifact")[1]
