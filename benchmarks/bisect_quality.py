@@ -8,7 +8,8 @@ Each bisect builds a fresh git repository of `--commits` commits whose factory
 commit, drawn at random after the first, adds `--extra` blocks (a slowdown fixed by
 construction: 2 of 20 convolutions is +10%, whatever the machine's speed), and every commit
 changes a notes file. It then runs `perfsuite bisect FIRST LAST` on the CPU with the real
-clock and checks the commit it names. Prints one line a bisect and the share found.
+clock and checks the commit it names. Prints one line a bisect (a step marked * was settled by
+level or measured again: perfsuite.bisect.settle) and the share found.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def build():
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 """
 ANSWER = re.compile(r"^perfsuite bisect: first slower commit: \S+ (c\d+)", re.MULTILINE)
-STEP = re.compile(r"^step \d+: \w+ (c\d+): (\w+)", re.MULTILINE)
+STEP = re.compile(r"^step \d+: \w+ (c\d+): (\w+)[^\[\n]*(\[[^\]\n]*\])?", re.MULTILINE)
 
 
 def git(folder: Path, *args: str) -> str:
@@ -88,7 +89,8 @@ def bisect_once(work: Path, index: int, args: argparse.Namespace, slow: int) -> 
         print(done.stdout[-2000:], done.stderr[-2000:])
     return {"slow": f"c{slow}", "answer": answer, "right": answer == f"c{slow}",
             "steps": len(steps), "seconds": round(seconds, 1),
-            "verdicts": [f"{name} {verdict}" for name, verdict in steps]}
+            "verdicts": [f"{name} {verdict}{'*' if note else ''}" for name, verdict, note in steps],
+            "notes": [note for _, _, note in steps if note]}
 
 
 def main() -> None:

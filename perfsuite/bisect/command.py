@@ -1,19 +1,18 @@
 """`perfsuite bisect GOOD BAD [pytest options]`: step 0 runs BAD against GOOD for every
 benchmark (again, up to STEP0_TRIES times, while its answer is neither slower nor clearly
 within); the ones that regressed are then bisected, one A/B run of a commit against GOOD per
-step, until one commit is left (or only commits that could not be measured beside it). A step
-whose A/B is not clear at its bound is settled by level: slower when its median ratio is
-nearer BAD's (step 0's) than GOOD's, on a log scale, for any benchmark bisected."""
+step, until one commit is left (or only commits that could not be measured beside it). How an
+unclear or doubtful step is settled: perfsuite.bisect.settle."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from pathlib import Path
 
 from perfsuite.bisect.outcome import BisectReport, short_subjects, step_line
 from perfsuite.bisect.search import Bisection
+from perfsuite.bisect.settle import DOUBT, by_level, doubtful
 from perfsuite.bisect.step import StepResult, run_step
 from perfsuite.errors import CliError
 from perfsuite.git import GitError, git
@@ -58,6 +57,10 @@ def run_bisect(args: argparse.Namespace, root: Path) -> BisectReport:
     benchmarks = reference.regressed
     while benchmarks and (commit := search.next_commit()) is not None:
         step = by_level(run_step(top, root, commit, good, benchmarks, pytest_args), reference)
+        if doubtful(step, reference):  # measured once more; the second answer stands
+            steps.append(dataclasses.replace(step, outcome="unsure", note=DOUBT))
+            print(step_line(len(steps) - 1, steps[-1], subjects), flush=True)
+            step = by_level(run_step(top, root, commit, good, benchmarks, pytest_args), reference)
         search.record(commit, step.outcome)
         steps.append(step)
         print(step_line(len(steps) - 1, step, subjects), flush=True)
@@ -65,23 +68,6 @@ def run_bisect(args: argparse.Namespace, root: Path) -> BisectReport:
                           tuple(search.answer()) if benchmarks else (), subjects)
     print(f"perfsuite bisect: {report.headline()}")
     return report
-
-
-def by_level(step: StepResult, reference: StepResult) -> StepResult:
-    """A step whose A/B was not clear, settled by which level its ratios are nearer: BAD's
-    (`reference`, step 0) or GOOD's (1), on a log scale."""
-    if step.outcome != "same" or step.clear:
-        return step
-    keys = [key for key, ratio in reference.levels
-            if key.split(" ")[0] in reference.regressed and ratio > 1]
-    nearer_bad = [key for key in keys if (level := step.level(key)) is not None
-                  and math.log(level) > math.log(reference.level(key) or 1.0) / 2]
-    said = ", ".join(f"{key} x{step.level(key) or math.nan:.3f} (BAD x{reference.level(key):.3f})"
-                     for key in keys)
-    return dataclasses.replace(
-        step, outcome="slower" if nearer_bad else "same",
-        regressed=tuple(sorted({key.split(" ")[0] for key in nearer_bad})),
-        note=f"not clear at its bound; nearer {'BAD' if nearer_bad else 'GOOD'}: {said}")
 
 
 def _toplevel(root: Path) -> Path:

@@ -31,7 +31,7 @@ class BisectReport:
         return self.subjects.get(commit, commit[:12]).split(" ", 1)[0]
 
     def rows(self) -> list[tuple[str, ...]]:
-        said = {"slower": "REGRESSED", "same": "ok"}
+        said = {"slower": "REGRESSED", "same": "ok", "unsure": "REGRESSED, unsure"}
         return [(str(i), self.subjects.get(s.commit, s.commit[:12]),
                  said.get(s.outcome, s.outcome) + (f" ({s.note})" if s.note else ""),
                  ", ".join(s.regressed) or "-",

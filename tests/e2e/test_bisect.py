@@ -10,56 +10,11 @@ import sys
 
 import pytest
 
-PYPROJECT = """
-[tool.perfsuite]
-backends = ["torch"]
-precisions = ["fp32"]
-device = "cpu"
+from tests.e2e.test_ab import MODELS, VCLOCK
+from tests.e2e.test_ab import PYPROJECT as AB_PYPROJECT
 
-[tool.perfsuite.timing]
-rounds = 10
-trials = 2
-warmup_seconds = 0.0
-warmup_min_runs = 1
-
-[tool.perfsuite.ab]
-pairs = 20
-
-[[tool.perfsuite.models]]
-name = "tiny"
-factory = "models:build"
-input_shape = [1, 3, 8, 8]
-"""
-VCLOCK = """
-_now = [0.0]
-
-
-def clock():
-    return _now[0]
-
-
-def advance(seconds):
-    _now[0] += seconds
-"""
-MODELS = """
-from torch import nn
-
-import vclock
-
-SPIN_MS = {spin}
-
-
-class Spin(nn.Module):
-    def forward(self, x):
-        vclock.advance(SPIN_MS / 1e3)
-        return x
-
-
-def build():
-    {body}
-    return nn.Sequential(Spin(), nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-"""
+# test_ab's project with one precision, its virtual clock and its factory module
+PYPROJECT = AB_PYPROJECT.replace('["fp32", "fp16"]', '["fp32"]')
 
 
 def git(folder, *args):
