@@ -150,3 +150,26 @@ def test_every_benchmark_script_has_a_smoke_run_here():
             parsed = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True,
                                     check=False)
             assert parsed.returncode == 0, f"benchmarks/{path.name}: {parsed.stderr}"
+
+
+def test_bisect_quality_names_a_slow_commit_with_real_timing(tmp_path):
+    out = tmp_path / "bisects.json"
+    # the slow commit doubles the model, so that real timing on a loaded machine cannot miss it
+    done = script("benchmarks/bisect_quality.py", "--bisects", "1", "--commits", "4",
+                  "--blocks", "6", "--extra", "6", "--seed", "3", "--out", str(out))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (result,) = json.loads(out.read_text())
+    assert result["right"] and result["answer"] == result["slow"], done.stdout
+    assert result["verdicts"][0].startswith("c4 slower")
+    assert "named the slow commit in 1 of 1 bisects of 4 commits" in done.stdout
+
+
+def test_change_point_quality_reads_the_recorded_noise_and_counts(tmp_path):
+    done = script("benchmarks/change_point_quality.py", "--reps", "40", "--lengths", "20")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0]: line for line in done.stdout.splitlines()
+            if line.startswith("| ") and "%" in line.split(" | ")[3]}
+    assert set(rows) == {"| 2-core CPU end to end (30)", "| H100 CUDA graph GPU compute (10)",
+                         "| H100 eager GPU compute (15)", "| Gaussian reference, sd 1% (1)"}
+    detected = float(rows["| H100 CUDA graph GPU compute (10)"].split("**")[1].rstrip("%"))
+    assert detected >= 80.0, done.stdout  # a +3% step in graph noise is found (100% at 2000)
