@@ -12,7 +12,7 @@ from pathlib import Path
 
 from perfsuite.bisect.outcome import BisectReport, short_subjects, step_line
 from perfsuite.bisect.search import Bisection
-from perfsuite.bisect.settle import DOUBT, by_level, doubtful
+from perfsuite.bisect.settle import DOUBT, by_level, doubtful, unclear
 from perfsuite.bisect.step import StepResult, run_step
 from perfsuite.errors import CliError
 from perfsuite.git import GitError, git
@@ -43,10 +43,9 @@ def run_bisect(args: argparse.Namespace, root: Path) -> BisectReport:
     print(f"perfsuite bisect: {between} commits after GOOD {subjects[good]}; step 0 measures "
           f"BAD {subjects[bad]} against it, every benchmark", flush=True)
     steps: list[StepResult] = []
-    while not steps or (steps[-1].outcome == "same" and not steps[-1].clear
-                        and len(steps) < STEP0_TRIES):
+    while not steps or (unclear(steps[-1]) and len(steps) < STEP0_TRIES):
         steps.append(run_step(top, root, bad, good, (), pytest_args))
-        if steps[-1].outcome == "same" and not steps[-1].clear:
+        if unclear(steps[-1]):
             steps[-1] = dataclasses.replace(steps[-1], note="not clear at its bound")
         print(step_line(len(steps) - 1, steps[-1], subjects), flush=True)
     reference = steps[-1]

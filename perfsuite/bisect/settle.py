@@ -18,6 +18,11 @@ from perfsuite.bisect.step import StepResult
 DOUBT = "slower at the gate, but nearer GOOD's level: measured again"
 
 
+def unclear(step: StepResult) -> bool:
+    """Measured, not slower, and not clearly within the limits: the bound came first."""
+    return step.outcome == "same" and not step.clear
+
+
 def nearer_bad(step: StepResult, reference: StepResult) -> list[str]:
     """The comparisons ('<case id> <statistic>') of the benchmarks bisected whose ratio is at
     least half way (geometrically) from GOOD's level to BAD's."""
@@ -29,7 +34,7 @@ def nearer_bad(step: StepResult, reference: StepResult) -> list[str]:
 
 def by_level(step: StepResult, reference: StepResult) -> StepResult:
     """A step not clear at its bound, settled by the level it is nearer; others unchanged."""
-    if step.outcome != "same" or step.clear:
+    if not unclear(step):
         return step
     nearer = nearer_bad(step, reference)
     said = ", ".join(f"{key} x{level:.3f} (BAD x{reference.level(key) or math.nan:.3f})"

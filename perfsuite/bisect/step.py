@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def run_step(top: Path, rootdir: Path, commit: str, good: str, benchmarks: Seque
             git(top, "worktree", "remove", "--force", str(tree))
         except GitError:
             pass  # never added, or already gone
-        _remove(scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _verdict(commit: str, done: subprocess.CompletedProcess[str], result_file: Path,
@@ -115,9 +116,3 @@ def _compared(result_file: Path) -> tuple[set[str], dict[str, float], bool]:
                 levels[f"{case} {paired['statistic']}"] = statistics.median(ratios)
             clear = clear and str(paired.get("stopped", "")).startswith("clearly")
     return found, levels, clear
-
-
-def _remove(folder: Path) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
