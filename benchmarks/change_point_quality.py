@@ -10,13 +10,16 @@ on their mean. A history of L points draws L of them with replacement (seeded); 
 multiplies the points from a random index k (3 <= k <= L - 3) on by the step (+10% CPU, +3%
 GPU). Counted: a change point within k +- 1 (detected), every other change point (false, per
 100 points), on stepped and on A/A histories. A Gaussian reference (sd 1%, +3%) checks the
-calibration. `--cpu-steps` adds the CPU detection for larger steps.
+calibration. `--cpu-steps` adds the CPU detection for larger steps. "Known place" is the ceiling
+no detector reaches: one test at the true step, not corrected for the search (Student's t on the
+logs, and Mann-Whitney's rank test, each at 5%).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tarfile
 import tempfile
@@ -28,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perfsuite.measure.change_points import change_points  # noqa: E402
+from perfsuite.measure.change_points import change_points, student_t_two_sided  # noqa: E402
 
 DATA = REPO / "docs" / "data"
 CPU = ("zoo_runs_2026-12-07.tar.xz", "zoo_runs_cpu_2026-12-07_second.tar.xz")
@@ -66,12 +69,14 @@ def histories(noise: dict[str, np.ndarray], length: int, step: float | None, rep
     """Detection and false change points over `reps` histories (benchmarks take turns)."""
     rng = np.random.default_rng(seed)
     names = sorted(noise)
-    detected = false = 0
+    detected = false = known_t = known_rank = 0
     for rep in range(reps):
         logs = rng.choice(noise[names[rep % len(names)]], size=length, replace=True)
         where = int(rng.integers(3, length - 2)) if step else None
         if where is not None:
             logs[where:] += np.log(step)
+            known_t += _t_test(logs, where) < 0.05
+            known_rank += _rank_test(logs, where) < 0.05
         hit = False
         for found in change_points(np.exp(logs)):
             if where is not None and not hit and abs(found.index - where) <= 1:
@@ -79,7 +84,32 @@ def histories(noise: dict[str, np.ndarray], length: int, step: float | None, rep
             else:
                 false += 1
         detected += hit
-    return {"detected": detected / reps, "false_per_100": 100 * false / (reps * length)}
+    return {"detected": detected / reps, "false_per_100": 100 * false / (reps * length),
+            "known_t": known_t / reps, "known_rank": known_rank / reps}
+
+
+def _t_test(logs: np.ndarray, where: int) -> float:
+    """Student's two-sided p-value of a step at `where` (one test)."""
+    before, after = logs[:where], logs[where:]
+    pooled = (((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum()) \
+        / (len(logs) - 2)
+    error = math.sqrt(max(float(pooled), 1e-12) * (1 / len(before) + 1 / len(after)))
+    return student_t_two_sided(float(after.mean() - before.mean()) / error, len(logs) - 2)
+
+
+def _rank_test(logs: np.ndarray, where: int) -> float:
+    """Mann-Whitney's two-sided p-value of a step at `where` (normal approximation, ties
+    given their mean rank and the variance corrected for them)."""
+    n, m = len(logs), where
+    _, inverse, counts = np.unique(logs, return_inverse=True, return_counts=True)
+    mean_rank = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = mean_rank[inverse]
+    ties = float((counts ** 3 - counts).sum()) / (n * (n - 1))
+    variance = m * (n - m) / 12.0 * (n + 1 - ties)
+    if variance <= 0:
+        return 1.0
+    z = (float(ranks[:m].sum()) - m * (n + 1) / 2.0) / math.sqrt(variance)
+    return math.erfc(abs(z) / math.sqrt(2))
 
 
 def main() -> None:
@@ -104,16 +134,18 @@ def main() -> None:
                  for s in args.cpu_steps.split(",") if s]
     print(f"{args.reps} histories per setting (stepped, and A/A), seed {args.seed}; detected = a "
           "change point within +-1 of the step\n")
-    print("| noise (benchmarks) | step | points | detected | false per 100 points, stepped "
-          "| false per 100 points, A/A |")
-    print("|---|---|---|---|---|---|")
+    print("| noise (benchmarks) | step | points | detected | known place: t / rank "
+          "| false per 100 points, stepped | false per 100 points, A/A |")
+    print("|---|---|---|---|---|---|---|")
     for number, (label, noise, step) in enumerate(settings):
         for length in lengths:
             seed = args.seed * 1_000_003 + number * 101 + length
             stepped = histories(noise, length, step, args.reps, seed)
             alone = histories(noise, length, None, args.reps, seed + 50_000)
             print(f"| {label} ({len(noise)}) | +{100 * (step - 1):.0f}% | {length} "
-                  f"| **{stepped['detected']:.1%}** | {stepped['false_per_100']:.2f} "
+                  f"| **{stepped['detected']:.1%}** "
+                  f"| {stepped['known_t']:.1%} / {stepped['known_rank']:.1%} "
+                  f"| {stepped['false_per_100']:.2f} "
                   f"| **{alone['false_per_100']:.2f}** |", flush=True)
 
 

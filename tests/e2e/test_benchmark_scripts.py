@@ -173,3 +173,6 @@ def test_change_point_quality_reads_the_recorded_noise_and_counts(tmp_path):
                          "| H100 eager GPU compute (15)", "| Gaussian reference, sd 1% (1)"}
     detected = float(rows["| H100 CUDA graph GPU compute (10)"].split("**")[1].rstrip("%"))
     assert detected >= 80.0, done.stdout  # a +3% step in graph noise is found (100% at 2000)
+    known_t, known_rank = (float(cell.strip().rstrip("%")) for cell in
+                           rows["| Gaussian reference, sd 1% (1)"].split(" | ")[4].split(" / "))
+    assert known_t >= 90.0 and known_rank >= 90.0, done.stdout  # a 3-sigma step, place known
