@@ -1,15 +1,15 @@
 """How often `perfsuite bisect` names the right commit with real timing (docs/bisect.md).
 
     python benchmarks/bisect_quality.py --bisects 10 --commits 32 [--blocks 19 --extra 2] \
-        [--seed 1] [--out results.json]
+        [--seed 1] [--out results.json] [--device cuda --backend torch-cudagraph --size 64]
 
 Each bisect builds a fresh git repository of `--commits` commits whose factory
 (`models:build`) makes a small convolutional network of `--blocks` identical blocks; one
 commit, drawn at random after the first, adds `--extra` blocks (a slowdown fixed by
 construction: 2 of 20 convolutions is +10%, whatever the machine's speed), and every commit
-changes a notes file. It then runs `perfsuite bisect FIRST LAST` on the CPU with the real
-clock and checks the commit it names. Prints one line a bisect (a step marked * was settled by
-level or measured again: perfsuite.bisect.settle) and the share found.
+changes a notes file. It then runs `perfsuite bisect FIRST LAST` with the real clock (on the
+CPU unless `--device cuda`) and checks the commit it names. Prints one line a bisect (a step
+marked * was settled by level or measured again: perfsuite.bisect.settle) and the share found.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = """
 [tool.perfsuite]
-backends = ["torch"]
+backends = ["{backend}"]
 precisions = ["fp32"]
-device = "cpu"
+device = "{device}"
 
 [[tool.perfsuite.models]]
 name = "convs"
 factory = "models:build"
-input_shape = [1, 3, 16, 16]
+input_shape = [1, 3, {size}, {size}]
 """
 MODELS = """
 from torch import nn
@@ -59,13 +59,14 @@ def git(folder: Path, *args: str) -> str:
                           cwd=folder, check=True, capture_output=True, text=True).stdout
 
 
-def history(folder: Path, commits: int, slow: int, blocks: int, extra: int) -> None:
-    """Commits c1..c<commits>; from c<slow> on the model has `extra` more blocks."""
+def history(folder: Path, commits: int, slow: int, args: argparse.Namespace) -> None:
+    """Commits c1..c<commits>; from c<slow> on the model has `args.extra` more blocks."""
     folder.mkdir(parents=True)
-    (folder / "pyproject.toml").write_text(PYPROJECT)
+    (folder / "pyproject.toml").write_text(PYPROJECT.format(backend=args.backend,
+                                                            device=args.device, size=args.size))
     git(folder, "init", "-q")
     for number in range(1, commits + 1):
-        count = blocks + (extra if number >= slow else 0)
+        count = args.blocks + (args.extra if number >= slow else 0)
         (folder / "models.py").write_text(MODELS.format(blocks=count))
         (folder / "notes.txt").write_text(f"change {number}\n")
         git(folder, "add", "-A")
@@ -74,7 +75,7 @@ def history(folder: Path, commits: int, slow: int, blocks: int, extra: int) -> N
 
 def bisect_once(work: Path, index: int, args: argparse.Namespace, slow: int) -> dict:
     folder = work / f"repo{index:02d}"
-    history(folder, args.commits, slow, args.blocks, args.extra)
+    history(folder, args.commits, slow, args)
     env = {**os.environ, "PERFSUITE_CACHE_DIR": str(work / "cache"),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
@@ -101,6 +102,9 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=2, help="blocks the slow commit adds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, help="every bisect's result as JSON")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--backend", default="torch", help="e.g. torch-cudagraph on a GPU")
+    parser.add_argument("--size", type=int, default=16, help="input height and width")
     args = parser.parse_args()
     draw = random.Random(args.seed)
     results = []
