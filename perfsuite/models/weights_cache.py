@@ -70,7 +70,11 @@ def cached_realistic_weights(model: torch.nn.Module, spec: ModelSpec, cache: Art
             make_weights_realistic(model, spec)
         return
     if entry.hit:
-        model.load_state_dict(loaded)
+        # the model's own state dict carries each module's version (metadata the archive does
+        # not keep), which some modules' loaders require: torchvision's MNASNet refuses none
+        state = model.state_dict()
+        state.update(loaded)
+        model.load_state_dict(state)
 
 
 def _save(model: torch.nn.Module, path: Path) -> None:

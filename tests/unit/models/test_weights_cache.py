@@ -63,3 +63,12 @@ def test_a_read_only_cache_without_the_entry_still_builds_the_model(tmp_path, mo
     monkeypatch.setattr(cache, "get_or_build", read_only)
     model = build_model(TINY, partial(cached_realistic_weights, cache=cache))
     assert same_weights(model, build_model(TINY))
+
+
+def test_a_model_whose_loader_needs_its_version_is_read_from_the_cache(tmp_path):
+    pytest.importorskip("torchvision")
+    mnasnet = ModelSpec(name="mnasnet", torchvision="mnasnet0_5", input_shape=(1, 3, 32, 32))
+    cache = ArtifactCache(tmp_path)
+    first = build_model(mnasnet, partial(cached_realistic_weights, cache=cache))
+    second = build_model(mnasnet, partial(cached_realistic_weights, cache=cache))  # a cache hit
+    assert len(entries(cache)) == 1 and same_weights(first, second)
