@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from run_false_alarms import plugin_args  # noqa: E402
+
 PYPROJECT = """
 [tool.perfsuite]
 backends = ["{backend}"]
@@ -80,7 +83,8 @@ def bisect_once(work: Path, index: int, args: argparse.Namespace, slow: int) -> 
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "perfsuite", "bisect", "--out", "bisect.md",
-                           f"HEAD~{args.commits - 1}", "HEAD", "-p", "no:cacheprovider"],
+                           f"HEAD~{args.commits - 1}", "HEAD", "-p", "no:cacheprovider",
+                           *plugin_args()],
                           cwd=folder, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - start
     found = ANSWER.search(done.stdout)

@@ -71,7 +71,7 @@ def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: 
     for index in range(runs):
         target = out / f"{'ab' if ab else 'aa'}_{index:02d}.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                   *_plugin_args(), "--perf-suite=only", "-k", "test_latency",
+                   *plugin_args(), "--perf-suite=only", "-k", "test_latency",
                    f"--benchmark-json={target}", "--perf-preflight=warn",
                    *(["--perf-ab=HEAD"] if ab else []), *extra]
         done = subprocess.run(command, cwd=project, capture_output=True, text=True)
@@ -83,7 +83,7 @@ def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: 
             print(done.stdout[-3000:], done.stderr[-3000:])
 
 
-def _plugin_args() -> list[str]:
+def plugin_args() -> list[str]:
     """`-p perfsuite.plugin` where perfsuite is not installed (its entry point loads it)."""
     from importlib.metadata import entry_points
 
