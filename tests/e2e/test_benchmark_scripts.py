@@ -176,3 +176,14 @@ def test_change_point_quality_reads_the_recorded_noise_and_counts(tmp_path):
     known_t, known_rank = (float(cell.strip().rstrip("%")) for cell in
                            rows["| Gaussian reference, sd 1% (1)"].split(" | ")[4].split(" / "))
     assert known_t >= 90.0 and known_rank >= 90.0, done.stdout  # a 3-sigma step, place known
+
+
+def test_process_spread_times_fresh_processes_and_prints_their_spread():
+    done = script("benchmarks/process_spread.py", "--processes", "2", "--model", "squeezenet1_1",
+                  "--size", "32", "--device", "cpu", "--calls", "5", "--trials", "2")
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("squeezenet1_1 eager fp32")]
+    times = [float(v) for v in line.split(": ")[1].split(" ms")[0].split()]
+    assert len(times) == 2 and all(t > 0 for t in times), line
+    printed = float(line.rsplit("spread ", 1)[1].rstrip("%")) / 100
+    assert abs(printed - (max(times) / min(times) - 1)) < 0.002, line  # times shown rounded

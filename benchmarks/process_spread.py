@@ -1,0 +1,91 @@
+"""How far apart fresh processes of the same code time one model, outside perfsuite (docs/gate.md,
+"A/B whole runs of the zoo"): the spread between processes that A/B pairs cannot see.
+
+    python benchmarks/process_spread.py [--processes 5] [--model resnet18] [--size 224] \
+        [--device cuda] [--calls 100] [--trials 7]
+
+Each process builds the torchvision model (seeded random weights) and prints the median over
+`--trials` trials of the per-call median time: on CUDA a CUDA graph of the fp16 model timed
+with CUDA events around each replay (GPU compute), and the eager fp32 model the same way; on a
+CPU the eager fp32 model with perf_counter. Prints each process's medians and their spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+CHILD = r"""
+import json, statistics, sys, time
+import torch, torchvision
+model_name, device = sys.argv[1], sys.argv[3]
+size, calls, trials = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
+torch.manual_seed(0)
+out = {}
+kinds = ("graph fp16", "eager fp32") if device == "cuda" else ("eager fp32",)
+for kind in kinds:
+    model = getattr(torchvision.models, model_name)().eval().to(device)
+    x = torch.randn(1, 3, size, size, device=device)
+    if kind == "graph fp16":
+        model, x = model.half(), x.half()
+    with torch.inference_mode():
+        for _ in range(30):
+            model(x)
+        if kind == "graph fp16":
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    model(x)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                model(x)
+            call = graph.replay
+        else:
+            call = lambda: model(x)
+        for _ in range(calls // 2):
+            call()
+        medians = []
+        for _ in range(trials):
+            times = []
+            for _ in range(calls):
+                if device == "cuda":
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record(); call(); end.record(); end.synchronize()
+                    times.append(start.elapsed_time(end))
+                else:
+                    began = time.perf_counter(); call(); times.append((time.perf_counter() - began) * 1e3)
+            medians.append(statistics.median(times))
+    out[kind] = statistics.median(medians)
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=5)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--calls", type=int, default=100, help="timed calls a trial")
+    parser.add_argument("--trials", type=int, default=7)
+    args = parser.parse_args()
+    runs: dict[str, list[float]] = {}
+    for index in range(args.processes):
+        done = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.size), args.device,
+                               str(args.calls), str(args.trials)], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"process {index + 1} failed:\n{done.stderr[-2000:]}")
+        for kind, ms in json.loads(done.stdout.strip().splitlines()[-1]).items():
+            runs.setdefault(kind, []).append(ms)
+    for kind, values in runs.items():
+        spread = max(values) / min(values) - 1
+        print(f"{args.model} {kind} on {args.device}, {args.processes} fresh processes: "
+              f"{' '.join(f'{v:.4f}' for v in values)} ms; spread {spread:.1%}")
+
+
+if __name__ == "__main__":
+    main()
