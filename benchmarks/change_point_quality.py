@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from perfsuite.measure.change_points import change_points, student_t_two_sided  # noqa: E402
+from perfsuite.measure.change_points import change_points, step_p_value  # noqa: E402
 
 DATA = REPO / "docs" / "data"
 CPU = ("zoo_runs_2026-12-07.tar.xz", "zoo_runs_cpu_2026-12-07_second.tar.xz")
@@ -75,7 +75,7 @@ def histories(noise: dict[str, np.ndarray], length: int, step: float | None, rep
         where = int(rng.integers(3, length - 2)) if step else None
         if where is not None:
             logs[where:] += np.log(step)
-            known_t += _t_test(logs, where) < 0.05
+            known_t += step_p_value(logs, where) < 0.05
             known_rank += _rank_test(logs, where) < 0.05
         hit = False
         for found in change_points(np.exp(logs)):
@@ -86,15 +86,6 @@ def histories(noise: dict[str, np.ndarray], length: int, step: float | None, rep
         detected += hit
     return {"detected": detected / reps, "false_per_100": 100 * false / (reps * length),
             "known_t": known_t / reps, "known_rank": known_rank / reps}
-
-
-def _t_test(logs: np.ndarray, where: int) -> float:
-    """Student's two-sided p-value of a step at `where` (one test)."""
-    before, after = logs[:where], logs[where:]
-    pooled = (((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum()) \
-        / (len(logs) - 2)
-    error = math.sqrt(max(float(pooled), 1e-12) * (1 / len(before) + 1 / len(after)))
-    return student_t_two_sided(float(after.mean() - before.mean()) / error, len(logs) - 2)
 
 
 def _rank_test(logs: np.ndarray, where: int) -> float:

@@ -75,13 +75,18 @@ def _best_split(stretch: np.ndarray, min_size: int) -> int | None:
 
 def _split_p(stretch: np.ndarray, split: int, min_size: int, min_sd: float) -> float:
     """Student's t-test p-value of the split, times the splits it was chosen among."""
-    before, after = stretch[:split], stretch[split:]
-    df = len(stretch) - 2
+    choices = max(1, len(stretch) - 2 * min_size + 1)
+    return min(1.0, choices * step_p_value(stretch, split, min_sd))
+
+
+def step_p_value(logs: np.ndarray, split: int, min_sd: float = 1e-4) -> float:
+    """Student's two-sided t-test p-value of one step in `logs` at `split`, uncorrected for
+    how the split was chosen; each standard deviation floored at `min_sd`."""
+    before, after = logs[:split], logs[split:]
+    df = len(logs) - 2
     pooled = (((before - before.mean()) ** 2).sum() + ((after - after.mean()) ** 2).sum()) / df
     error = math.sqrt(max(float(pooled), min_sd ** 2) * (1 / len(before) + 1 / len(after)))
-    t = float(after.mean() - before.mean()) / error
-    choices = max(1, len(stretch) - 2 * min_size + 1)
-    return min(1.0, choices * student_t_two_sided(t, df))
+    return student_t_two_sided(float(after.mean() - before.mean()) / error, df)
 
 
 def student_t_two_sided(t: float, df: float) -> float:
