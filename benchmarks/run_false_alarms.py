@@ -2,7 +2,7 @@
 backend and precision asked for): the run's decision, not one benchmark's.
 
     python benchmarks/run_false_alarms.py record --out zoo/ --runs 8 [--models a,b] [--ab] \
-        [pytest options]
+        [--cpu-threads N] [pytest options]
     python benchmarks/run_false_alarms.py evaluate zoo/ [--slowdown 1.07] [--recordings 1,3] \
         [--max-increase 0.01]
 
@@ -42,6 +42,7 @@ ZOO = """[tool.perfsuite]
 backends = {backends}
 precisions = {precisions}
 device = "{device}"
+cpu_threads = {cpu_threads}
 
 [tool.perfsuite.timing]
 energy_trial_seconds = 0.0
@@ -55,13 +56,14 @@ input_shape = [1, 3, {size}, {size}]
 
 
 def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: list[str],
-           precisions: list[str], device: str, ab: bool, extra: list[str]) -> None:
+           precisions: list[str], device: str, ab: bool, extra: list[str],
+           cpu_threads: int = 0) -> None:
     """`runs` fresh pytest processes of the zoo's latency suite; with `ab`, each an A/B run of
     the unchanged project against its own HEAD (A/A), its output kept beside the JSON."""
     out.mkdir(parents=True, exist_ok=True)
     project = Path(tempfile.mkdtemp(prefix="zoo-"))
     text = ZOO.format(backends=json.dumps(backends), precisions=json.dumps(precisions),
-                      device=device)
+                      device=device, cpu_threads=cpu_threads)
     text += "".join(MODEL.format(name=m, size=s) for m in models for s in sizes)
     (project / "pyproject.toml").write_text(text)
     if ab:
@@ -234,6 +236,8 @@ def main() -> None:
     rec.add_argument("--backends", default="torch,onnxruntime")
     rec.add_argument("--precisions", default="fp32,fp16,bf16")
     rec.add_argument("--device", default="cpu")
+    rec.add_argument("--cpu-threads", type=int, default=0,
+                     help="[tool.perfsuite] cpu_threads (0: every core)")
     rec.add_argument("--ab", action="store_true",
                      help="A/B runs of the unchanged project against its HEAD (A/A)")
     ev = sub.add_parser("evaluate")
@@ -247,7 +251,7 @@ def main() -> None:
     if args.command == "record":
         record(args.out, args.runs, args.models.split(","),
                [int(s) for s in args.sizes.split(",")], args.backends.split(","),
-               args.precisions.split(","), args.device, args.ab, extra)
+               args.precisions.split(","), args.device, args.ab, extra, args.cpu_threads)
     else:
         evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.slowdown,
                  args.max_increase)
