@@ -187,3 +187,18 @@ def test_process_spread_times_fresh_processes_and_prints_their_spread():
     assert len(times) == 2 and all(t > 0 for t in times), line
     printed = float(line.rsplit("spread ", 1)[1].rstrip("%")) / 100
     assert abs(printed - (max(times) / min(times) - 1)) < 0.002, line  # times shown rounded
+
+
+def test_worker_placement_times_places_pairs_and_cores():
+    done = script("benchmarks/worker_placement.py", "--device", "cpu", "--model", "squeezenet1_1",
+                  "--size", "32", "--places", "2", "--pairs", "2", "--process-pairs", "1",
+                  "--calls", "3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    (places,) = [x for x in lines if x.startswith("places (eager): one process, 2 places: ")]
+    times = [float(v) for v in places.split("places: ")[1].split(";")[0].split()]
+    assert len(times) == 2 and all(t > 0 for t in times), places
+    (pairs,) = [x for x in lines if x.startswith("pairs (eager): process pair 1: B/A x")]
+    assert "after both rebuilt elsewhere" in pairs, pairs
+    (cores,) = [x for x in lines if x.startswith("cores (eager):")]
+    assert cores.count("core ") >= 2, cores  # each chosen core, twice round
