@@ -16,10 +16,15 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent  # child_timing.py, for the children
 
 CHILD = r"""
-import json, statistics, sys, time
+import json, statistics, sys
+sys.path.insert(0, sys.argv[6])
 import torch, torchvision
+from child_timing import capture, trial_median
 model_name, device = sys.argv[1], sys.argv[3]
 size, calls, trials = int(sys.argv[2]), int(sys.argv[4]), int(sys.argv[5])
 torch.manual_seed(0)
@@ -33,32 +38,10 @@ for kind in kinds:
     with torch.inference_mode():
         for _ in range(30):
             model(x)
-        if kind == "graph fp16":
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(3):
-                    model(x)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                model(x)
-            call = graph.replay
-        else:
-            call = lambda: model(x)
+        call = capture(model, x) if kind == "graph fp16" else (lambda: model(x))
         for _ in range(calls // 2):
             call()
-        medians = []
-        for _ in range(trials):
-            times = []
-            for _ in range(calls):
-                if device == "cuda":
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record(); call(); end.record(); end.synchronize()
-                    times.append(start.elapsed_time(end))
-                else:
-                    began = time.perf_counter(); call(); times.append((time.perf_counter() - began) * 1e3)
-            medians.append(statistics.median(times))
+        medians = [trial_median(call, calls, device == "cuda") for _ in range(trials)]
     out[kind] = statistics.median(medians)
 print(json.dumps(out))
 """
@@ -76,7 +59,8 @@ def main() -> None:
     runs: dict[str, list[float]] = {}
     for index in range(args.processes):
         done = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.size), args.device,
-                               str(args.calls), str(args.trials)], capture_output=True, text=True)
+                               str(args.calls), str(args.trials), str(HERE)],
+                              capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"process {index + 1} failed:\n{done.stderr[-2000:]}")
         for kind, ms in json.loads(done.stdout.strip().splitlines()[-1]).items():

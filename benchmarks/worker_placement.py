@@ -24,10 +24,15 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent  # child_timing.py, for the children
 
 CHILD = r"""
-import copy, random, statistics, sys, time
+import copy, random, sys
+sys.path.insert(0, sys.argv[5])
 import torch, torchvision
+from child_timing import capture, trial_median
 model_name, size, device, calls = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 cuda = device == "cuda"
 torch.manual_seed(0)
@@ -45,41 +50,20 @@ def build(seed, graph=True):
     with torch.inference_mode():
         for _ in range(20):
             model(x)
-        if not (cuda and graph):
-            return lambda: model(x)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                model(x)
-        torch.cuda.current_stream().wait_stream(side)
-        cuda_graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(cuda_graph):
-            model(x)
-        return cuda_graph.replay
-
-def trial(call):
-    times = []
-    with torch.inference_mode():
-        for _ in range(calls):
-            if cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record(); call(); end.record(); end.synchronize()
-                times.append(start.elapsed_time(end))
-            else:
-                began = time.perf_counter(); call(); times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+        return capture(model, x) if cuda and graph else (lambda: model(x))
 
 built = []  # every build stays alive, so that each later one lands elsewhere
 for line in sys.stdin:
     word, *rest = line.split()
     if word == "build":
         built.append(build(int(rest[0]), graph=rest[1] == "graph"))
-        for _ in range(calls):
-            built[-1]()
+        with torch.inference_mode():
+            for _ in range(calls):
+                built[-1]()
         print("ok", flush=True)
     elif word == "trial":
-        print(trial(built[int(rest[0]) if rest else -1]), flush=True)
+        with torch.inference_mode():
+            print(trial_median(built[int(rest[0]) if rest else -1], calls, cuda), flush=True)
     elif word == "pin":
         import os; os.sched_setaffinity(0, {int(rest[0])}); print("ok", flush=True)
     else:
@@ -92,7 +76,8 @@ class Child:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", CHILD, args.model, str(args.size), args.device, str(args.calls)],
+            [sys.executable, "-c", CHILD, args.model, str(args.size), args.device, str(args.calls),
+             str(HERE)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, request: str) -> str:
