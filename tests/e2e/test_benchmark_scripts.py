@@ -202,3 +202,18 @@ def test_worker_placement_times_places_pairs_and_cores():
     assert "after both rebuilt elsewhere" in pairs, pairs
     (cores,) = [x for x in lines if x.startswith("cores (eager):")]
     assert cores.count("core ") >= 2, cores  # each chosen core, twice round
+
+
+def test_child_timing_takes_the_median_of_each_call_on_the_host_clock():
+    """benchmarks/child_timing.py, which the fresh children above import: one trial's median."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import child_timing
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    ticks = iter([0.0, 0.001, 10.0, 10.002, 20.0, 20.005])  # calls of 1, 2 and 5 ms
+    made: list[int] = []
+    median = child_timing.trial_median(lambda: made.append(1), 3, cuda=False,
+                                       clock=lambda: next(ticks))
+    assert abs(median - 2.0) < 1e-9
+    assert len(made) == 3
