@@ -5,14 +5,16 @@ built from measured A/A run medians, with and without an injected step.
         [--cpu-steps 1.1,1.2,1.3,1.5,2.0]
 
 Noise: each benchmark's run medians from the A/A zoo recordings kept in docs/data (2-core
-CPU end to end; H100 GPU compute of CUDA graph and eager sessions), as log values centred
-on their mean. A history of L points draws L of them with replacement (seeded); a stepped one
+CPU end to end: the day's recordings, when its host ran processes at speeds up to 3.3x apart,
+and the evening's, a quieter host; H100 GPU compute of CUDA graph and eager sessions), as log
+values centred on their mean. A history of L points draws L of them with replacement (seeded); a stepped one
 multiplies the points from a random index k (3 <= k <= L - 3) on by the step (+10% CPU, +3%
 GPU). Counted: a change point within k +- 1 (detected), every other change point (false, per
 100 points), on stepped and on A/A histories. A Gaussian reference (sd 1%, +3%) checks the
-calibration. `--cpu-steps` adds the CPU detection for larger steps. "Known place" is the ceiling
-no detector reaches: one test at the true step, not corrected for the search (Student's t on the
-logs, and Mann-Whitney's rank test, each at 5%).
+calibration. `--cpu-steps` adds the CPU detection for larger steps; `--noise` adds rows from
+folders of other A/A zoo runs (run_false_alarms.py record), each labelled by its folder.
+"Known place" is the ceiling no detector reaches: one test at the true step, not corrected for
+the search (Student's t on the logs, and Mann-Whitney's rank test, each at 5%).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from perfsuite.measure.change_points import change_points, step_p_value  # noqa:
 
 DATA = REPO / "docs" / "data"
 CPU = ("zoo_runs_2026-12-07.tar.xz", "zoo_runs_cpu_2026-12-07_second.tar.xz")
+CPU_EVENING = ("zoo_runs_cpu_2026-12-07_evening.tar.xz",)  # the same zoo, another host's day
 GPU = ("zoo_runs_h100_2026-12-07.tar.xz",)
 
 
@@ -48,13 +51,21 @@ def run_medians(archives: tuple[str, ...], statistic: str, work: Path) -> dict[s
                 tar.extractall(target, filter="data")
             else:  # Python < 3.12 without the backport: the project's own archives
                 tar.extractall(target)
-        for path in sorted(target.rglob("aa_*.json")):
-            for bench in json.loads(path.read_text())["benchmarks"]:
-                info = bench["extra_info"]
-                median = (info.get(statistic) or {}).get("median_ms")
-                if median:
-                    name = f"{info['model']} {info['backend']} {info['precision']}"
-                    medians.setdefault(name, []).append(float(median))
+        folder_medians(target, statistic, medians)
+    return medians
+
+
+def folder_medians(folder: Path, statistic: str, medians: dict[str, list[float]] | None = None
+                   ) -> dict[str, list[float]]:
+    """Per benchmark, the median of `statistic` in every A/A zoo run under `folder`."""
+    medians = {} if medians is None else medians
+    for path in sorted(folder.rglob("aa_*.json")):
+        for bench in json.loads(path.read_text())["benchmarks"]:
+            info = bench["extra_info"]
+            median = (info.get(statistic) or {}).get("median_ms")
+            if median:
+                name = f"{info['model']} {info['backend']} {info['precision']}"
+                medians.setdefault(name, []).append(float(median))
     return medians
 
 
@@ -65,7 +76,7 @@ def pools(medians: dict[str, list[float]], keep: Callable[[str], bool]) -> dict[
 
 
 def histories(noise: dict[str, np.ndarray], length: int, step: float | None, reps: int,
-              seed: int) -> dict[str, float]:
+              seed: int, alpha: float = 0.05) -> dict[str, float]:
     """Detection and false change points over `reps` histories (benchmarks take turns)."""
     rng = np.random.default_rng(seed)
     names = sorted(noise)
@@ -78,7 +89,7 @@ def histories(noise: dict[str, np.ndarray], length: int, step: float | None, rep
             known_t += step_p_value(logs, where) < 0.05
             known_rank += _rank_test(logs, where) < 0.05
         hit = False
-        for found in change_points(np.exp(logs)):
+        for found in change_points(np.exp(logs), alpha=alpha):
             if where is not None and not hit and abs(found.index - where) <= 1:
                 hit = True
             else:
@@ -109,30 +120,39 @@ def main() -> None:
     parser.add_argument("--lengths", default="20,40,60")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cpu-steps", default="", help="also these CPU steps, e.g. 1.2,1.5")
+    parser.add_argument("--noise", default="",
+                        help="also these folders of A/A zoo runs (CPU end to end, +10%%)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="the detector's corrected significance (perfsuite history: 0.05)")
     args = parser.parse_args()
     lengths = [int(n) for n in args.lengths.split(",")]
     with tempfile.TemporaryDirectory() as work:
         cpu = run_medians(CPU, "latency", Path(work))
+        evening = run_medians(CPU_EVENING, "latency", Path(work))
         gpu = run_medians(GPU, "gpu_latency", Path(work))
     rng = np.random.default_rng(12345)
     settings = [
-        ("2-core CPU end to end", pools(cpu, lambda n: True), 1.10),
+        ("2-core CPU end to end, day", pools(cpu, lambda n: True), 1.10),
+        ("2-core CPU end to end, evening", pools(evening, lambda n: True), 1.10),
         ("H100 CUDA graph GPU compute", pools(gpu, lambda n: "cudagraph" in n), 1.03),
         ("H100 eager GPU compute", pools(gpu, lambda n: "cudagraph" not in n), 1.03),
         ("Gaussian reference, sd 1%", {"gaussian": rng.normal(0.0, 0.01, 5000)}, 1.03),
     ]
-    settings += [("2-core CPU end to end", settings[0][1], float(s))
-                 for s in args.cpu_steps.split(",") if s]
-    print(f"{args.reps} histories per setting (stepped, and A/A), seed {args.seed}; detected = a "
-          "change point within +-1 of the step\n")
+    settings += [(label, noise, float(s)) for s in args.cpu_steps.split(",") if s
+                 for label, noise, _ in settings[:2]]
+    settings += [(Path(folder).name, pools(folder_medians(Path(folder), "latency"),
+                                           lambda n: True), 1.10)
+                 for folder in args.noise.split(",") if folder]
+    print(f"{args.reps} histories per setting (stepped, and A/A), seed {args.seed}, alpha "
+          f"{args.alpha}; detected = a change point within +-1 of the step\n")
     print("| noise (benchmarks) | step | points | detected | known place: t / rank "
           "| false per 100 points, stepped | false per 100 points, A/A |")
     print("|---|---|---|---|---|---|---|")
     for number, (label, noise, step) in enumerate(settings):
         for length in lengths:
             seed = args.seed * 1_000_003 + number * 101 + length
-            stepped = histories(noise, length, step, args.reps, seed)
-            alone = histories(noise, length, None, args.reps, seed + 50_000)
+            stepped = histories(noise, length, step, args.reps, seed, args.alpha)
+            alone = histories(noise, length, None, args.reps, seed + 50_000, args.alpha)
             print(f"| {label} ({len(noise)}) | +{100 * (step - 1):.0f}% | {length} "
                   f"| **{stepped['detected']:.1%}** "
                   f"| {stepped['known_t']:.1%} / {stepped['known_rank']:.1%} "

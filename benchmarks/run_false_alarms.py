@@ -2,7 +2,7 @@
 backend and precision asked for): the run's decision, not one benchmark's.
 
     python benchmarks/run_false_alarms.py record --out zoo/ --runs 8 [--models a,b] [--ab] \
-        [--cpu-threads N] [pytest options]
+        [--cpu-threads N] [--passes N] [--spells ON,OFF] [--first-index N] [pytest options]
     python benchmarks/run_false_alarms.py evaluate zoo/ [--slowdown 1.07] [--recordings 1,3] \
         [--max-increase 0.01]
 
@@ -14,6 +14,9 @@ flagged when any benchmark's verdict fails. It compares the per-check bar (`run_
 0`, the gate before this change) with the run's budget (the default 1%: each check's bar set
 from the zoo's benchmark count), and replays each A/A candidate slowed exactly by
 `--slowdown` (every latency of the run) for the detection rate of the gated benchmarks.
+`--passes` writes `passes` into the zoo's timing table (its rounds spread over the run);
+`--spells ON,OFF` runs busy neighbours beside each run (benchmarks/interleaving.py);
+`--first-index` numbers the files from there, so that recordings can take turns.
 With `record --ab` each run is an A/B run of the unchanged zoo against its own HEAD, and
 `evaluate` counts the runs in which any A/B check failed.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gate_quality import recording, scaled
+from interleaving import busy_neighbours, parse_spells
 
 from perfsuite.config.gate_policy import GatePolicy
 from perfsuite.gate.decide import judge_latency
@@ -46,6 +50,7 @@ cpu_threads = {cpu_threads}
 
 [tool.perfsuite.timing]
 energy_trial_seconds = 0.0
+passes = {passes}
 """
 MODEL = """
 [[tool.perfsuite.models]]
@@ -57,26 +62,28 @@ input_shape = [1, 3, {size}, {size}]
 
 def record(out: Path, runs: int, models: list[str], sizes: list[int], backends: list[str],
            precisions: list[str], device: str, ab: bool, extra: list[str],
-           cpu_threads: int = 0) -> None:
+           cpu_threads: int = 0, passes: int = 1, spells: tuple[float, float] | None = None,
+           first_index: int = 0) -> None:
     """`runs` fresh pytest processes of the zoo's latency suite; with `ab`, each an A/B run of
     the unchanged project against its own HEAD (A/A), its output kept beside the JSON."""
     out.mkdir(parents=True, exist_ok=True)
     project = Path(tempfile.mkdtemp(prefix="zoo-"))
     text = ZOO.format(backends=json.dumps(backends), precisions=json.dumps(precisions),
-                      device=device, cpu_threads=cpu_threads)
+                      device=device, cpu_threads=cpu_threads, passes=passes)
     text += "".join(MODEL.format(name=m, size=s) for m in models for s in sizes)
     (project / "pyproject.toml").write_text(text)
     if ab:
         for step in (["init", "-q"], ["add", "pyproject.toml"], ["commit", "-qm", "zoo"]):
             subprocess.run(["git", "-c", "user.email=zoo@perfsuite", "-c", "user.name=zoo",
                             *step], cwd=project, check=True)
-    for index in range(runs):
+    for index in range(first_index, first_index + runs):
         target = out / f"{'ab' if ab else 'aa'}_{index:02d}.json"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                    *plugin_args(), "--perf-suite=only", "-k", "test_latency",
                    f"--benchmark-json={target}", "--perf-preflight=warn",
                    *(["--perf-ab=HEAD"] if ab else []), *extra]
-        done = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        with busy_neighbours(spells, index):
+            done = subprocess.run(command, cwd=project, capture_output=True, text=True)
         if ab:
             target.with_suffix(".txt").write_text(f"exit {done.returncode}\n{done.stdout}")
         print(f"{target.name}: exit {done.returncode}; {done.stdout.strip().splitlines()[-1:]}",
@@ -238,6 +245,9 @@ def main() -> None:
     rec.add_argument("--device", default="cpu")
     rec.add_argument("--cpu-threads", type=int, default=0,
                      help="[tool.perfsuite] cpu_threads (0: every core)")
+    rec.add_argument("--passes", type=int, default=1, help="[tool.perfsuite.timing] passes")
+    rec.add_argument("--spells", default="", help="ON,OFF seconds of busy neighbours")
+    rec.add_argument("--first-index", type=int, default=0, help="the first file's number")
     rec.add_argument("--ab", action="store_true",
                      help="A/B runs of the unchanged project against its HEAD (A/A)")
     ev = sub.add_parser("evaluate")
@@ -251,7 +261,8 @@ def main() -> None:
     if args.command == "record":
         record(args.out, args.runs, args.models.split(","),
                [int(s) for s in args.sizes.split(",")], args.backends.split(","),
-               args.precisions.split(","), args.device, args.ab, extra, args.cpu_threads)
+               args.precisions.split(","), args.device, args.ab, extra, args.cpu_threads,
+               args.passes, parse_spells(args.spells), args.first_index)
     else:
         evaluate(args.folders, [int(n) for n in args.recordings.split(",")], args.slowdown,
                  args.max_increase)

@@ -300,6 +300,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     with _usage_errors():  # a bad or (under --benchmark-compare) missing baseline
         config.stash[GATE_KEY].prepare(len(latency))
     ab = config.stash[AB_KEY]
+    if ab is None:  # A/B pairs share their moments already
+        config.stash[RUN_KEY].plan_interleaved(latency)
     sides = None
     if ab is not None:
         perf = config.stash[RUN_KEY]

@@ -45,6 +45,9 @@ class TimingConfig:
     rounds: int = 100
     trials: int = 5
     energy_trial_seconds: float = 1.0  # per trial of the energy window; 0 turns energy off
+    # > 1: every latency benchmark's rounds spread over the run in this many passes over all
+    # of them (perfsuite.measure.timing.interleaved_samples); 1: each benchmark's in one go
+    passes: int = 1
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ MAX_ROUNDS = 100_000
 MAX_TRIALS = 1000
 MAX_PAIRS = 100_000
 MAX_SECONDS = 3600.0
-TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds"}
+TIMING_KEYS = {"warmup_seconds", "warmup_min_runs", "rounds", "trials", "energy_trial_seconds",
+               "passes"}
 AB_KEYS = {"pairs", "min_pairs", "block_pairs", "max_seconds", "rounds_per_trial", "gpu_rounds_per_trial",
            "worker_timeout_s"}
 TENSORRT_KEYS = {"workspace_mb", "cuda_graph", "host_buffers", "trtexec"}
@@ -131,7 +135,12 @@ def parse_timing(table: Any, where: str) -> TimingConfig:
         energy_trial_seconds=check_number(table.get("energy_trial_seconds",
                                                     base.energy_trial_seconds),
                                           f"{where}energy_trial_seconds", maximum=MAX_SECONDS),
+        passes=check_int(table.get("passes", base.passes), f"{where}passes", 1, MAX_ROUNDS),
     )
+    if timing.passes > timing.rounds:
+        raise ConfigError(f"{where}passes | {timing.passes} passes need at least as many rounds "
+                          f"(got rounds = {timing.rounds}): each pass times every benchmark at "
+                          "least once.\nRemedy: lower passes or raise rounds.")
     if timing.trials > timing.rounds:
         raise ConfigError(f"{where}trials | {timing.trials} trials need at least as many rounds "
                           f"(got rounds = {timing.rounds}).")

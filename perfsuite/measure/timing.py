@@ -5,6 +5,10 @@ Rules (what is inside the timed region is stated where it is timed):
   autotuning and clock ramp-up stay out of the numbers;
 - host-clock samples time `Runner.run`, which returns only after the device finished
   (end to end: input copy from host, compute, output copy back);
+- with `passes` > 1 a run's host-clock rounds are spread over the whole run
+  (`interleaved_samples`): every case's rounds in that many passes over all cases, each pass
+  in a new order, so that a slow spell of the machine (a busy neighbour for some seconds)
+  falls on a part of every case's rounds instead of on all of one case's;
 - GPU-compute samples come from CUDA events recorded around the compute alone, inputs already on
   the device (`cuda_event_samples`);
 - statistics are pure functions of the samples.
@@ -12,9 +16,10 @@ Rules (what is inside the timed region is stated where it is timed):
 
 from __future__ import annotations
 
+import random
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from perfsuite.lazy import require
@@ -66,3 +71,36 @@ def cuda_event_samples(enqueue: Callable[[], object], rounds: int, warmup_runs: 
     torch.cuda.synchronize()
     gpu_s = tuple(start.elapsed_time(end) / 1e3 for start, end in pairs)
     return DeviceSamples(gpu_s, tuple(enqueue_s))
+
+
+INTERLEAVED_WARM_CALLS = 3  # untimed calls at each visit: the caches the other cases used
+
+
+Key = typing.TypeVar("Key")
+
+
+def interleaved_samples(calls: Mapping[Key, Callable[[], object]], rounds: int, passes: int,
+                        clock: Clock = time.perf_counter, seed: int = 0,
+                        on_pass: Callable[[int], object] = lambda done: None
+                        ) -> dict[Key, list[float]]:
+    """`rounds` host-clock seconds per call of `calls` (warmed up already), taken in `passes`
+    passes over all of them, each pass in a new seeded order; a visit makes
+    INTERLEAVED_WARM_CALLS untimed calls, then its share of the rounds (the first
+    `rounds % passes` passes take one more); `on_pass` hears the count of passes done."""
+    passes = max(1, min(passes, rounds))
+    order = list(calls)
+    shuffle = random.Random(seed).shuffle
+    samples: dict[Key, list[float]] = {name: [] for name in order}
+    for number in range(passes):
+        shuffle(order)
+        share = rounds // passes + (1 if number < rounds % passes else 0)
+        for name in order:
+            call = calls[name]
+            for _ in range(INTERLEAVED_WARM_CALLS):
+                call()
+            for _ in range(share):
+                start = clock()
+                call()
+                samples[name].append(clock() - start)
+        on_pass(number + 1)
+    return samples

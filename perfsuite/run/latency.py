@@ -52,6 +52,9 @@ class LatencyPlan:
     # A/B: (statistic 'gpu' or 'e2e', how many gate the case) -> when its pairs may stop (the
     # A/B gate's rule)
     ab_rule: Callable[[str, int], Sequential] = lambda statistic, statistics: Sequential(0.0, 2**31)
+    # timing.passes > 1: the case's host-clock seconds from the run's interleaved passes, timed
+    # on the given clock (None: timed here, in one go)
+    interleaved: Callable[[Clock], tuple[float, ...] | None] = lambda clock: None
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,21 @@ def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> Latenc
         if timed is not None:
             return _record_tool_timings(benchmark, plan, runner, timed)
     state_before = plan.monitor.gpu_state()
-    per_call_s = 0.0
-    if not getattr(benchmark, "disabled", False):
-        with step(plan.progress, f"{case.id}: warming up"):
-            started = time.perf_counter()
-            runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds,
-                           timing.warmup_min_runs)
-            per_call_s = (time.perf_counter() - started) / max(runs, 1)
-    _timed_rounds(benchmark, plan, runner.run, per_call_s * timing.rounds)
+    clock = getattr(benchmark, "_timer", time.perf_counter)
+    disabled = getattr(benchmark, "disabled", False)
+    interleaved = None if disabled else plan.interleaved(clock)
+    if interleaved is not None:
+        _hand_to_pytest_benchmark(benchmark, list(interleaved),
+                                  mode=f"perfsuite: interleaved in {timing.passes} passes")
+    else:
+        per_call_s = 0.0
+        if not disabled:
+            with step(plan.progress, f"{case.id}: warming up"):
+                started = time.perf_counter()
+                runs = warm_up(lambda: runner.run(sample), timing.warmup_seconds,
+                               timing.warmup_min_runs)
+                per_call_s = (time.perf_counter() - started) / max(runs, 1)
+        _timed_rounds(benchmark, plan, runner.run, per_call_s * timing.rounds)
     latency = _host_stats(benchmark, timing.trials)
     gpu_latency = enqueue_latency = None
     enqueue = runner.device_enqueue(sample) if latency is not None else None
@@ -96,7 +106,6 @@ def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> Latenc
         samples = cuda_event_samples(enqueue, timing.rounds)
         gpu_latency = summarize(samples.gpu_s, timing.trials)
         enqueue_latency = summarize(samples.enqueue_s, timing.trials)
-    clock = getattr(benchmark, "_timer", time.perf_counter)
     energy = energy_window(plan, runner, clock) if latency is not None else None
     state = {"before": state_before, "after": plan.monitor.gpu_state()}
     result = CaseResult(

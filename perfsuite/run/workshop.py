@@ -4,7 +4,7 @@ most once, and collects the results the report renders.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -32,6 +32,7 @@ from perfsuite.machine.monitor import RunMonitor
 from perfsuite.machine.preflight import failure_action
 from perfsuite.measure.agreement import Drift, drift
 from perfsuite.measure.paired import Sequential
+from perfsuite.measure.timing import Clock, interleaved_samples, warm_up
 from perfsuite.models.artifacts import ArtifactCache
 from perfsuite.models.export import ONNX_FILE, OnnxArtifact, export_onnx, validate_onnx
 from perfsuite.models.inputs import input_set
@@ -138,6 +139,10 @@ class PerfRun:
             GatePolicy().ab_limit(statistic), self.config.ab.min_pairs, self.config.ab.block_pairs)
         self.timer = ""  # pytest-benchmark's --benchmark-timer ('module.attr'), for workers
         self.paired_mode = False  # an A/B worker: its runners take turns with the other side's
+        # timing.passes > 1: the latency benchmarks whose host-clock rounds are taken together
+        # when the first of them is timed (plan_interleaved), then each one's samples
+        self._interleave: list[CaseSpec] = []
+        self._interleaved: dict[CaseSpec, tuple[float, ...]] = {}
         self.monitor = RunMonitor(config.preflight, failure_action(config.preflight.on_failure),
                                   lambda: self.device, threads=lambda: self.cpu_threads)
 
@@ -268,7 +273,44 @@ class PerfRun:
                            self.monitor, self.progress, self.cpu_threads, self.ab,
                            lambda: self.drift(case),
                            lambda statistic, statistics: self.ab_rule(case.id, statistic,
-                                                                      statistics))
+                                                                      statistics),
+                           lambda clock: self.interleaved_samples(case, clock))
+
+    def plan_interleaved(self, cases: Sequence[tuple[str, str, str]]) -> None:
+        """With `timing.passes` > 1, these (model, backend, precision) latency benchmarks (the
+        run's selected ones) have their host-clock rounds taken together, spread over all of
+        them, when the first of them is timed."""
+        if self.config.timing.passes > 1:
+            self._interleave = [self.case(*case) for case in cases]
+
+    def interleaved_samples(self, case: CaseSpec, clock: Clock) -> tuple[float, ...] | None:
+        """`case`'s interleaved host-clock seconds (timing them all, on `clock`, at the first
+        planned case asked for); None where `case` is not interleaved."""
+        if case in self._interleave:
+            planned, self._interleave = self._interleave, []
+            self._time_interleaved(planned, clock)
+        return self._interleaved.pop(case, None)
+
+    def _time_interleaved(self, cases: list[CaseSpec], clock: Clock) -> None:
+        timing = self.config.timing
+        calls: dict[CaseSpec, Callable[[], object]] = {}
+        for case in cases:
+            try:
+                runner = self.runner(case)
+            except PerfsuiteError:  # its own test says why when it runs
+                continue
+            if not runner.timed_by_tool:
+                calls[case] = partial(runner.run, self.inputs(case.model)[0])
+        passes = min(timing.passes, timing.rounds)
+        done = [0]
+        with step(self.progress, f"interleaved timing: {timing.rounds} rounds of each of "
+                                 f"{len(calls)} latency benchmarks in {passes} passes",
+                  status=lambda elapsed: f"{done[0]}/{passes} passes"):
+            for call in calls.values():
+                warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
+            samples = interleaved_samples(calls, timing.rounds, passes, clock,
+                                          on_pass=lambda count: done.__setitem__(0, count))
+        self._interleaved = {case: tuple(times) for case, times in samples.items()}
 
     def use_sides(self, sides: AbSides) -> None:
         """--perf-ab: latency is measured in the two sides' workers, in pairs."""

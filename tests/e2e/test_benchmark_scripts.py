@@ -171,7 +171,8 @@ def test_change_point_quality_reads_the_recorded_noise_and_counts(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {line.split(" | ")[0]: line for line in done.stdout.splitlines()
             if line.startswith("| ") and "%" in line.split(" | ")[3]}
-    assert set(rows) == {"| 2-core CPU end to end (30)", "| H100 CUDA graph GPU compute (10)",
+    assert set(rows) == {"| 2-core CPU end to end, day (30)", "| 2-core CPU end to end, evening (30)",
+                         "| H100 CUDA graph GPU compute (10)",
                          "| H100 eager GPU compute (15)", "| Gaussian reference, sd 1% (1)"}
     detected = float(rows["| H100 CUDA graph GPU compute (10)"].split("**")[1].rstrip("%"))
     assert detected >= 80.0, done.stdout  # a +3% step in graph noise is found (100% at 2000)
@@ -219,3 +220,44 @@ def test_child_timing_takes_the_median_of_each_call_on_the_host_clock():
                                        clock=lambda: next(ticks))
     assert abs(median - 2.0) < 1e-9
     assert len(made) == 3
+
+
+def test_interleaving_times_the_zoo_blocked_and_interleaved_and_compares(tmp_path):
+    out = tmp_path / "spells"
+    done = script("benchmarks/interleaving.py", "record", "--out", str(out), "--processes", "2",
+                  "--models", "squeezenet1_1", "--sizes", "32", "--passes", "2", "--rounds", "4")
+    assert done.returncode == 0, done.stderr
+    assert "process 00 (blocked first)" in done.stdout, done.stdout
+    assert "process 01 (interleaved first)" in done.stdout, done.stdout
+    recorded = [json.loads(p.read_text()) for p in sorted(out.glob("spells_*.json"))]
+    assert len(recorded) == 2
+    for one in recorded:
+        assert set(one["blocked"]) == set(one["interleaved"]) >= {
+            "squeezenet1_1_32 torch fp32", "squeezenet1_1_32 onnxruntime fp32"}
+        assert all(v > 0 for v in [*one["blocked"].values(), *one["interleaved"].values()])
+        # both schedules time the same number of calls a case: the comparison is fair
+        assert set(one["blocked calls"].values()) == set(one["interleaved calls"].values()) == {4}
+    done = script("benchmarks/interleaving.py", "evaluate", str(out), "--reps", "20",
+                  "--lengths", "10")
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")][2:]
+    assert [row.split(" | ")[0:2] for row in rows] == [["| blocked", "2"], ["| interleaved", "2"]]
+    assert all("10: " in row for row in rows), rows
+
+
+def test_run_false_alarms_records_with_passes_and_busy_neighbours_for_change_points(tmp_path):
+    runs = tmp_path / "zoo_passes"
+    done = script("benchmarks/run_false_alarms.py", "record", "--out", str(runs), "--runs", "1",
+                  "--first-index", "3", "--passes", "2", "--spells", "0.05,0.05",
+                  "--models", "squeezenet1_1", "--sizes", "32", "--backends", "onnxruntime",
+                  "--precisions", "fp32,fp16", "--perf-rounds", "4",
+                  PERFSUITE_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "aa_03.json: exit 0" in done.stdout, done.stdout
+    benchmarks = json.loads((runs / "aa_03.json").read_text())["benchmarks"]
+    assert len(benchmarks) == 2 and all(len(b["stats"]["data"]) == 4 for b in benchmarks)
+    done = script("benchmarks/change_point_quality.py", "--reps", "10", "--lengths", "10",
+                  "--noise", str(runs))
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("| zoo_passes (2) | +10% | 10 |") for line in
+               done.stdout.splitlines()), done.stdout

@@ -82,6 +82,9 @@ weights = "w/r18.pt"
         ("[tool.perfsuite.agreement.fp16]\natol = -inf\n", "atol | expected a finite number"),
         ("[tool.perfsuite.ab]\nworker_timeout_s = 0\n",
          "worker_timeout_s | expected a finite number > 0, got 0"),
+        ("[tool.perfsuite.timing]\npasses = 0\n", "passes | expected an integer >= 1, got 0"),
+        ("[tool.perfsuite.timing]\nrounds = 10\npasses = 20\n",
+         "passes | 20 passes need at least as many rounds (got rounds = 10)"),
     ],
 )
 def test_bad_settings_name_the_problem(tmp_path, body, needle):

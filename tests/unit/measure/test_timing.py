@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from perfsuite.measure.latency_stats import summarize
-from perfsuite.measure.timing import warm_up
+from perfsuite.measure.timing import INTERLEAVED_WARM_CALLS, interleaved_samples, warm_up
 
 
 class FakeClock:
@@ -55,3 +55,58 @@ def test_median_is_the_judged_statistic_not_the_median_of_all_calls():
 def test_summarize_rejects_no_samples():
     with pytest.raises(ValueError, match="no latency samples"):
         summarize([])
+
+
+class SpellClock:
+    """A machine that runs every call in 1 ms, except in a slow spell of virtual time
+    [`start`, `end`), where a call takes 3 ms; calls advance it, reading it does not."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.now, self.start, self.end = 0.0, start, end
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.now += 0.003 if self.start <= self.now < self.end else 0.001
+
+
+def spell_medians(passes: int) -> dict[str, float]:
+    # three cases of 100 rounds (and 3 warm-up calls a visit): 0.31 s of 1 ms calls; the spell
+    # (0.11-0.30 s) takes most of the middle case's rounds when each case is timed in one go
+    clock = SpellClock(0.11, 0.30)
+    calls = {name: clock.call for name in ("a", "b", "c")}
+    samples = interleaved_samples(calls, rounds=100, passes=passes, clock=clock)
+    assert {name: len(times) for name, times in samples.items()} == {"a": 100, "b": 100, "c": 100}
+    return {name: sorted(times)[50] for name, times in samples.items()}
+
+
+def test_a_slow_spell_moves_one_case_in_one_go_and_none_when_interleaved():
+    in_one_go = spell_medians(passes=1)
+    assert max(in_one_go.values()) == pytest.approx(0.003)  # the spell's case reads 3x
+    interleaved = spell_medians(passes=10)
+    assert list(interleaved.values()) == [pytest.approx(0.001)] * 3  # a part of each: out-voted
+
+
+def test_interleaved_passes_visit_every_case_in_a_new_order_and_split_the_rounds():
+    visits: list[str] = []
+    calls = {name: (lambda name=name: visits.append(name)) for name in ("a", "b", "c")}
+    heard: list[int] = []
+    samples = interleaved_samples(calls, rounds=7, passes=3, clock=FakeClock(0.001),
+                                  on_pass=heard.append)
+    assert [len(samples[name]) for name in "abc"] == [7, 7, 7] and heard == [1, 2, 3]
+    # a visit: INTERLEAVED_WARM_CALLS untimed calls, then 3, 2, 2 rounds by pass
+    per_visit = [INTERLEAVED_WARM_CALLS + share for share in (3, 2, 2) for _ in range(3)]
+    runs, at = [], 0
+    for size in per_visit:
+        runs.append(visits[at:at + size])
+        at += size
+    assert at == len(visits) and all(len(set(run)) == 1 for run in runs)
+    orders = [tuple(run[0] for run in runs[i:i + 3]) for i in (0, 3, 6)]
+    assert all(sorted(order) == ["a", "b", "c"] for order in orders)
+    assert len(set(orders)) > 1, orders  # seeded, and not the same order every pass
+
+
+def test_passes_beyond_the_rounds_time_each_case_once_a_pass():
+    samples = interleaved_samples({"a": lambda: None}, rounds=2, passes=5, clock=FakeClock(0.001))
+    assert len(samples["a"]) == 2
