@@ -3,6 +3,8 @@
 Timed region of each round: `Runner.run` on one host input, which returns only after the device
 finished (end to end: host-to-device copy, compute, device-to-host copy). Warm-up is by time
 before pytest-benchmark's rounds start; rounds are fixed (pedantic mode), so runs are comparable.
+With `passes` > 1 the host-clock rounds come from the run's interleaved passes instead (the
+workshop times them all at the first latency benchmark, on the same clock).
 On CUDA, GPU-compute time from CUDA events (inputs already on the device) and the host's launch
 time are measured after the host-clock rounds. Where the machine has a power meter (a Jetson's
 INA3221, a GPU's NVML), an energy window follows (perfsuite.measure.energy), and the GPU's clocks,
@@ -88,8 +90,9 @@ def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> Latenc
     disabled = getattr(benchmark, "disabled", False)
     interleaved = None if disabled else plan.interleaved(clock)
     if interleaved is not None:
+        passes = min(timing.passes, timing.rounds)
         _hand_to_pytest_benchmark(benchmark, list(interleaved),
-                                  mode=f"perfsuite: interleaved in {timing.passes} passes")
+                                  mode=f"perfsuite: interleaved in {passes} passes")
     else:
         per_call_s = 0.0
         if not disabled:
@@ -228,7 +231,8 @@ def _pairs(plan: LatencyPlan, base: Callable[[int], list[float]],
 def _hand_to_pytest_benchmark(benchmark: Any, samples_s: list[float],
                               mode: str = "perfsuite --perf-ab") -> None:
     """pytest-benchmark's record of calls timed elsewhere (A/B: both sides by identical code; a
-    tool's own timer). Uses pytest-benchmark 4-5's fixture internals."""
+    tool's own timer; the run's interleaved passes). Uses pytest-benchmark 4-5's fixture
+    internals."""
     benchmark._mode = mode
     stats = benchmark._make_stats(1)
     for seconds in samples_s:

@@ -303,13 +303,16 @@ class PerfRun:
                 calls[case] = partial(runner.run, self.inputs(case.model)[0])
         passes = min(timing.passes, timing.rounds)
         done = [0]
+
+        def passed(count: int) -> None:
+            done[0] = count
+
         with step(self.progress, f"interleaved timing: {timing.rounds} rounds of each of "
                                  f"{len(calls)} latency benchmarks in {passes} passes",
                   status=lambda elapsed: f"{done[0]}/{passes} passes"):
             for call in calls.values():
                 warm_up(call, timing.warmup_seconds, timing.warmup_min_runs)
-            samples = interleaved_samples(calls, timing.rounds, passes, clock,
-                                          on_pass=lambda count: done.__setitem__(0, count))
+            samples = interleaved_samples(calls, timing.rounds, passes, clock, on_pass=passed)
         self._interleaved = {case: tuple(times) for case, times in samples.items()}
 
     def use_sides(self, sides: AbSides) -> None:
