@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from perfsuite.measure.change_points import change_points, student_t_two_sided
+from perfsuite.measure.change_points import change_points, step_p_value, student_t_two_sided
 
 
 @pytest.mark.parametrize(("t", "df", "p"), [(2.0, 10, 0.07339), (0.0, 5, 1.0), (-3.0, 7, 0.01994),
@@ -44,3 +44,20 @@ def test_values_that_are_not_latencies_are_refused():
     for bad in ([1.0, 0.0, 2.0], [1.0, math.nan], [[1.0, 2.0]]):
         with pytest.raises(ValueError, match="finite positive"):
             change_points(bad)
+
+
+def test_the_search_is_calibrated_on_the_maximum_over_splits_not_bonferroni():
+    # Gaussian histories of 20: the share with any change point is the significance asked for
+    rng = np.random.default_rng(11)
+    flagged = sum(bool(change_points(np.exp(rng.normal(0.0, 0.01, 20)))) for _ in range(1000))
+    assert 0.035 <= flagged / 1000 <= 0.075
+    # t = 3.18 at the middle of 20 points: Bonferroni over the 15 splits would say p = 0.077
+    logs = np.tile([0.01, -0.01], 10) + np.where(np.arange(20) >= 10, 0.015, 0.0)
+    assert 15 * step_p_value(logs, 10) > 0.05
+    (found,) = change_points(np.exp(logs))
+    assert found.index == 10 and 0.95 < found.confidence < 0.99
+
+
+def test_the_answer_is_the_same_every_time():
+    history = np.exp(np.random.default_rng(5).normal(0.0, 0.02, 25)) * np.r_[[1.0] * 12, [1.04] * 13]
+    assert change_points(history) == change_points(list(history))
