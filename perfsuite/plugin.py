@@ -337,7 +337,9 @@ def _summary(perf: PerfRun, run: RunResults, config: pytest.Config) -> list[str]
     machine = [*perf.monitor.summary_lines(), *([after] if after else [])]
     if not run.results:
         return machine  # e.g. every latency benchmark failed its pre-flight
-    header = {"threads": str(run.cpu_threads) if run.cpu_threads else ""}
+    passes = max(result.passes for result in run.results)
+    header = {"threads": str(run.cpu_threads) if run.cpu_threads else "",
+              "rounds": f"interleaved in {passes} passes" if passes > 1 else ""}
     gate = config.stash[GATE_KEY]
     width = config.get_terminal_writer().fullwidth
     lines = [*results_table(list(run.results), header, gate.gate_cells(), width), *machine,

@@ -46,6 +46,7 @@ class CaseResult:
     gpu_state: dict[str, dict[str, float | None]] = field(default_factory=dict)
     paired: tuple[PairedTrials, ...] = ()  # --perf-ab: end to end, and GPU compute on CUDA
     energy: EnergyStats | None = None  # the energy window, where the machine has a meter
+    passes: int = 1  # host-clock rounds taken in this many passes over the run's benchmarks
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def encode_case_result(result: CaseResult, cpu_threads: int) -> dict[str, Any]:
         "artifact_bytes": int(result.artifact_bytes),
         "cpu_threads": int(cpu_threads),
         "timer": "perf_counter around a synchronised Runner.run",
+        "passes": int(result.passes),
         "session": dict(result.details),
         "warnings": list(result.warnings),
     }
@@ -144,7 +146,8 @@ def decode_case_result(info: Mapping[str, Any]) -> CaseResult:
         case, int(info["artifact_bytes"]), stats["latency"], stats["gpu_latency"],
         stats["enqueue_latency"], drift, {str(k): str(v) for k, v in info.get("session", {}).items()},
         tuple(str(w) for w in _list(info, "warnings")), paired=paired,
-        energy=EnergyStats.from_dict(info["energy"]) if info.get("energy") else None)
+        energy=EnergyStats.from_dict(info["energy"]) if info.get("energy") else None,
+        passes=_passes(info))
 
 
 def positive_ms(seconds: Any) -> float:
@@ -155,6 +158,14 @@ def _list(info: Mapping[str, Any], key: str) -> list[Any]:
     value = info.get(key, [])
     if not isinstance(value, list):
         raise TypeError(f"{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _passes(info: Mapping[str, Any]) -> int:
+    """The passes a record was timed in: 1 for records from before the key existed."""
+    value = info.get("passes", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"passes must be a whole number of at least 1, got {value!r}")
     return value
 
 

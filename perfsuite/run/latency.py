@@ -89,6 +89,7 @@ def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> Latenc
     clock = getattr(benchmark, "_timer", time.perf_counter)
     disabled = getattr(benchmark, "disabled", False)
     interleaved = None if disabled else plan.interleaved(clock)
+    passes = 1
     if interleaved is not None:
         passes = min(timing.passes, timing.rounds)
         _hand_to_pytest_benchmark(benchmark, list(interleaved),
@@ -115,6 +116,7 @@ def measure_latency(benchmark: Any, plan: LatencyPlan, runner: Runner) -> Latenc
         case, runner.artifact_bytes, latency, gpu_latency, enqueue_latency, plan.drift(),
         runner.describe(), _warnings(plan, latency, gpu_latency, enqueue_latency),
         {when: s.as_dict() for when, s in state.items() if s is not None}, energy=energy,
+        passes=passes,
     )
     benchmark.extra_info.update(encode_case_result(result, plan.cpu_threads))
     stats = getattr(benchmark, "stats", None)

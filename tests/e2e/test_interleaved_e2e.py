@@ -5,6 +5,7 @@ spin), each benchmark's record as full as when it is timed in one go."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def test_passes_time_every_latency_benchmark_together_on_the_run_clock(repo):
     text = result.stdout.str() + result.stderr.str()
     assert text.count("interleaved timing: 8 rounds of each of 2 latency benchmarks in 4 "
                       "passes") >= 1, text
+    assert re.search(r"perfsuite results: tiny \(threads \d, rounds interleaved in 4 passes\)",
+                     text), text
     benchmarks = json.loads((repo.path / "out.json").read_text())["benchmarks"]
     assert sorted(b["extra_info"]["model"] for b in benchmarks) == ["tiny", "tiny2"]
     for bench in benchmarks:
@@ -46,6 +49,7 @@ def test_passes_time_every_latency_benchmark_together_on_the_run_clock(repo):
         # them, and nothing else (no warm-up call) entered the record
         assert bench["stats"]["data"] == [pytest.approx(0.002)] * 8, bench["stats"]
         assert bench["extra_info"]["latency"]["median_ms"] == pytest.approx(2.0)
+        assert bench["extra_info"]["passes"] == 4
 
 
 def test_one_pass_times_each_benchmark_in_one_go(repo):
@@ -53,6 +57,8 @@ def test_one_pass_times_each_benchmark_in_one_go(repo):
         (repo.path / "pyproject.toml").read_text().replace("passes = 4\n", ""))
     result = repo.runpytest_subprocess(*ARGS, "--benchmark-json=out.json")
     result.assert_outcomes(passed=2)
-    assert "interleaved timing" not in result.stdout.str() + result.stderr.str()
+    text = result.stdout.str() + result.stderr.str()
+    assert "interleaved timing" not in text and "interleaved in" not in text
     benchmarks = json.loads((repo.path / "out.json").read_text())["benchmarks"]
     assert all(b["stats"]["data"] == [pytest.approx(0.002)] * 8 for b in benchmarks)
+    assert all(b["extra_info"]["passes"] == 1 for b in benchmarks)

@@ -131,6 +131,14 @@ def test_merge_refuses_drift_out_of_range(tmp_path, capsys, drift):
     assert not (tmp_path / "out.md").exists()
 
 
+@pytest.mark.parametrize("passes", [0, "10", 2.5, True])
+def test_merge_refuses_a_passes_count_that_is_not_a_whole_number(tmp_path, capsys, passes):
+    assert main(["merge", str(_run_with(tmp_path, passes=passes)), "--out",
+                 str(tmp_path / "out.md")]) == 2
+    assert "passes must be a whole number of at least 1" in _no_traceback(capsys)
+    assert not (tmp_path / "out.md").exists()
+
+
 def test_merge_markdown_escapes_html_from_result_files(tmp_path):
     data = json.loads(CPU_RUN.read_text())
     for bench in data["benchmarks"]:
