@@ -2,9 +2,10 @@
 built from measured A/A run medians, with and without an injected step.
 
     python benchmarks/change_point_quality.py [--reps 2000] [--lengths 20,40,60] [--seed 1] \
-        [--cpu-steps 1.1,1.2,1.3,1.5,2.0]
+        [--cpu-steps 1.1,1.2,1.3,1.5,2.0] [--point min_ms|median_ms] [--noise FOLDERS] [--alpha A]
 
-Noise: each benchmark's run medians from the A/A zoo recordings kept in docs/data (2-core
+Noise: each benchmark's run numbers (the fastest call, as `perfsuite history` uses; the
+median with `--point median_ms`) from the A/A zoo recordings kept in docs/data (2-core
 CPU end to end: the day's recordings, when its host ran processes at speeds up to 3.3x apart,
 and the evening's, a quieter host; H100 GPU compute of CUDA graph and eager sessions), as log
 values centred on their mean. A history of L points draws L of them with replacement (seeded); a stepped one
@@ -41,8 +42,10 @@ CPU_EVENING = ("zoo_runs_cpu_2026-12-07_evening.tar.xz",)  # the same zoo, anoth
 GPU = ("zoo_runs_h100_2026-12-07.tar.xz",)
 
 
-def run_medians(archives: tuple[str, ...], statistic: str, work: Path) -> dict[str, list[float]]:
-    """Per benchmark, the median of `statistic` in every A/A zoo run of the archives."""
+def run_medians(archives: tuple[str, ...], statistic: str, work: Path, key: str = "median_ms"
+                ) -> dict[str, list[float]]:
+    """Per benchmark, `key` (the median, or the fastest call: min_ms) of `statistic` in every
+    A/A zoo run of the archives."""
     medians: dict[str, list[float]] = {}
     for archive in archives:
         target = work / archive
@@ -51,18 +54,18 @@ def run_medians(archives: tuple[str, ...], statistic: str, work: Path) -> dict[s
                 tar.extractall(target, filter="data")
             else:  # Python < 3.12 without the backport: the project's own archives
                 tar.extractall(target)
-        folder_medians(target, statistic, medians)
+        folder_medians(target, statistic, medians, key)
     return medians
 
 
-def folder_medians(folder: Path, statistic: str, medians: dict[str, list[float]] | None = None
-                   ) -> dict[str, list[float]]:
-    """Per benchmark, the median of `statistic` in every A/A zoo run under `folder`."""
+def folder_medians(folder: Path, statistic: str, medians: dict[str, list[float]] | None = None,
+                   key: str = "median_ms") -> dict[str, list[float]]:
+    """Per benchmark, `key` of `statistic` in every A/A zoo run under `folder`."""
     medians = {} if medians is None else medians
     for path in sorted(folder.rglob("aa_*.json")):
         for bench in json.loads(path.read_text())["benchmarks"]:
             info = bench["extra_info"]
-            median = (info.get(statistic) or {}).get("median_ms")
+            median = (info.get(statistic) or {}).get(key)
             if median:
                 name = f"{info['model']} {info['backend']} {info['precision']}"
                 medians.setdefault(name, []).append(float(median))
@@ -122,14 +125,17 @@ def main() -> None:
     parser.add_argument("--cpu-steps", default="", help="also these CPU steps, e.g. 1.2,1.5")
     parser.add_argument("--noise", default="",
                         help="also these folders of A/A zoo runs (CPU end to end, +10%%)")
+    parser.add_argument("--point", choices=("median_ms", "min_ms"), default="min_ms",
+                        help="each run's number in the history: its median, or its fastest call "
+                             "(what perfsuite history uses)")
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="the detector's corrected significance (perfsuite history: 0.05)")
     args = parser.parse_args()
     lengths = [int(n) for n in args.lengths.split(",")]
     with tempfile.TemporaryDirectory() as work:
-        cpu = run_medians(CPU, "latency", Path(work))
-        evening = run_medians(CPU_EVENING, "latency", Path(work))
-        gpu = run_medians(GPU, "gpu_latency", Path(work))
+        cpu = run_medians(CPU, "latency", Path(work), args.point)
+        evening = run_medians(CPU_EVENING, "latency", Path(work), args.point)
+        gpu = run_medians(GPU, "gpu_latency", Path(work), args.point)
     rng = np.random.default_rng(12345)
     settings = [
         ("2-core CPU end to end, day", pools(cpu, lambda n: True), 1.10),
@@ -140,11 +146,12 @@ def main() -> None:
     ]
     settings += [(label, noise, float(s)) for s in args.cpu_steps.split(",") if s
                  for label, noise, _ in settings[:2]]
-    settings += [(Path(folder).name, pools(folder_medians(Path(folder), "latency"),
+    settings += [(Path(folder).name, pools(folder_medians(Path(folder), "latency", key=args.point),
                                            lambda n: True), 1.10)
                  for folder in args.noise.split(",") if folder]
     print(f"{args.reps} histories per setting (stepped, and A/A), seed {args.seed}, alpha "
-          f"{args.alpha}; detected = a change point within +-1 of the step\n")
+          f"{args.alpha}, each run's {'fastest call' if args.point == 'min_ms' else 'median'}; "
+          "detected = a change point within +-1 of the step\n")
     print("| noise (benchmarks) | step | points | detected | known place: t / rank "
           "| false per 100 points, stepped | false per 100 points, A/A |")
     print("|---|---|---|---|---|---|---|")

@@ -191,27 +191,46 @@ def test_names_from_files_cannot_inject_markup_into_the_page():
         assert "&lt;img src=&quot;https://example.invalid/x.png&quot;" in page
 
 
-def test_history_names_where_a_series_stepped_and_marks_it(tmp_path, capsys):
-    runs = tmp_path / "runs"
-    runs.mkdir()
+def _saved_runs(folder: Path, factors: list[float], fastest: list[float] | None = None) -> dict:
+    """Saved runs of CPU_RUN, one a day, every latency scaled by each run's factor (the
+    fastest call by `fastest`'s, where given)."""
+    folder.mkdir()
     original = json.loads(CPU_RUN.read_text())
-    noise = [1.0, 1.01, 0.99, 1.0, 1.3, 1.31, 1.29, 1.3]  # +30% from the fifth run on
-    for index, factor in enumerate(noise):
+    for index, factor in enumerate(factors):
         run = json.loads(json.dumps(original))
         run["datetime"] = f"2026-12-0{index + 1}T12:00:00+00:00"
         run["commit_info"]["id"] = f"{index + 1}" * 12
         for bench in run["benchmarks"]:
             latency = bench["extra_info"].get("latency") or {}
             for key in [k for k in latency if k.endswith("_ms") and isinstance(latency[k], float)]:
-                latency[key] *= factor
-        (runs / f"{index}.json").write_text(json.dumps(run))
+                latency[key] *= fastest[index] if fastest and key == "min_ms" else factor
+        (folder / f"{index}.json").write_text(json.dumps(run))
+    return original
+
+
+def test_history_names_where_a_series_stepped_and_marks_it(tmp_path, capsys):
+    # +30% from the fifth run on
+    original = _saved_runs(tmp_path / "runs", [1.0, 1.01, 0.99, 1.0, 1.3, 1.31, 1.29, 1.3])
     out = tmp_path / "h.html"
-    assert main(["history", str(runs), "--out", str(out)]) == 0
+    assert main(["history", str(tmp_path / "runs"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     lines = [line for line in printed.splitlines() if "change point:" in line]
     latencies = sum(1 for b in original["benchmarks"] if b["extra_info"].get("latency"))
     assert len(lines) == latencies and latencies > 0
-    assert all(" x1.300 between 2026-12-04 12:00 4444" in line and "and 2026-12-05 12:00 5555"
-               in line for line in lines), printed
+    assert all(" x1.300 (fastest call) between 2026-12-04 12:00 4444" in line
+               and "and 2026-12-05 12:00 5555" in line for line in lines), printed
     page = out.read_text()
-    assert f"{latencies} change points" in page and page.count("steps x1.300 here") == latencies
+    assert f"{latencies} change points" in page
+    assert page.count("fastest call steps x1.300 here") == latencies
+
+
+def test_history_finds_steps_in_the_fastest_calls_under_slow_spells(tmp_path, capsys):
+    # the medians jump with slow spells (x1.0 to x1.5) and hide a +10% step that every run's
+    # fastest call shows from the fifth run on
+    spells = [1.0, 1.45, 1.02, 1.3, 1.5, 1.12, 1.6, 1.1]
+    fastest = [1.0, 1.005, 0.995, 1.0, 1.1, 1.105, 1.095, 1.1]
+    _saved_runs(tmp_path / "runs", spells, fastest)
+    assert main(["history", str(tmp_path / "runs"), "--out", str(tmp_path / "h.html")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "change point:" in line]
+    assert lines and all(" x1.100 (fastest call) between 2026-12-04 12:00 4444" in line
+                         for line in lines), lines
