@@ -2,10 +2,10 @@
 versions of a baseline file kept in git, or across saved pytest-benchmark runs
 (`--benchmark-autosave` files, `--benchmark-json` files), marking where the gate fired and
 where the series stepped (change points over the versions' fastest calls:
-perfsuite.measure.change_points). A slow spell of a shared machine, another process or a clock
-only ever adds time, so a version's fastest call is its least disturbed number: on the 2-core
-machine's A/A runs it found +10% steps in 96-98% of synthetic histories where the median found
-86-90% (docs/bisect.md).
+perfsuite.measure.change_points). A slow spell of a shared machine, another process or a lowered
+clock only ever adds time, so a version's fastest call is its least disturbed number: over a
+quiet 2-core machine's A/A runs it found +10% steps in 96-97% of synthetic histories where the
+median found 86-92% (docs/bisect.md, "The fastest call").
 
 Where the gate fired: a saved run carries the verdict its gate gave (extra_info "gate"); a
 baseline version does not, so the gate is replayed: each version's newest recording is judged
